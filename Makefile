@@ -1,0 +1,26 @@
+# The two commands of the README. Everything the project needs is installed from here.
+VENV ?= .venv
+BIN := $(VENV)/bin
+SHARED ?= ../shared
+SCHEMAS ?= $(SHARED)/fixtures/ks-no-fiks-nhn-client/msh-client/src/main/resources/xsd
+
+.PHONY: install run test bench
+
+$(BIN)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(BIN)/.installed
+
+## run: the main job on the embedded default
+run: install
+	$(BIN)/digihelse demo --out build/demo $(if $(wildcard $(SCHEMAS)),--schemas $(SCHEMAS))
+
+## test: the project's tests (what .ci/run runs)
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python benchmarks/wire.py
