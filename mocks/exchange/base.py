@@ -1,0 +1,44 @@
+"""What every exchange backend offers: the subset of AMQP 1.0 the harness relies on.
+
+At-least-once delivery: a received message stays owned by the receiver until it
+is acknowledged (done), released (failed: visible again, delivery count + 1,
+dead-lettered after :data:`MAX_DELIVERIES`), or rejected (straight to ``_dl``).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from .envelope import Delivery, Envelope, QueueKind, queue_name
+
+ALL_QUEUE_KINDS = tuple(QueueKind)
+
+
+def queues_for(her_id: int) -> list[str]:
+    """The five queues NHN provisions for one communication party."""
+    return [queue_name(her_id, kind) for kind in ALL_QUEUE_KINDS]
+
+
+class Exchange(Protocol):
+    def declare(self, her_id: int) -> None:
+        """Create the party's five queues (idempotent)."""
+
+    def send(self, envelope: Envelope) -> None:
+        """Put ``envelope`` durably on queue ``envelope.to``; unknown queues raise ``KeyError``."""
+
+    def receive(self, queue: str, timeout: float = 0.0) -> Delivery | None:
+        """Take the next visible message, waiting up to ``timeout`` seconds; None if there is none."""
+
+    def ack(self, delivery: Delivery) -> None:
+        """Processing succeeded: the message is gone for good."""
+
+    def release(self, delivery: Delivery) -> None:
+        """Processing failed: redeliver later; after MAX_DELIVERIES deliveries move it to ``{herid}_dl``."""
+
+    def reject(self, delivery: Delivery) -> None:
+        """Refuse the message: move it to the dead-letter queue now."""
+
+    def depth(self, queue: str) -> int:
+        """Messages waiting on ``queue`` (visible or not yet acknowledged)."""
+
+    def close(self) -> None: ...
