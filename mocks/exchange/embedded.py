@@ -114,7 +114,7 @@ def _dead_letter_queue(queue: str) -> str:
     return f"{party}_{QueueKind.DEAD_LETTER.value}"
 
 
-def _envelope_row(envelope: Envelope) -> tuple[Any, ...]:
+def envelope_to_row(envelope: Envelope) -> tuple[Any, ...]:
     ts = envelope.application_timestamp
     props = envelope.properties
     return (
@@ -133,7 +133,7 @@ def _envelope_row(envelope: Envelope) -> tuple[Any, ...]:
     )
 
 
-def _envelope_from(row: tuple[Any, ...] | sqlite3.Row, start: int = 0) -> Envelope:
+def envelope_from_row(row: tuple[Any, ...] | sqlite3.Row, start: int = 0) -> Envelope:
     (message_id, to, subject, content_type, reply_to, correlation_id,
      from_her_id, to_her_id, ts, cpa_id, props, body) = row[start:start + 12]  # fmt: skip
     return Envelope(
@@ -220,7 +220,7 @@ class EmbeddedExchange:
     def send(self, envelope: Envelope) -> None:
         """Enqueue on ``envelope.to``; an AR-style address (``host/ns/123_async``) is accepted too."""
         queue = queue_from_address(envelope.to)
-        row = _envelope_row(envelope)
+        row = envelope_to_row(envelope)
         with self._cond:
             self._require(queue)
             self._db.execute(_INSERT, (queue, *row))
@@ -289,7 +289,7 @@ class EmbeddedExchange:
             rows = self._db.execute(
                 f"SELECT {_ENVELOPE_COLUMNS} FROM messages WHERE queue = ? ORDER BY seq", (queue,)
             ).fetchall()
-        return [_envelope_from(row) for row in rows]
+        return [envelope_from_row(row) for row in rows]
 
     def queues(self) -> list[str]:
         with self._cond:
@@ -340,7 +340,7 @@ class EmbeddedExchange:
                 )
                 continue
             return Delivery(
-                envelope=_envelope_from(row, 2),
+                envelope=envelope_from_row(row, 2),
                 queue=queue,
                 delivery_count=count,
                 delivery_tag=f"{seq}:{count}",

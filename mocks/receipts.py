@@ -1,0 +1,133 @@
+"""Resend until an AppRec arrives: the sender's half of at-least-once delivery.
+
+Helsenorge.Messaging leaves receipts to the application, and the standard says
+a sender must resend a business message until it has an application receipt.
+Both helsenorge and the EPJ need that bookkeeping, so it lives here once: a
+durable table of outgoing asynchronous messages, their next resend time, and
+their fate (receipted OK, rejected, or failed after the last attempt).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+import base64
+import json
+
+from .exchange.embedded import envelope_from_row, envelope_to_row
+from .exchange.envelope import Envelope
+
+DEFAULT_BACKOFF = (timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1), timedelta(hours=4))
+"""Waits before each resend; after the last one the message is marked failed."""
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    """AppRec status 1 (OK) or 3 (OK, error in part)."""
+    REJECTED = "rejected"
+    """AppRec status 2 (Avvist)."""
+    FAILED = "failed"
+    """No receipt after every resend: the sender must see this."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tracked:
+    msg_id: str
+    state: DeliveryState
+    attempts: int
+    envelope: Envelope
+    receipt_status: str | None
+    receipt_errors: str | None
+
+
+class ReceiptTracker:
+    def __init__(
+        self, connection: sqlite3.Connection, lock: threading.RLock, *, table: str = "outgoing",
+        backoff: tuple[timedelta, ...] = DEFAULT_BACKOFF,
+    ) -> None:
+        if not table.isidentifier():
+            raise ValueError(f"table: {table!r} is not a valid identifier")
+        self._db = connection
+        self._lock = lock
+        self._t = table
+        self.backoff = backoff
+        with self._lock, self._db:
+            self._db.execute(
+                f"""CREATE TABLE IF NOT EXISTS {table} (
+                    msg_id TEXT PRIMARY KEY, state TEXT NOT NULL, attempts INTEGER NOT NULL,
+                    next_at REAL, envelope TEXT NOT NULL, receipt_status TEXT, receipt_errors TEXT)"""
+            )
+            self._db.execute(f"CREATE INDEX IF NOT EXISTS {table}_due ON {table}(state, next_at)")
+
+    def track(self, msg_id: str, envelope: Envelope, *, now: datetime) -> None:
+        """Record a message just sent (attempt 1); tracking the same MsgId again changes nothing."""
+        with self._lock, self._db:
+            self._db.execute(
+                f"INSERT OR IGNORE INTO {self._t} VALUES (?, ?, 1, ?, ?, NULL, NULL)",
+                (msg_id, DeliveryState.PENDING, (now + self.backoff[0]).timestamp(),
+                 _dump(envelope)),
+            )
+
+    def receipted(self, msg_id: str, *, status: str, errors: str | None = None) -> DeliveryState | None:
+        """Record an AppRec for ``msg_id``; returns the new state, or None for an unknown or settled message."""
+        state = DeliveryState.REJECTED if status == "2" else DeliveryState.DELIVERED
+        with self._lock, self._db:
+            changed = self._db.execute(
+                f"UPDATE {self._t} SET state=?, next_at=NULL, receipt_status=?, receipt_errors=? "
+                f"WHERE msg_id=? AND state IN (?, ?)",
+                (state, status, errors, msg_id, DeliveryState.PENDING, DeliveryState.FAILED),
+            ).rowcount
+        return state if changed else None
+
+    def due(self, now: datetime) -> list[Envelope]:
+        """Envelopes to send again now; a message whose last wait has run out becomes FAILED."""
+        out: list[Envelope] = []
+        with self._lock, self._db:
+            rows = self._db.execute(
+                f"SELECT msg_id, attempts, envelope FROM {self._t} WHERE state=? AND next_at<=? ORDER BY next_at",
+                (DeliveryState.PENDING, now.timestamp()),
+            ).fetchall()
+            for msg_id, attempts, blob in rows:
+                if attempts >= len(self.backoff):
+                    self._db.execute(
+                        f"UPDATE {self._t} SET state=?, next_at=NULL WHERE msg_id=?", (DeliveryState.FAILED, msg_id)
+                    )
+                    continue
+                self._db.execute(
+                    f"UPDATE {self._t} SET attempts=attempts+1, next_at=? WHERE msg_id=?",
+                    ((now + self.backoff[attempts]).timestamp(), msg_id),
+                )
+                out.append(_load(blob))
+        return out
+
+    def get(self, msg_id: str) -> Tracked | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT msg_id, state, attempts, envelope, receipt_status, receipt_errors FROM {self._t} WHERE msg_id=?",
+                (msg_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        return Tracked(row[0], DeliveryState(row[1]), row[2], _load(row[3]), row[4], row[5])
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute(f"SELECT state, COUNT(*) FROM {self._t} GROUP BY state").fetchall()
+        return {state: n for state, n in rows}
+
+
+def _dump(envelope: Envelope) -> str:
+    row = list(envelope_to_row(envelope))
+    row[-1] = base64.b64encode(row[-1]).decode("ascii")
+    return json.dumps(row, ensure_ascii=False)
+
+
+def _load(blob: str) -> Envelope:
+    row = json.loads(blob)
+    row[-1] = base64.b64decode(row[-1])
+    return envelope_from_row(row)
