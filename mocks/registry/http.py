@@ -1,0 +1,338 @@
+"""HTTP adapters for AR and CPPA: FastAPI routers over the sans-IO :class:`~mocks.registry.core.Registry`.
+
+The routers carry no prefix; the app mounts them (``include_router(ar_router(...),
+prefix="/ar")``, ``prefix="/cppa"``) so that the same router can sit wherever a
+vendor's configuration expects NHN's services.
+
+Authentication is deliberately absent for now. At NHN these endpoints sit
+behind username/password (AR) and HelseID client credentials with scope
+``nhn:cppa/access`` (CPPA); the harness runs them on loopback for a test EPJ and
+will add the checks when the conformance kit needs to exercise them.
+
+Error shapes copy what a client of the real service must already handle: AR is
+a WCF service, and WCF answers every SOAP fault with HTTP 500 and the fault in
+the body (also for ``s:Sender`` faults such as an unknown HER-id); a content type
+other than ``application/soap+xml`` gets 415, XML it cannot read 400. The JSON
+test API reports a refused registration as ``{"detail": [{"field", "rule",
+"message"}]}`` with 422, or 409 when the HER-id is taken.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from mocks.wire.safexml import XmlRejected
+
+from . import ar_soap, cppa_xml
+from .core import Agreement, Registry
+from .model import CommunicationParty, NoAgreement, NoProfile, PartyNotFound, PartyType, RegistryError
+
+XML_MEDIA_TYPE = "application/xml"
+
+_JSON_FIELD = {
+    "her_id": "herId",
+    "parent_her_id": "parentHerId",
+    "municipality": "municipality",
+    "name": "name",
+    "role": "role",
+    "processes": "processes",
+}
+
+
+# -- JSON models ---------------------------------------------------------------------------------
+
+
+class QueuesOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    async_: str = Field(alias="async")
+    sync: str
+    error: str
+
+
+class PartyOut(BaseModel):
+    herId: int
+    name: str
+    type: PartyType
+    parentHerId: int | None
+    municipality: str | None
+    municipalityName: str | None = None
+    queues: QueuesOut
+    processes: list[str]
+    active: bool
+    role: str
+    vendor: str | None = None
+
+    @classmethod
+    def of(cls, party: CommunicationParty) -> "PartyOut":
+        return cls(
+            herId=party.her_id,
+            name=party.name,
+            type=party.type,
+            parentHerId=party.parent_her_id,
+            municipality=party.municipality,
+            municipalityName=party.municipality_name,
+            queues=QueuesOut(async_=party.async_queue, sync=party.sync_queue, error=party.error_queue),
+            processes=sorted(party.processes),
+            active=party.active,
+            role=party.role,
+            vendor=party.vendor,
+        )
+
+
+class QueuesIn(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    async_: str | None = Field(default=None, alias="async")
+    sync: str | None = None
+    error: str | None = None
+
+
+class PartyIn(BaseModel):
+    """A test party to register. ``herId`` may be a string so that ``"0123"`` gets a rule, not a silent 123."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    herId: int | str
+    name: str
+    type: PartyType = PartyType.SERVICE
+    parentHerId: int | None = None
+    municipality: str | None = None
+    municipalityName: str | None = None
+    active: bool = True
+    processes: list[str] = Field(default_factory=list)
+    role: Literal["Innbygger", "Helsepersonell"] = "Helsepersonell"
+    vendor: str | None = None
+    queues: QueuesIn | None = None
+
+    def to_party(self) -> CommunicationParty:
+        queues = self.queues or QueuesIn()
+        return CommunicationParty(
+            her_id=self.herId,  # type: ignore[arg-type]  # the core validates and normalises it
+            name=self.name,
+            type=self.type,
+            parent_her_id=self.parentHerId,
+            municipality=self.municipality,
+            municipality_name=self.municipalityName,
+            active=self.active,
+            async_queue=queues.async_ or "",
+            sync_queue=queues.sync or "",
+            error_queue=queues.error or "",
+            processes=frozenset(self.processes),
+            role=self.role,
+            vendor=self.vendor,
+        )
+
+
+def _inlined_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema with ``$defs`` inlined, fit to embed in an OpenAPI request body."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(value) for value in node]
+        return node
+
+    return resolve(schema)
+
+
+def _problem(status: int, errors: list[dict[str, Any]]) -> JSONResponse:
+    return JSONResponse({"detail": errors}, status_code=status)
+
+
+def _registry_problem(exc: RegistryError) -> JSONResponse:
+    status = 409 if exc.rule == "herid.duplicate" else 422
+    return _problem(status, [{"field": _JSON_FIELD.get(exc.field, exc.field), "rule": exc.rule, "message": exc.message}])
+
+
+def _validation_problem(exc: ValidationError) -> JSONResponse:
+    errors = [
+        {
+            "field": ".".join(str(part) for part in err["loc"]) or "body",
+            "rule": f"request.{err['type']}",
+            "message": err["msg"],
+        }
+        for err in exc.errors(include_url=False)
+    ]
+    return _problem(422, errors)
+
+
+# -- AR ------------------------------------------------------------------------------------------
+
+
+def _soap(body: bytes, status: int = 200) -> Response:
+    return Response(content=body, status_code=status, media_type=ar_soap.CONTENT_TYPE)
+
+
+def ar_router(
+    registry: Registry,
+    on_register: Callable[[CommunicationParty], None] | None = None,
+    *,
+    clock: Callable[[], datetime] | None = None,
+) -> APIRouter:
+    """AR: the SOAP 1.2 endpoint at ``/soap`` and a JSON test API at ``/api/parties``.
+
+    ``on_register`` runs once after a party is stored (the app creates its
+    queues on the broker); ``clock`` supplies AR's ``ServerTime``.
+    """
+    router = APIRouter(tags=["AR"])
+    now = clock or (lambda: datetime.now().astimezone())
+
+    @router.post(
+        "/soap",
+        response_class=Response,
+        responses={200: {"content": {"application/soap+xml": {}}}, 500: {"description": "SOAP fault"}},
+        summary="AR SOAP 1.2 endpoint (GetCommunicationPartyDetails)",
+    )
+    async def soap(request: Request) -> Response:
+        content_type = request.headers.get("content-type", "")
+        if content_type.split(";", 1)[0].strip().lower() != "application/soap+xml":
+            return Response(
+                content=(
+                    f"Cannot process the message because the content type '{content_type}' "
+                    "was not the expected type 'application/soap+xml; charset=utf-8'."
+                ),
+                status_code=415,
+                media_type="text/plain",
+            )
+        body = await request.body()
+        try:
+            call = ar_soap.parse_request(body, content_type)
+        except XmlRejected as exc:
+            return _soap(ar_soap.soap_fault(f"{exc.rule}: {exc.detail}", subcode="a:InvalidMessage"), 400)
+        except ar_soap.SoapRequestError as exc:
+            return _soap(ar_soap.soap_fault(exc.message, subcode=exc.subcode), 500)
+        if call.operation != ar_soap.OP_GET_DETAILS:
+            return _soap(
+                ar_soap.soap_fault(
+                    f"The message with Action '{ar_soap.ACTION_BASE}{call.operation}' cannot be processed at the "
+                    "receiver, due to a ContractFilter mismatch at the EndpointDispatcher.",
+                    subcode="a:ActionNotSupported",
+                ),
+                500,
+            )
+        party = None if call.her_id is None else registry.find(call.her_id)
+        if party is None:
+            return _soap(ar_soap.not_found_fault(), 500)
+        return _soap(
+            ar_soap.communication_party_details_response(
+                party, registry.parent_of(party), registry.children(party.her_id), server_time=now()
+            )
+        )
+
+    @router.get("/api/parties", response_model=list[PartyOut], summary="All communication parties")
+    def list_parties() -> list[PartyOut]:
+        return [PartyOut.of(p) for p in registry.parties()]
+
+    @router.get(
+        "/api/parties/{herId}",
+        response_model=PartyOut,
+        responses={404: {"description": "unknown HER-id"}},
+        summary="One communication party",
+    )
+    def get_party(herId: int) -> PartyOut:  # noqa: N803 - path parameter named as in AR
+        try:
+            return PartyOut.of(registry.get(herId))
+        except PartyNotFound as exc:
+            raise HTTPException(404, exc.message) from None
+
+    @router.post(
+        "/api/parties",
+        status_code=201,
+        response_model=PartyOut,
+        responses={409: {"description": "HER-id already registered"}, 422: {"description": "field and rule broken"}},
+        openapi_extra={
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _inlined_schema(PartyIn)}}}
+        },
+        summary="Register a test party",
+    )
+    async def register_party(request: Request) -> Any:
+        # The body is validated here rather than by FastAPI so that every refusal,
+        # from pydantic or from the registry's rules, has the same field/rule shape.
+        raw = await request.body()
+        try:
+            payload = PartyIn.model_validate(json.loads(raw or b"null"))
+        except json.JSONDecodeError as exc:
+            return _problem(422, [{"field": "body", "rule": "request.json_invalid", "message": str(exc)}])
+        except ValidationError as exc:
+            return _validation_problem(exc)
+        try:
+            party = await run_in_threadpool(registry.register, payload.to_party())
+        except RegistryError as exc:
+            return _registry_problem(exc)
+        if on_register is not None:
+            await run_in_threadpool(on_register, party)
+        return JSONResponse(PartyOut.of(party).model_dump(mode="json", by_alias=True), status_code=201)
+
+    return router
+
+
+# -- CPPA ----------------------------------------------------------------------------------------
+
+
+def _xml(body: bytes) -> Response:
+    return Response(content=body, media_type=XML_MEDIA_TYPE)
+
+
+def cppa_router(registry: Registry) -> APIRouter:
+    """CPPA REST: ``/Profiles/{herId}``, ``/Agreements/HerIds/{a}/{b}``, ``/Agreements/{cpaId}`` (XML)."""
+    router = APIRouter(tags=["CPPA"])
+    xml_responses: dict[int | str, dict[str, Any]] = {
+        200: {"content": {XML_MEDIA_TYPE: {}}},
+        404: {"description": "unknown party, no profile, or no agreement"},
+    }
+
+    @router.get("/Profiles/{herId}", response_class=Response, responses=xml_responses, summary="CPP of a party")
+    def profile(herId: int) -> Response:  # noqa: N803
+        try:
+            party = registry.profile(herId)
+        except (PartyNotFound, NoProfile) as exc:
+            raise HTTPException(404, exc.message) from None
+        return _xml(cppa_xml.build_cpp(party, time_to_perform=registry.time_to_perform))
+
+    @router.get(
+        "/Agreements/HerIds/{herIdA}/{herIdB}",
+        response_class=Response,
+        responses=xml_responses,
+        summary="CPA between two parties",
+    )
+    def agreement_for_pair(herIdA: int, herIdB: int) -> Response:  # noqa: N803
+        try:
+            agreement = registry.agreement(herIdA, herIdB)
+        except (PartyNotFound, NoAgreement) as exc:
+            raise HTTPException(404, exc.message) from None
+        return _xml(_cpa(registry, agreement))
+
+    @router.get("/Agreements/{cpaId}", response_class=Response, responses=xml_responses, summary="CPA by id")
+    def agreement_by_id(cpaId: str) -> Response:  # noqa: N803
+        try:
+            agreement = registry.agreement_by_id(cpaId)
+        except NoAgreement as exc:
+            raise HTTPException(404, exc.message) from None
+        return _xml(_cpa(registry, agreement))
+
+    return router
+
+
+def _cpa(registry: Registry, agreement: Agreement) -> bytes:
+    return cppa_xml.build_cpa(
+        agreement.cpa_id,
+        agreement.first,
+        agreement.second,
+        agreement.processes,
+        time_to_perform=registry.time_to_perform,
+    )

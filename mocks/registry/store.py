@@ -1,0 +1,100 @@
+"""SQLite persistence for AR entries.
+
+A vendor registers its test services once and expects them to be there after
+the harness restarts, so the registry keeps its parties in SQLite (stdlib, no
+server). One connection is shared by the HTTP worker threads; a lock
+serialises its use because a sqlite3 connection must not run two statements at
+once. WAL lets a second process (a CLI, a report) read while the server writes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+
+from .model import CommunicationParty
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS parties (
+    her_id        INTEGER PRIMARY KEY,
+    parent_her_id INTEGER,
+    doc           TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS parties_parent ON parties(parent_her_id);
+"""
+
+
+class DuplicateParty(KeyError):
+    """A party with this HER-id is already stored."""
+
+
+class RegistryStore:
+    """Parties keyed by HER-id, in a file or ``":memory:"``."""
+
+    def __init__(self, path: str | Path = ":memory:") -> None:
+        self.path = str(path)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        with self._lock:
+            if self.path != ":memory:":
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+
+    def add(self, party: CommunicationParty) -> None:
+        """Store a new party; :class:`DuplicateParty` if the HER-id is taken."""
+        doc = json.dumps(party.to_dict(), ensure_ascii=False, sort_keys=True)
+        with self._lock:
+            try:
+                self._db.execute(
+                    "INSERT INTO parties (her_id, parent_her_id, doc) VALUES (?, ?, ?)",
+                    (party.her_id, party.parent_her_id, doc),
+                )
+            except sqlite3.IntegrityError:
+                raise DuplicateParty(party.her_id) from None
+
+    def update(self, party: CommunicationParty) -> None:
+        """Replace a stored party; :class:`KeyError` if there is none."""
+        doc = json.dumps(party.to_dict(), ensure_ascii=False, sort_keys=True)
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE parties SET parent_her_id = ?, doc = ? WHERE her_id = ?",
+                (party.parent_her_id, doc, party.her_id),
+            )
+        if cursor.rowcount == 0:
+            raise KeyError(party.her_id)
+
+    def get(self, her_id: int) -> CommunicationParty | None:
+        with self._lock:
+            row = self._db.execute("SELECT doc FROM parties WHERE her_id = ?", (her_id,)).fetchone()
+        return None if row is None else CommunicationParty.from_dict(json.loads(row[0]))
+
+    def list(self) -> list[CommunicationParty]:
+        """All parties, ordered by HER-id."""
+        with self._lock:
+            rows = self._db.execute("SELECT doc FROM parties ORDER BY her_id").fetchall()
+        return [CommunicationParty.from_dict(json.loads(doc)) for (doc,) in rows]
+
+    def children(self, her_id: int) -> list[CommunicationParty]:
+        """Parties whose parent is ``her_id``, ordered by HER-id."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT doc FROM parties WHERE parent_her_id = ? ORDER BY her_id", (her_id,)
+            ).fetchall()
+        return [CommunicationParty.from_dict(json.loads(doc)) for (doc,) in rows]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM parties").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> "RegistryStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
