@@ -1,0 +1,210 @@
+"""A communication party on the bus: receive loops that feed a sans-IO core.
+
+Each core (helsenorge, an EPJ) only turns messages into messages. The node does
+the receiver's chores the way Helsenorge.Messaging does them: header and body
+checks first (a transport error goes to the sender's ``_error`` queue and the
+message is completed), then the core, then every outgoing envelope is sent
+before the delivery is acknowledged. Anything unexpected releases the delivery,
+so the broker redelivers it and dead-letters it after ten attempts: a message
+is never silently lost, and cores de-duplicate on MsgId.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Protocol
+
+from .exchange.base import Exchange
+from .exchange.checks import check_incoming, transport_error_envelope
+from .exchange.envelope import SYNC_CALL_TIMEOUT_S, Delivery, Envelope, QueueKind, queue_name
+from .ports import Clock, IdSource
+
+log = logging.getLogger(__name__)
+
+
+class AsyncHandler(Protocol):
+    def __call__(self, envelope: Envelope, root: object, now: object) -> list[Envelope]: ...
+
+
+class SyncHandler(Protocol):
+    def __call__(self, envelope: Envelope, root: object, now: object) -> Envelope | None: ...
+
+
+@dataclass
+class NodeStats:
+    received: int = 0
+    transport_errors: int = 0
+    failures: int = 0
+    sent: int = 0
+
+
+@dataclass
+class Node:
+    """Receive loops for one or more HER-ids served by the same core."""
+
+    exchange: Exchange
+    her_ids: list[int]
+    on_async: AsyncHandler
+    clock: Clock
+    ids: IdSource
+    on_sync: SyncHandler | None = None
+    on_tick: Callable[[object], list[Envelope]] | None = None
+    """Called now and then with ``now``; returns envelopes due (resends)."""
+    stats: NodeStats = field(default_factory=NodeStats)
+
+    def __post_init__(self) -> None:
+        for her_id in self.her_ids:
+            self.exchange.declare(her_id)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # -- one step, usable without threads (tests, in-process runs) ---------------
+
+    def queues(self) -> list[tuple[str, bool]]:
+        out = [(queue_name(h, QueueKind.ASYNC), False) for h in self.her_ids]
+        if self.on_sync is not None:
+            out += [(queue_name(h, QueueKind.SYNC), True) for h in self.her_ids]
+        return out
+
+    def process(self, delivery: Delivery, *, sync: bool) -> None:
+        envelope = delivery.envelope
+        self.stats.received += 1
+        try:
+            now = self.clock()
+            checked = check_incoming(envelope)
+            if checked.error is not None:
+                self.stats.transport_errors += 1
+                error = transport_error_envelope(envelope, checked.error, now=now, message_id=self.ids())
+                if error is not None:
+                    self._send([error])
+                self.exchange.ack(delivery)
+                return
+            if sync:
+                reply = self.on_sync(envelope, checked.root, now) if self.on_sync else None
+                self._send([reply] if reply is not None else [])
+            else:
+                self._send(self.on_async(envelope, checked.root, now))
+            self.exchange.ack(delivery)
+        except Exception:  # noqa: BLE001 - anything unexpected: redeliver, never lose
+            self.stats.failures += 1
+            log.exception("processing %s from %s failed; releasing for redelivery", envelope.message_id, delivery.queue)
+            self.exchange.release(delivery)
+
+    def pump(self, *, limit: int | None = None) -> int:
+        """Process what is waiting now, without blocking; returns how many deliveries were handled."""
+        handled = 0
+        progress = True
+        while progress and (limit is None or handled < limit):
+            progress = False
+            for queue, sync in self.queues():
+                delivery = self.exchange.receive(queue, 0.0)
+                if delivery is not None:
+                    self.process(delivery, sync=sync)
+                    handled += 1
+                    progress = True
+        return handled
+
+    def tick(self) -> int:
+        if self.on_tick is None:
+            return 0
+        due = self.on_tick(self.clock())
+        self._send(due)
+        return len(due)
+
+    def _send(self, envelopes: Iterable[Envelope]) -> None:
+        for envelope in envelopes:
+            self.exchange.send(envelope)
+            self.stats.sent += 1
+
+    # -- background threads (the networked server) -------------------------------
+
+    def start(self, *, poll: float = 0.2, tick_every: float = 5.0) -> None:
+        for queue, sync in self.queues():
+            thread = threading.Thread(target=self._loop, args=(queue, sync, poll), name=f"node-{queue}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        if self.on_tick is not None:
+            thread = threading.Thread(target=self._tick_loop, args=(tick_every,), name="node-tick", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._threads.clear()
+
+    def _loop(self, queue: str, sync: bool, poll: float) -> None:
+        while not self._stop.is_set():
+            try:
+                delivery = self.exchange.receive(queue, poll)
+            except Exception:  # noqa: BLE001 - a broken connection must not kill the loop
+                log.exception("receive from %s failed", queue)
+                self._stop.wait(1.0)
+                continue
+            if delivery is not None:
+                self.process(delivery, sync=sync)
+
+    def _tick_loop(self, every: float) -> None:
+        while not self._stop.wait(every):
+            try:
+                self.tick()
+            except Exception:  # noqa: BLE001
+                log.exception("tick failed")
+
+
+class SyncClient:
+    """Synchronous request/reply over ``_sync`` → ``_syncreply``, matched on correlation-id.
+
+    Replies for several waiting callers arrive on one reply queue, so one reader
+    hands each reply to the caller waiting for its correlation-id; a reply that
+    arrives after its caller gave up is logged and dropped, as Helsenorge.Messaging
+    does (MUG-000031).
+    """
+
+    def __init__(self, exchange: Exchange, her_id: int, *, pump: Callable[[], object] | None = None) -> None:
+        self.exchange = exchange
+        self.reply_queue = queue_name(her_id, QueueKind.SYNC_REPLY)
+        self._pump = pump
+        self._waiting: dict[str, Envelope | None] = {}
+        self._lock = threading.Condition()
+        self.late_replies = 0
+
+    def call(self, request: Envelope, timeout: float = SYNC_CALL_TIMEOUT_S) -> Envelope | None:
+        key = request.correlation_id or request.message_id
+        with self._lock:
+            self._waiting[key] = None
+        self.exchange.send(request)
+        if self._pump is not None:  # in-process: let the other side answer now
+            self._pump()
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                with self._lock:
+                    reply = self._waiting.get(key)
+                    if reply is not None:
+                        return reply
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._read_one(min(remaining, 0.25))
+        finally:
+            with self._lock:
+                self._waiting.pop(key, None)
+
+    def _read_one(self, wait: float) -> None:
+        delivery = self.exchange.receive(self.reply_queue, wait)
+        if delivery is None:
+            return
+        key = delivery.envelope.correlation_id or ""
+        with self._lock:
+            if key in self._waiting:
+                self._waiting[key] = delivery.envelope
+                self._lock.notify_all()
+            else:
+                self.late_replies += 1
+                log.warning("sync reply %s arrived after its caller gave up (MUG-000031)", key)
+        self.exchange.ack(delivery)
