@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 SHARED ?= ../shared
 SCHEMAS ?= $(SHARED)/fixtures/ks-no-fiks-nhn-client/msh-client/src/main/resources/xsd
 
-.PHONY: install run test bench
+.PHONY: install broker-deps run test bench
 
 $(BIN)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -14,12 +14,16 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
+## broker-deps: Debian's rabbitmq-server with the AMQP 1.0 plugin (idempotent; needs root or sudo)
+broker-deps:
+	bash scripts/install-rabbitmq.sh
+
 ## run: the main job on the embedded default
 run: install
 	$(BIN)/digihelse demo --out build/demo $(if $(wildcard $(SCHEMAS)),--schemas $(SCHEMAS))
 
 ## test: the project's tests (what .ci/run runs)
-test: install
+test: install broker-deps
 	$(BIN)/python -m pytest -q
 
 bench: install

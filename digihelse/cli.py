@@ -18,6 +18,7 @@ from mocks.wire.safexml import DEFAULT_MAX_BYTES
 from mocks.wire.schema import SchemaDirError, SchemaSet
 from mocks.wire.validate import Report, validate_bytes
 
+from .broker_cli import broker_app
 from .reports import FileReportOut
 
 app = typer.Typer(
@@ -27,6 +28,7 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode=None,
 )
+app.add_typer(broker_app, name="broker", help="Run a local RabbitMQ (AMQP 1.0) broker on loopback: start, stop, status.")
 console = Console()
 errors = Console(stderr=True)
 
