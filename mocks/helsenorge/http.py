@@ -1,0 +1,504 @@
+"""The citizen API of helsenorge over HTTP: a thin FastAPI adapter on :class:`HelsenorgeCore`.
+
+The adapter does four things and no more: it verifies the bearer token,
+validates JSON with pydantic (camelCase, 422 naming the field), reads the clock
+once per request, and moves envelopes between the core and the exchange
+(``Outbox`` for async messages, ``SyncCaller`` for HentPlanlagteTimer). Every
+rule is the core's; a :class:`Refused` becomes a JSON error carrying its rule id.
+
+Status codes: 401 for a missing, forged or expired token (rule from
+:class:`TokenError`); 403 when a rule forbids the caller (authorisation,
+login, consent, fullmakt rules); 404 for an unknown thread, visit or fullmakt;
+409 when the request is fine but the state of the world says no — notably
+``cancel.after-cutoff``, whose body carries the ``deadline`` (ISO, Europe/Oslo):
+cancelling the same visit a minute earlier would have worked, so it is a
+conflict with time, not a malformed request (422); 422 for bad input; 502 when
+the EPJ's synchronous reply is unusable.
+"""
+
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from mocks.auth import Claims, TokenError, TokenSigner
+from mocks.exchange.envelope import SYNC_CALL_TIMEOUT_S
+from mocks.ports import Clock, Outbox, SyncCaller
+from mocks.wire.identifiers import fnr_problem
+from mocks.wire.models import VisitStatus
+from mocks.wire.msghead import parse_document
+from simulator.calendar import OSLO, cancellation_deadline
+
+from .core import HelsenorgeCore
+from .model import AccessLogEntry, Delivery, Fullmakt, Message, NotificationSettings, ThreadView, Visit
+from .rules import REQUIRED_LEVEL, Refused
+
+STATUS: dict[str, int] = {
+    "cancel.after-cutoff": 409,
+    "cancel.already-cancelled": 409,
+    "cancel.completed": 409,
+    "cancel.pending": 409,
+    "routing.not-activated": 409,
+    "routing.unknown-service": 409,
+    "service.not-connected": 422,
+    "message.empty": 422,
+    "sync.unexpected-reply": 502,
+    "sync.unknown-request": 502,
+    "sync.wrong-patient": 502,
+}
+FIELDS: dict[str, str] = {"service.not-connected": "serviceHerId", "message.empty": "text", "fullmakt.scope": "scope"}
+
+
+def _error(exc: Refused, overrides: dict[str, int] | None = None) -> HTTPException:
+    status = (overrides or {}).get(exc.rule) or STATUS.get(exc.rule)
+    if status is None:
+        status = 404 if exc.rule.endswith(".unknown") and exc.rule != "citizen.unknown" else 403
+    body = exc.as_dict()
+    if exc.rule in FIELDS:
+        body["field"] = FIELDS[exc.rule]
+    return HTTPException(status, body)
+
+
+def _valid_fnr(value: str) -> str:
+    problem = fnr_problem(value)
+    if problem:
+        raise ValueError(f"{problem[0]}: {problem[1]}")
+    return value
+
+
+Fnr = Annotated[str, AfterValidator(_valid_fnr)]
+ScopeName = Literal["meldinger", "timeavtaler", "varsler"]
+
+
+class Camel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+# ----------------------------------------------------------------------------- requests
+
+
+class LoginRequest(Camel):
+    fnr: Fnr
+    eid: str = Field(min_length=1, max_length=40)
+
+
+class FullmaktRequest(Camel):
+    receiver_fnr: Fnr
+    scope: list[ScopeName] = Field(min_length=1)
+    valid_to: date | None = None
+    on_behalf_of: Fnr | None = None
+
+
+class MessageRequest(Camel):
+    service_her_id: int = Field(gt=0, lt=1_000_000_000)
+    text: str = Field(min_length=1, max_length=10_000)
+    on_behalf_of: Fnr | None = None
+    thread_id: str | None = None
+    topic: str | None = Field(default=None, max_length=200)
+
+
+class CancelRequest(Camel):
+    on_behalf_of: Fnr | None = None
+    reason: str | None = Field(default=None, max_length=1_000)
+
+
+class SettingsRequest(Camel):
+    channel: Literal["sms", "email"] = "sms"
+    level: Literal["Begrenset", "Normal", "Full"] = "Normal"
+    notify_for_represented: bool = False
+    on_behalf_of: Fnr | None = None
+
+
+# ----------------------------------------------------------------------------- responses
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class LoginResponse(Out):
+    token: str
+    token_type: str = "Bearer"
+    expires_at: datetime
+    eid: str
+    level: int
+
+
+class ConsentOut(Out):
+    fnr: str
+    state: Literal["none", "pending", "active", "withdrawn"]
+    given_at: datetime | None = None
+    effective_from: datetime | None = None
+    withdrawn_at: datetime | None = None
+
+
+class FullmaktOut(Out):
+    id: str
+    giver_fnr: str
+    receiver_fnr: str
+    scope: list[str]
+    valid_from: datetime
+    valid_to: date | None
+    ended_at: datetime | None
+    ended_by: str | None
+    state: str
+
+    @classmethod
+    def of(cls, f: Fullmakt, now: datetime) -> "FullmaktOut":
+        return cls(
+            id=f.id, giver_fnr=f.giver, receiver_fnr=f.receiver, scope=sorted(f.scope), valid_from=f.valid_from,
+            valid_to=f.valid_to, ended_at=f.ended_at, ended_by=f.ended_by, state=f.state(now),
+        )
+
+
+class FullmaktListOut(Out):
+    given: list[FullmaktOut]
+    received: list[FullmaktOut]
+
+
+class RepresentedOut(Out):
+    fnr: str
+    name: str
+    basis: str
+    scope: list[str]
+    fullmakt_id: str | None = None
+
+
+class MessageOut(Out):
+    msg_id: str
+    direction: Literal["in", "out"]
+    text: str
+    written_by: str | None
+    created_at: datetime
+    delivery: Literal["pending", "delivered", "failed"] | None = None
+    delivery_detail: str | None = None
+
+    @classmethod
+    def of(cls, m: Message) -> "MessageOut":
+        return cls(
+            msg_id=m.msg_id, direction=m.direction.value, text=m.text, written_by=m.written_by,
+            created_at=m.created_at, delivery=m.delivery.value if m.delivery else None,
+            delivery_detail=m.delivery_detail,
+        )
+
+
+class ThreadOut(Out):
+    id: str
+    recipient_fnr: str
+    service_her_id: int
+    service_name: str | None
+    topic: str | None
+    created_at: datetime
+    updated_at: datetime
+    messages: list[MessageOut]
+
+    @classmethod
+    def of(cls, view: ThreadView) -> "ThreadOut":
+        t = view.thread
+        return cls(
+            id=t.id, recipient_fnr=t.recipient, service_her_id=t.service_her_id, service_name=t.service_name,
+            topic=t.topic, created_at=t.created_at, updated_at=t.updated_at,
+            messages=[MessageOut.of(m) for m in view.messages],
+        )
+
+
+class InboxOut(Out):
+    recipient_fnr: str
+    threads: list[ThreadOut]
+
+
+class MessageAccepted(Out):
+    msg_id: str
+    thread_id: str
+    recipient_fnr: str
+    delivery: Literal["pending", "delivered", "failed"]
+
+
+class VisitOut(Out):
+    """A visit as the citizen sees it: the employee's name, never a phone number."""
+
+    uid: str
+    service_her_id: int
+    start: datetime
+    end: datetime
+    status: VisitStatus
+    staff_name: str | None
+    summary: str | None
+    location: str | None
+    cancellation_deadline: datetime
+    cancellable: bool
+    cancellation: Literal["pending", "delivered", "failed"] | None = None
+    cancellation_note: str | None = None
+
+    @classmethod
+    def of(cls, v: Visit, now: datetime) -> "VisitOut":
+        deadline = cancellation_deadline(v.start)
+        cancellable = (
+            v.status in (VisitStatus.CONFIRMED, VisitStatus.TENTATIVE)
+            and now <= deadline
+            and v.cancellation is not Delivery.PENDING
+        )
+        return cls(
+            uid=v.uid, service_her_id=v.service_her_id, start=v.start, end=v.end, status=v.status,
+            staff_name=v.staff_name, summary=v.summary, location=v.location, cancellation_deadline=deadline,
+            cancellable=cancellable, cancellation=v.cancellation.value if v.cancellation else None,
+            cancellation_note=v.cancellation_note or None,
+        )
+
+
+class VisitsOut(Out):
+    recipient_fnr: str
+    source: Literal["live", "cache", "mixed"]
+    notices: list[str]
+    visits: list[VisitOut]
+
+
+class CancelAccepted(Out):
+    uid: str
+    cancellation: Literal["pending"] = "pending"
+    deadline: datetime
+
+
+class SettingsOut(Out):
+    fnr: str
+    channel: str
+    level: str
+    notify_for_represented: bool
+
+    @classmethod
+    def of(cls, s: NotificationSettings) -> "SettingsOut":
+        return cls(fnr=s.fnr, channel=s.channel.value, level=s.level.value,
+                   notify_for_represented=s.notify_for_represented)
+
+
+class AccessLogOut(Out):
+    seq: int
+    at: datetime
+    actor_fnr: str
+    subject_fnr: str
+    action: str
+    outcome: str
+    rule: str | None
+    basis: str | None
+    detail: str | None
+
+    @classmethod
+    def of(cls, e: AccessLogEntry) -> "AccessLogOut":
+        return cls(seq=e.seq, at=e.at, actor_fnr=e.actor, subject_fnr=e.subject, action=e.action,
+                   outcome=e.outcome, rule=e.rule, basis=e.basis, detail=e.detail)
+
+
+# ----------------------------------------------------------------------------- router
+
+
+def helsenorge_router(
+    core: HelsenorgeCore,
+    *,
+    signer: TokenSigner,
+    clock: Clock,
+    outbox: Outbox,
+    sync: SyncCaller,
+    sync_timeout: float = SYNC_CALL_TIMEOUT_S,
+) -> APIRouter:
+    router = APIRouter()
+
+    def caller(authorization: str | None = Header(default=None)) -> Claims:
+        challenge = {"WWW-Authenticate": "Bearer"}
+        if not authorization:
+            raise HTTPException(401, {"rule": "auth.missing", "message": "log in and send Authorization: Bearer <token>"},
+                                headers=challenge)
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise HTTPException(401, {"rule": "auth.malformed", "message": "expected Authorization: Bearer <token>"},
+                                headers=challenge)
+        try:
+            claims = signer.verify(token.strip(), now=clock())
+        except TokenError as exc:
+            raise HTTPException(401, {"rule": exc.rule, "message": str(exc)}, headers=challenge) from None
+        if claims.role != "citizen":
+            raise HTTPException(403, {"rule": "auth.role", "message": "the citizen API needs a citizen's token"})
+        if claims.level < REQUIRED_LEVEL:
+            raise HTTPException(403, {"rule": "login.level", "message": f"security level {REQUIRED_LEVEL} required"})
+        return claims
+
+    Caller = Annotated[Claims, Depends(caller)]
+
+    def on_behalf(value: str | None = Query(default=None, alias="on-behalf-of")) -> str | None:
+        if value is not None:
+            problem = fnr_problem(value)
+            if problem:
+                raise HTTPException(422, {"rule": problem[0], "field": "on-behalf-of", "message": problem[1]})
+        return value
+
+    OnBehalf = Annotated[str | None, Depends(on_behalf)]
+
+    def run(fn: Callable, *args, overrides: dict[str, int] | None = None, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Refused as exc:
+            raise _error(exc, overrides) from None
+
+    # ---------------------------------------------------------------- login, consent
+
+    @router.post("/api/login", response_model=LoginResponse)
+    def login(body: LoginRequest):
+        now = clock()
+        claims = run(core.login, body.fnr, body.eid, now, overrides={"citizen.unknown": 403})
+        token = signer.issue(sub=claims.sub, role=claims.role, eid=claims.eid, level=claims.level, now=now)
+        return LoginResponse(token=token, expires_at=(now + signer.lifetime).astimezone(OSLO), eid=claims.eid,
+                             level=claims.level)
+
+    def consent_out(fnr: str, now: datetime) -> ConsentOut:
+        record = core.consent(fnr)
+        if record is None:
+            return ConsentOut(fnr=fnr, state="none")
+        return ConsentOut(fnr=fnr, state=record.state(now), given_at=record.given_at,
+                          effective_from=record.effective_from, withdrawn_at=record.withdrawn_at)
+
+    @router.get("/api/consent", response_model=ConsentOut)
+    def get_consent(claims: Caller):
+        return consent_out(claims.sub, clock())
+
+    @router.post("/api/consent", response_model=ConsentOut)
+    def give_consent(claims: Caller):
+        now = clock()
+        run(core.give_consent, claims.sub, now)
+        return consent_out(claims.sub, now)
+
+    @router.delete("/api/consent", response_model=ConsentOut)
+    def withdraw_consent(claims: Caller):
+        now = clock()
+        run(core.withdraw_consent, claims.sub, now)
+        return consent_out(claims.sub, now)
+
+    # ---------------------------------------------------------------- fullmakt
+
+    @router.get("/api/fullmakt", response_model=FullmaktListOut)
+    def list_fullmakt(claims: Caller):
+        now = clock()
+        both = core.fullmakter(claims.sub)
+        return FullmaktListOut(given=[FullmaktOut.of(f, now) for f in both["given"]],
+                               received=[FullmaktOut.of(f, now) for f in both["received"]])
+
+    @router.post("/api/fullmakt", response_model=FullmaktOut, status_code=201)
+    def give_fullmakt(body: FullmaktRequest, claims: Caller):
+        now = clock()
+        giver = body.on_behalf_of or claims.sub
+        made = run(core.give_fullmakt, giver, body.receiver_fnr, body.scope, body.valid_to, now, actor=claims.sub,
+                   overrides={"fullmakt.scope": 422, "citizen.unknown": 422})
+        return FullmaktOut.of(made, now)
+
+    @router.delete("/api/fullmakt/{fullmakt_id}", response_model=FullmaktOut)
+    def end_fullmakt(fullmakt_id: str, claims: Caller):
+        now = clock()
+        return FullmaktOut.of(run(core.end_fullmakt, fullmakt_id, claims.sub, now), now)
+
+    @router.get("/api/represented", response_model=list[RepresentedOut])
+    def represented(claims: Caller):
+        return [
+            RepresentedOut(fnr=r.fnr, name=r.name, basis=r.basis.value, scope=sorted(r.scope),
+                           fullmakt_id=r.fullmakt_id)
+            for r in core.representing(claims.sub, clock())
+        ]
+
+    # ---------------------------------------------------------------- messages
+
+    @router.get("/api/inbox", response_model=InboxOut)
+    def inbox(claims: Caller, subject: OnBehalf):
+        who = subject or claims.sub
+        views = run(core.inbox, claims.sub, who, clock())
+        return InboxOut(recipient_fnr=who, threads=[ThreadOut.of(v) for v in views])
+
+    @router.get("/api/threads/{thread_id}", response_model=ThreadOut)
+    def thread(thread_id: str, claims: Caller):
+        return ThreadOut.of(run(core.thread, claims.sub, thread_id, clock()))
+
+    @router.post("/api/messages", response_model=MessageAccepted, status_code=202)
+    def send_message(body: MessageRequest, claims: Caller):
+        now = clock()
+        who = body.on_behalf_of or claims.sub
+        envelopes = run(core.send_message, claims.sub, who, body.service_her_id, body.text, now,
+                        thread_id=body.thread_id, topic=body.topic)
+        outbox.send(envelopes)
+        msg_id = parse_document(envelopes[0].body).msg_id
+        stored = core.store.message(msg_id)
+        return MessageAccepted(msg_id=msg_id, thread_id=stored.thread_id, recipient_fnr=who,
+                               delivery=(core.message_delivery(msg_id) or Delivery.PENDING).value)
+
+    # ---------------------------------------------------------------- visits
+
+    @router.get("/api/visits", response_model=VisitsOut)
+    def visits(claims: Caller, subject: OnBehalf,
+               service_her_id: int | None = Query(default=None, alias="serviceHerId", gt=0)):
+        actor, who = claims.sub, subject or claims.sub
+        now = clock()
+        services = [s for s in core.services(who) if service_her_id in (None, s.her_id)]
+        if not services:
+            cached = run(core.visits, actor, who, now, service_her_id=service_her_id)
+            return VisitsOut(recipient_fnr=who, source="cache", notices=["no connected services to ask"],
+                             visits=[VisitOut.of(v, now) for v in cached])
+        found: dict[str, Visit] = {}
+        sources: set[str] = set()
+        notices: list[str] = []
+        for service in services:
+            try:
+                request = core.planned_visits_request(actor, who, service.her_id, now)
+            except Refused as exc:
+                if exc.rule.startswith(("routing.", "service.")):
+                    notices.append(f"{service.name}: {exc.message}")
+                    continue
+                raise _error(exc) from None
+            reply = sync.call(request, timeout=sync_timeout)
+            if reply is None:
+                listed = run(core.planned_visits_timeout, actor, who, request, clock())
+                sources.add("cache")
+                notices.append(f"{service.name} did not answer within {sync_timeout:g} s; showing saved visits, "
+                               "which may be out of date")
+            else:
+                try:
+                    listed = core.planned_visits_reply(actor, who, reply, None, clock())
+                    sources.add("live")
+                except Refused as exc:
+                    listed = run(core.planned_visits_timeout, actor, who, request, clock())
+                    sources.add("cache")
+                    notices.append(f"{service.name} sent an unusable answer ({exc.rule}); showing saved visits")
+            for v in listed:
+                found[v.uid] = v
+        source = "mixed" if len(sources) > 1 else (sources.pop() if sources else "cache")
+        ordered = sorted(found.values(), key=lambda v: (v.start, v.uid))
+        return VisitsOut(recipient_fnr=who, source=source, notices=notices,
+                         visits=[VisitOut.of(v, now) for v in ordered])
+
+    @router.post("/api/visits/{uid}/cancel", response_model=CancelAccepted, status_code=202)
+    def cancel_visit(uid: str, claims: Caller, body: CancelRequest | None = None):
+        now = clock()
+        body = body or CancelRequest()
+        who = body.on_behalf_of or claims.sub
+        envelopes = run(core.cancel_visit, claims.sub, who, uid, now, reason=body.reason)
+        outbox.send(envelopes)
+        visit = core.store.visit(uid)
+        return CancelAccepted(uid=uid, deadline=cancellation_deadline(visit.start))
+
+    # ---------------------------------------------------------------- notifications, access log
+
+    @router.get("/api/notification-settings", response_model=SettingsOut)
+    def get_settings(claims: Caller, subject: OnBehalf):
+        return SettingsOut.of(run(core.notification_settings, claims.sub, subject or claims.sub, clock()))
+
+    @router.put("/api/notification-settings", response_model=SettingsOut)
+    def put_settings(body: SettingsRequest, claims: Caller):
+        settings = run(
+            core.set_notification_settings, claims.sub, body.on_behalf_of or claims.sub, clock(),
+            channel=body.channel, level=body.level, notify_for_represented=body.notify_for_represented,
+        )
+        return SettingsOut.of(settings)
+
+    @router.get("/api/access-log", response_model=list[AccessLogOut])
+    def access_log(claims: Caller, subject: OnBehalf):
+        entries = run(core.read_access_log, claims.sub, subject or claims.sub, clock())
+        return [AccessLogOut.of(e) for e in entries]
+
+    return router

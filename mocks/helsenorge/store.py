@@ -1,0 +1,511 @@
+"""Helsenorge's state in SQLite (stdlib): people, consents, fullmakter, messages, visits, logs.
+
+One connection shared across threads (``check_same_thread=False``) behind one
+re-entrant lock: the HTTP adapter's worker threads and the exchange listener
+touch the same rows, and SQLite serialises writers anyway. Tables are prefixed
+``hn_`` so helsenorge can share a database file with the other mocks (the
+notification outbox and the receipt tracker included).
+
+Times are stored as fixed-width UTC text (``YYYY-MM-DDTHH:MM:SS.ffffffZ``) so
+that string order is time order in SQL, and come back as Europe/Oslo datetimes.
+Every write is idempotent on its natural key (MsgId, uid, fnr), which is what
+makes at-least-once delivery safe without cross-table transactions.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from mocks.receipts import ReceiptTracker
+from mocks.wire.identifiers import validate_fnr
+from mocks.wire.models import VisitStatus
+from simulator.calendar import OSLO
+
+from .model import (
+    AccessLogEntry,
+    Channel,
+    Citizen,
+    ConnectedService,
+    ConsentRecord,
+    Direction,
+    Fullmakt,
+    Message,
+    NotificationLevel,
+    NotificationSettings,
+    Thread,
+    Visit,
+)
+from .people import birth_date_from_fnr
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS hn_citizens (
+    fnr TEXT PRIMARY KEY, given_name TEXT NOT NULL, family_name TEXT NOT NULL, middle_name TEXT,
+    birth_date TEXT NOT NULL, confidential_address INTEGER NOT NULL DEFAULT 0, phone TEXT, email TEXT);
+CREATE TABLE IF NOT EXISTS hn_consents (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, fnr TEXT NOT NULL, given_at TEXT NOT NULL,
+    effective_from TEXT NOT NULL, withdrawn_at TEXT);
+CREATE INDEX IF NOT EXISTS hn_consents_fnr ON hn_consents(fnr, id);
+CREATE TABLE IF NOT EXISTS hn_fullmakter (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, giver TEXT NOT NULL, receiver TEXT NOT NULL,
+    scope TEXT NOT NULL, valid_from TEXT NOT NULL, valid_to TEXT, ended_at TEXT, ended_by TEXT);
+CREATE INDEX IF NOT EXISTS hn_fullmakter_giver ON hn_fullmakter(giver);
+CREATE INDEX IF NOT EXISTS hn_fullmakter_receiver ON hn_fullmakter(receiver);
+CREATE TABLE IF NOT EXISTS hn_parents (
+    parent TEXT NOT NULL, child TEXT NOT NULL, PRIMARY KEY (parent, child));
+CREATE INDEX IF NOT EXISTS hn_parents_child ON hn_parents(child);
+CREATE TABLE IF NOT EXISTS hn_services (
+    fnr TEXT NOT NULL, service_her_id INTEGER NOT NULL, name TEXT NOT NULL, municipality TEXT,
+    org_her_id INTEGER, org_name TEXT, PRIMARY KEY (fnr, service_her_id));
+CREATE TABLE IF NOT EXISTS hn_threads (
+    id TEXT PRIMARY KEY, recipient TEXT NOT NULL, service_her_id INTEGER NOT NULL, service_name TEXT,
+    topic TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS hn_threads_recipient ON hn_threads(recipient, updated_at);
+CREATE TABLE IF NOT EXISTS hn_messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, msg_id TEXT NOT NULL UNIQUE, thread_id TEXT NOT NULL,
+    recipient TEXT NOT NULL, service_her_id INTEGER NOT NULL, direction TEXT NOT NULL, text TEXT NOT NULL,
+    written_by TEXT, conversation_ref TEXT, created_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS hn_messages_thread ON hn_messages(thread_id, seq);
+CREATE TABLE IF NOT EXISTS hn_visits (
+    uid TEXT PRIMARY KEY, recipient TEXT NOT NULL, service_her_id INTEGER NOT NULL,
+    start_at TEXT NOT NULL, end_at TEXT NOT NULL, status TEXT NOT NULL, staff_name TEXT, summary TEXT,
+    location TEXT, dtstamp TEXT, sequence INTEGER, updated_at TEXT, cancel_msg_id TEXT, cancellation_note TEXT);
+CREATE INDEX IF NOT EXISTS hn_visits_recipient ON hn_visits(recipient, start_at);
+CREATE TABLE IF NOT EXISTS hn_notification_settings (
+    fnr TEXT PRIMARY KEY, channel TEXT NOT NULL, level TEXT NOT NULL, notify_for_represented INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS hn_access_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT NOT NULL, subject TEXT NOT NULL,
+    action TEXT NOT NULL, outcome TEXT NOT NULL, rule TEXT, basis TEXT, detail TEXT);
+CREATE INDEX IF NOT EXISTS hn_access_log_subject ON hn_access_log(subject, seq);
+CREATE TABLE IF NOT EXISTS hn_inbound (
+    msg_id TEXT PRIMARY KEY, function TEXT, received_at TEXT NOT NULL, reply TEXT);
+CREATE TABLE IF NOT EXISTS hn_sync_requests (
+    msg_id TEXT PRIMARY KEY, actor TEXT NOT NULL, subject TEXT NOT NULL, service_her_id INTEGER NOT NULL,
+    fra_dato TEXT, til_dato TEXT, created_at TEXT NOT NULL, outcome TEXT);
+"""
+
+
+def ts(value: datetime) -> str:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"helsenorge stores timezone-aware times only, got {value!r}")
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def dt(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(OSLO)
+
+
+class HelsenorgeStore:
+    """Data access only; every rule lives in :mod:`.rules` and :mod:`.core`."""
+
+    def __init__(self, path: str | Path = ":memory:", *, tracker_backoff=None) -> None:
+        self.db = sqlite3.connect(str(path), check_same_thread=False)
+        self.lock = threading.RLock()
+        if str(path) != ":memory:":
+            self.db.execute("PRAGMA journal_mode=WAL")
+        with self.lock, self.db:
+            self.db.executescript(SCHEMA)
+        kwargs = {} if tracker_backoff is None else {"backoff": tuple(tracker_backoff)}
+        self.tracker = ReceiptTracker(self.db, self.lock, table="hn_outgoing", **kwargs)
+
+    def _one(self, sql: str, args: Iterable = ()) -> tuple | None:
+        with self.lock:
+            return self.db.execute(sql, tuple(args)).fetchone()
+
+    def _all(self, sql: str, args: Iterable = ()) -> list[tuple]:
+        with self.lock:
+            return self.db.execute(sql, tuple(args)).fetchall()
+
+    def _write(self, sql: str, args: Iterable = ()) -> sqlite3.Cursor:
+        with self.lock, self.db:
+            return self.db.execute(sql, tuple(args))
+
+    # ------------------------------------------------------------------ citizens
+
+    def add_citizen(
+        self,
+        fnr: str,
+        given_name: str,
+        family_name: str,
+        *,
+        birth_date: date | None = None,
+        confidential_address: bool = False,
+        phone: str | None = None,
+        email: str | None = None,
+        middle_name: str | None = None,
+    ) -> Citizen:
+        """Insert or replace a person (the mock's Folkeregister + KRR). Birth date defaults to the fnr's."""
+        validate_fnr(fnr)
+        born = birth_date or birth_date_from_fnr(fnr)
+        self._write(
+            "INSERT OR REPLACE INTO hn_citizens VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (fnr, given_name, family_name, middle_name, born.isoformat(), int(confidential_address), phone, email),
+        )
+        return Citizen(fnr, given_name, family_name, born, confidential_address, phone, email, middle_name)
+
+    def set_confidential_address(self, fnr: str, confidential: bool) -> None:
+        self._write("UPDATE hn_citizens SET confidential_address=? WHERE fnr=?", (int(confidential), fnr))
+
+    def citizen(self, fnr: str) -> Citizen | None:
+        row = self._one(
+            "SELECT fnr, given_name, family_name, birth_date, confidential_address, phone, email, middle_name "
+            "FROM hn_citizens WHERE fnr=?",
+            (fnr,),
+        )
+        if row is None:
+            return None
+        return Citizen(row[0], row[1], row[2], date.fromisoformat(row[3]), bool(row[4]), row[5], row[6], row[7])
+
+    # ------------------------------------------------------------------ consent
+
+    def add_consent(self, fnr: str, given_at: datetime, effective_from: datetime) -> ConsentRecord:
+        self._write(
+            "INSERT INTO hn_consents (fnr, given_at, effective_from) VALUES (?, ?, ?)",
+            (fnr, ts(given_at), ts(effective_from)),
+        )
+        return self.consent(fnr)
+
+    def withdraw_consent(self, fnr: str, at: datetime) -> ConsentRecord | None:
+        self._write(
+            "UPDATE hn_consents SET withdrawn_at=? WHERE id=(SELECT MAX(id) FROM hn_consents WHERE fnr=?) "
+            "AND withdrawn_at IS NULL",
+            (ts(at), fnr),
+        )
+        return self.consent(fnr)
+
+    def consent(self, fnr: str) -> ConsentRecord | None:
+        """The latest consent record: a new consent after a withdrawal starts a new record."""
+        row = self._one(
+            "SELECT fnr, given_at, effective_from, withdrawn_at FROM hn_consents WHERE fnr=? ORDER BY id DESC LIMIT 1",
+            (fnr,),
+        )
+        return None if row is None else ConsentRecord(row[0], dt(row[1]), dt(row[2]), dt(row[3]))
+
+    # ------------------------------------------------------------------ fullmakt
+
+    def add_fullmakt(self, f: Fullmakt) -> Fullmakt:
+        self._write(
+            "INSERT INTO hn_fullmakter (id, giver, receiver, scope, valid_from, valid_to, ended_at, ended_by) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (f.id, f.giver, f.receiver, ",".join(sorted(f.scope)), ts(f.valid_from),
+             f.valid_to.isoformat() if f.valid_to else None, None, None),
+        )
+        return f
+
+    def end_fullmakt(self, fullmakt_id: str, by_fnr: str, at: datetime) -> Fullmakt | None:
+        self._write(
+            "UPDATE hn_fullmakter SET ended_at=?, ended_by=? WHERE id=? AND ended_at IS NULL",
+            (ts(at), by_fnr, fullmakt_id),
+        )
+        return self.fullmakt(fullmakt_id)
+
+    _F = "SELECT id, giver, receiver, scope, valid_from, valid_to, ended_at, ended_by FROM hn_fullmakter"
+
+    @staticmethod
+    def _fullmakt(row: tuple) -> Fullmakt:
+        return Fullmakt(
+            row[0], row[1], row[2], frozenset(s for s in row[3].split(",") if s), dt(row[4]),
+            date.fromisoformat(row[5]) if row[5] else None, dt(row[6]), row[7],
+        )
+
+    def fullmakt(self, fullmakt_id: str) -> Fullmakt | None:
+        row = self._one(f"{self._F} WHERE id=?", (fullmakt_id,))
+        return None if row is None else self._fullmakt(row)
+
+    def fullmakter(self, *, giver: str | None = None, receiver: str | None = None) -> list[Fullmakt]:
+        """Newest first."""
+        clauses, args = [], []
+        if giver is not None:
+            clauses.append("giver=?")
+            args.append(giver)
+        if receiver is not None:
+            clauses.append("receiver=?")
+            args.append(receiver)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        return [self._fullmakt(r) for r in self._all(f"{self._F}{where} ORDER BY seq DESC", args)]
+
+    # ------------------------------------------------------------------ parents
+
+    def add_parent(self, parent: str, child: str) -> None:
+        self._write("INSERT OR IGNORE INTO hn_parents VALUES (?, ?)", (parent, child))
+
+    def is_parent(self, parent: str, child: str) -> bool:
+        return self._one("SELECT 1 FROM hn_parents WHERE parent=? AND child=?", (parent, child)) is not None
+
+    def parents_of(self, child: str) -> list[str]:
+        return [r[0] for r in self._all("SELECT parent FROM hn_parents WHERE child=? ORDER BY parent", (child,))]
+
+    def children_of(self, parent: str) -> list[str]:
+        return [r[0] for r in self._all("SELECT child FROM hn_parents WHERE parent=? ORDER BY child", (parent,))]
+
+    # ------------------------------------------------------------------ services
+
+    def connect_service(
+        self,
+        fnr: str,
+        her_id: int,
+        name: str,
+        *,
+        municipality: str | None = None,
+        org_her_id: int | None = None,
+        org_name: str | None = None,
+    ) -> ConnectedService:
+        """Record that ``fnr`` receives services from ``her_id`` (what the nightly sync tells helsenorge)."""
+        self._write(
+            "INSERT INTO hn_services VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(fnr, service_her_id) DO UPDATE SET "
+            "name=excluded.name, municipality=COALESCE(excluded.municipality, municipality), "
+            "org_her_id=COALESCE(excluded.org_her_id, org_her_id), org_name=COALESCE(excluded.org_name, org_name)",
+            (fnr, her_id, name, municipality, org_her_id, org_name),
+        )
+        return self.service(fnr, her_id)
+
+    def service(self, fnr: str, her_id: int) -> ConnectedService | None:
+        row = self._one(
+            "SELECT fnr, service_her_id, name, municipality, org_her_id, org_name FROM hn_services "
+            "WHERE fnr=? AND service_her_id=?",
+            (fnr, her_id),
+        )
+        return None if row is None else ConnectedService(*row)
+
+    def services(self, fnr: str) -> list[ConnectedService]:
+        return [
+            ConnectedService(*r)
+            for r in self._all(
+                "SELECT fnr, service_her_id, name, municipality, org_her_id, org_name FROM hn_services "
+                "WHERE fnr=? ORDER BY service_her_id",
+                (fnr,),
+            )
+        ]
+
+    def any_service(self, her_id: int) -> ConnectedService | None:
+        """Any citizen's record of the service, for its names when AR is not wired in."""
+        row = self._one(
+            "SELECT fnr, service_her_id, name, municipality, org_her_id, org_name FROM hn_services "
+            "WHERE service_her_id=? ORDER BY org_her_id IS NULL LIMIT 1",
+            (her_id,),
+        )
+        return None if row is None else ConnectedService(*row)
+
+    # ------------------------------------------------------------------ threads and messages
+
+    _T = "SELECT id, recipient, service_her_id, service_name, topic, created_at, updated_at FROM hn_threads"
+
+    @staticmethod
+    def _thread(row: tuple) -> Thread:
+        return Thread(row[0], row[1], row[2], row[3], row[4], dt(row[5]), dt(row[6]))
+
+    def add_thread(
+        self, thread_id: str, recipient: str, service_her_id: int, service_name: str | None, topic: str | None,
+        now: datetime,
+    ) -> Thread:
+        self._write(
+            "INSERT OR IGNORE INTO hn_threads VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (thread_id, recipient, service_her_id, service_name, topic, ts(now), ts(now)),
+        )
+        return self.thread(thread_id)
+
+    def thread(self, thread_id: str) -> Thread | None:
+        row = self._one(f"{self._T} WHERE id=?", (thread_id,))
+        return None if row is None else self._thread(row)
+
+    def threads(self, recipient: str) -> list[Thread]:
+        """Most recently active first."""
+        return [
+            self._thread(r)
+            for r in self._all(f"{self._T} WHERE recipient=? ORDER BY updated_at DESC, id", (recipient,))
+        ]
+
+    def latest_thread(self, recipient: str, service_her_id: int) -> Thread | None:
+        row = self._one(
+            f"{self._T} WHERE recipient=? AND service_her_id=? ORDER BY updated_at DESC LIMIT 1",
+            (recipient, service_her_id),
+        )
+        return None if row is None else self._thread(row)
+
+    def add_message(
+        self,
+        *,
+        msg_id: str,
+        thread_id: str,
+        recipient: str,
+        service_her_id: int,
+        direction: Direction,
+        text: str,
+        written_by: str | None,
+        conversation_ref: str | None,
+        now: datetime,
+    ) -> bool:
+        """Store once per MsgId; returns False for a duplicate."""
+        with self.lock, self.db:
+            added = self.db.execute(
+                "INSERT OR IGNORE INTO hn_messages (msg_id, thread_id, recipient, service_her_id, direction, text, "
+                "written_by, conversation_ref, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (msg_id, thread_id, recipient, service_her_id, direction.value, text, written_by,
+                 conversation_ref, ts(now)),
+            ).rowcount
+            if added:
+                self.db.execute("UPDATE hn_threads SET updated_at=? WHERE id=?", (ts(now), thread_id))
+        return bool(added)
+
+    _M = ("SELECT msg_id, thread_id, recipient, service_her_id, direction, text, written_by, created_at, "
+          "conversation_ref FROM hn_messages")
+
+    @staticmethod
+    def _message(row: tuple) -> Message:
+        return Message(row[0], row[1], row[2], row[3], Direction(row[4]), row[5], row[6], dt(row[7]), row[8])
+
+    def message(self, msg_id: str) -> Message | None:
+        row = self._one(f"{self._M} WHERE msg_id=?", (msg_id,))
+        return None if row is None else self._message(row)
+
+    def messages(self, thread_id: str) -> list[Message]:
+        return [self._message(r) for r in self._all(f"{self._M} WHERE thread_id=? ORDER BY seq", (thread_id,))]
+
+    def thread_by_conversation(self, ref: str) -> Thread | None:
+        """The thread holding a message whose MsgId or conversation ref is ``ref``."""
+        row = self._one(
+            "SELECT thread_id FROM hn_messages WHERE msg_id=? OR conversation_ref=? ORDER BY seq LIMIT 1", (ref, ref)
+        )
+        return None if row is None else self.thread(row[0])
+
+    # ------------------------------------------------------------------ visits (calendar cache)
+
+    _V = ("SELECT uid, recipient, service_her_id, start_at, end_at, status, staff_name, summary, location, dtstamp, "
+          "sequence, updated_at, cancel_msg_id, cancellation_note FROM hn_visits")
+
+    @staticmethod
+    def _visit(row: tuple) -> Visit:
+        return Visit(
+            uid=row[0], recipient=row[1], service_her_id=row[2], start=dt(row[3]), end=dt(row[4]),
+            status=VisitStatus(row[5]), staff_name=row[6], summary=row[7], location=row[8], dtstamp=dt(row[9]),
+            sequence=row[10], updated_at=dt(row[11]), cancel_msg_id=row[12], cancellation_note=row[13],
+        )
+
+    def upsert_visit(self, visit: Visit) -> Visit | None:
+        """Insert or update by uid; returns the previous version (None if new)."""
+        with self.lock, self.db:
+            previous = self.visit(visit.uid)
+            self.db.execute(
+                "INSERT INTO hn_visits (uid, recipient, service_her_id, start_at, end_at, status, staff_name, "
+                "summary, location, dtstamp, sequence, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(uid) DO UPDATE SET recipient=excluded.recipient, service_her_id=excluded.service_her_id, "
+                "start_at=excluded.start_at, end_at=excluded.end_at, status=excluded.status, "
+                "staff_name=excluded.staff_name, summary=excluded.summary, location=excluded.location, "
+                "dtstamp=excluded.dtstamp, sequence=excluded.sequence, updated_at=excluded.updated_at",
+                (visit.uid, visit.recipient, visit.service_her_id, ts(visit.start), ts(visit.end), visit.status.value,
+                 visit.staff_name, visit.summary, visit.location, ts(visit.dtstamp) if visit.dtstamp else None,
+                 visit.sequence, ts(visit.updated_at) if visit.updated_at else None),
+            )
+        return previous
+
+    def set_visit_cancellation(self, uid: str, *, cancel_msg_id: str | None = None, note: str | None = None) -> None:
+        with self.lock, self.db:
+            if cancel_msg_id is not None:
+                self.db.execute("UPDATE hn_visits SET cancel_msg_id=? WHERE uid=?", (cancel_msg_id, uid))
+            if note is not None:
+                self.db.execute("UPDATE hn_visits SET cancellation_note=? WHERE uid=?", (note, uid))
+
+    def visit(self, uid: str) -> Visit | None:
+        row = self._one(f"{self._V} WHERE uid=?", (uid,))
+        return None if row is None else self._visit(row)
+
+    def visits(self, recipient: str, service_her_id: int | None = None) -> list[Visit]:
+        if service_her_id is None:
+            rows = self._all(f"{self._V} WHERE recipient=? ORDER BY start_at, uid", (recipient,))
+        else:
+            rows = self._all(
+                f"{self._V} WHERE recipient=? AND service_her_id=? ORDER BY start_at, uid", (recipient, service_her_id)
+            )
+        return [self._visit(r) for r in rows]
+
+    def delete_visits_in_window(
+        self, recipient: str, service_her_id: int, start: datetime, end: datetime, keep: Iterable[str]
+    ) -> int:
+        """Forget cached visits in [start, end) that the service no longer lists."""
+        keep = list(keep)
+        marks = ",".join("?" * len(keep)) or "''"
+        return self._write(
+            f"DELETE FROM hn_visits WHERE recipient=? AND service_her_id=? AND start_at>=? AND start_at<? "
+            f"AND uid NOT IN ({marks})",
+            (recipient, service_her_id, ts(start), ts(end), *keep),
+        ).rowcount
+
+    # ------------------------------------------------------------------ notification settings
+
+    def notification_settings(self, fnr: str) -> NotificationSettings:
+        row = self._one(
+            "SELECT fnr, channel, level, notify_for_represented FROM hn_notification_settings WHERE fnr=?", (fnr,)
+        )
+        if row is None:
+            return NotificationSettings(fnr)
+        return NotificationSettings(row[0], Channel(row[1]), NotificationLevel(row[2]), bool(row[3]))
+
+    def set_notification_settings(self, settings: NotificationSettings) -> NotificationSettings:
+        self._write(
+            "INSERT OR REPLACE INTO hn_notification_settings VALUES (?, ?, ?, ?)",
+            (settings.fnr, settings.channel.value, settings.level.value, int(settings.notify_for_represented)),
+        )
+        return settings
+
+    # ------------------------------------------------------------------ access log
+
+    def log_access(
+        self, *, at: datetime, actor: str, subject: str, action: str, outcome: str, rule: str | None = None,
+        basis: str | None = None, detail: str | None = None,
+    ) -> None:
+        self._write(
+            "INSERT INTO hn_access_log (at, actor, subject, action, outcome, rule, basis, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (ts(at), actor, subject, action, outcome, rule, basis, detail),
+        )
+
+    def access_log(self, subject: str) -> list[AccessLogEntry]:
+        return [
+            AccessLogEntry(r[0], dt(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8])
+            for r in self._all(
+                "SELECT seq, at, actor, subject, action, outcome, rule, basis, detail FROM hn_access_log "
+                "WHERE subject=? ORDER BY seq",
+                (subject,),
+            )
+        ]
+
+    # ------------------------------------------------------------------ inbound de-duplication
+
+    def inbound_reply(self, msg_id: str) -> tuple[bool, str | None]:
+        """(seen before, the stored reply blob)."""
+        row = self._one("SELECT reply FROM hn_inbound WHERE msg_id=?", (msg_id,))
+        return (row is not None, row[0] if row else None)
+
+    def record_inbound(self, msg_id: str, function: str | None, reply: str | None, now: datetime) -> None:
+        self._write("INSERT OR IGNORE INTO hn_inbound VALUES (?, ?, ?, ?)", (msg_id, function, ts(now), reply))
+
+    # ------------------------------------------------------------------ synchronous requests
+
+    def add_sync_request(
+        self, msg_id: str, actor: str, subject: str, service_her_id: int, fra: date | None, til: date | None,
+        now: datetime,
+    ) -> None:
+        self._write(
+            "INSERT INTO hn_sync_requests VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
+            (msg_id, actor, subject, service_her_id, fra.isoformat() if fra else None,
+             til.isoformat() if til else None, ts(now)),
+        )
+
+    def sync_request(self, msg_id: str) -> tuple | None:
+        """(actor, subject, service_her_id, fra, til, outcome)."""
+        row = self._one(
+            "SELECT actor, subject, service_her_id, fra_dato, til_dato, outcome FROM hn_sync_requests WHERE msg_id=?",
+            (msg_id,),
+        )
+        if row is None:
+            return None
+        return (row[0], row[1], row[2], date.fromisoformat(row[3]) if row[3] else None,
+                date.fromisoformat(row[4]) if row[4] else None, row[5])
+
+    def set_sync_outcome(self, msg_id: str, outcome: str) -> None:
+        self._write("UPDATE hn_sync_requests SET outcome=? WHERE msg_id=?", (outcome, msg_id))

@@ -1,0 +1,129 @@
+"""An outbox instead of an SMS/e-mail gateway.
+
+Nothing in the harness may reach a real phone, yet tests, the ledger and a
+person rehearsing go-live all need to see what would have been sent, to whom,
+and when. So notifications are rows in one SQLite table (``notify_outbox``),
+which may live in the same database file as helsenorge's own tables.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from simulator.calendar import OSLO
+
+_PHONE = re.compile(
+    r"(?:\b(?:tlf|tel|telefon|mobil|mob)\.?:?\s*)?(?<![\d.])(?:\+|00)?(?:\d[ \-]?){7,}\d(?![\d.])", re.IGNORECASE
+)
+"""Eight or more digits, optionally grouped by spaces or hyphens, with an optional +47/0047: a
+Norwegian phone number. Dots are not separators, so a date such as 13.03.2025 survives."""
+
+
+def scrub_phone_numbers(text: str) -> str:
+    """``text`` with anything that looks like a phone number removed.
+
+    Staff names are shown to citizens, staff phone numbers never. The EPJ
+    decides what it puts in a name field, so helsenorge does not trust it.
+    """
+    cleaned = re.sub(r"\(\s*\)|\[\s*\]", "", _PHONE.sub("", text))
+    return re.sub(r"\s+([,;.)])", r"\1", re.sub(r"\s{2,}", " ", cleaned)).strip(" ,;:-")
+
+
+def _ts(value: datetime) -> str:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("notification times must be timezone-aware")
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _dt(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(OSLO)
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    id: int
+    recipient: str
+    """Fødselsnummer of the person notified."""
+    channel: str
+    """``sms`` or ``email``."""
+    address: str
+    """Phone number or e-mail address of the recipient (from KRR in the real system)."""
+    text: str
+    created_at: datetime
+    kind: str
+    """``visit-completed``, ``new-message``, ``new-appointment``."""
+    about: str | None = None
+    """The represented person's fnr when the recipient is notified as their proxy or parent."""
+
+
+class NotificationOutbox:
+    """Append-only list of notifications. Thread-safe; one connection, one lock."""
+
+    def __init__(
+        self, db: str | Path | sqlite3.Connection = ":memory:", lock: threading.RLock | None = None
+    ) -> None:
+        if isinstance(db, sqlite3.Connection):
+            self._db = db
+        else:
+            self._db = sqlite3.connect(str(db), check_same_thread=False)
+            if str(db) != ":memory:":
+                self._db.execute("PRAGMA journal_mode=WAL")
+        self._lock = lock or threading.RLock()
+        with self._lock, self._db:
+            self._db.execute(
+                """CREATE TABLE IF NOT EXISTS notify_outbox (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    recipient TEXT NOT NULL, channel TEXT NOT NULL, address TEXT NOT NULL,
+                    text TEXT NOT NULL, created_at TEXT NOT NULL, kind TEXT NOT NULL, about TEXT)"""
+            )
+            self._db.execute(
+                "CREATE INDEX IF NOT EXISTS notify_outbox_recipient ON notify_outbox(recipient, created_at)"
+            )
+
+    def add(
+        self,
+        *,
+        recipient: str,
+        channel: str,
+        address: str,
+        text: str,
+        kind: str,
+        now: datetime,
+        about: str | None = None,
+    ) -> Notification:
+        if channel not in ("sms", "email"):
+            raise ValueError(f"channel must be 'sms' or 'email', got {channel!r}")
+        if not address:
+            raise ValueError("address must not be empty")
+        text = scrub_phone_numbers(text)
+        with self._lock, self._db:
+            cur = self._db.execute(
+                "INSERT INTO notify_outbox (recipient, channel, address, text, created_at, kind, about) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (recipient, channel, address, text, _ts(now), kind, about),
+            )
+            row_id = cur.lastrowid
+        return Notification(row_id, recipient, channel, address, text, _dt(_ts(now)), kind, about)
+
+    def list(self, recipient: str | None = None, since: datetime | None = None) -> list[Notification]:
+        """Oldest first; ``since`` is inclusive."""
+        clauses, args = [], []
+        if recipient is not None:
+            clauses.append("recipient = ?")
+            args.append(recipient)
+        if since is not None:
+            clauses.append("created_at >= ?")
+            args.append(_ts(since))
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, recipient, channel, address, text, created_at, kind, about FROM notify_outbox"
+                f"{where} ORDER BY id",
+                args,
+            ).fetchall()
+        return [Notification(r[0], r[1], r[2], r[3], r[4], _dt(r[5]), r[6], r[7]) for r in rows]
