@@ -1,0 +1,396 @@
+"""The staff API: a thin FastAPI adapter over :class:`~mocks.epj.core.EpjCore`.
+
+It stands in for the EPJ's own user interface, so Locust and the SimPy model
+can play staff over HTTP and a person can click through a case. The adapter
+only authenticates, translates JSON to core calls and back, reads the clock
+once per request, and hands the core's outgoing envelopes to the outbox; every
+rule lives in the core. If the outbox fails after the core has committed, the
+messages are still tracked and come back from ``due_resends``: nothing is lost.
+
+Conventions:
+
+* JSON is camelCase; request models forbid unknown fields, so a typo is a 422
+  naming the field rather than a silently ignored value.
+* 401 when the bearer token is missing, forged, altered or expired, with the
+  :class:`~mocks.auth.TokenError` rule (``auth.missing``, ``auth.malformed``,
+  ``auth.signature``, ``auth.expired``) in ``detail.rule``; 403 when a staff
+  member acts outside their service (or a non-staff token is used); 404 for
+  unknown ids; 409 when the action does not fit the state; 422 for bad input,
+  in FastAPI's own ``[{"type", "loc", "msg"}]`` shape so clients parse one form.
+* Staff phone numbers are not in any response model: they are not in the
+  core's :class:`~mocks.epj.model.Staff` either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import date, datetime
+from typing import Annotated, TypeVar
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from mocks.auth import TokenError, TokenSigner
+from mocks.exchange.envelope import Envelope
+from mocks.ports import Clock, Outbox
+from simulator.calendar import OSLO
+
+from .core import EpjCore
+from .model import (
+    Case,
+    CaseKind,
+    CaseStatus,
+    EpjError,
+    HandheldNotice,
+    InvalidInput,
+    InvalidTransition,
+    NotAuthorised,
+    NotFound,
+    Staff,
+    Visit,
+    VisitState,
+)
+
+STAFF_ROLE = "staff"
+STAFF_EID = "epj"
+STAFF_LEVEL = 4
+
+T = TypeVar("T")
+
+
+# ----------------------------------------------------------------------------- JSON models
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class _Request(_Model):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class LoginIn(_Request):
+    staff_id: str = Field(min_length=1)
+    password: str = Field(min_length=1)
+
+
+class LoginOut(_Model):
+    token: str
+    staff_id: str
+    name: str
+    service_her_id: int
+
+
+class StaffRef(_Model):
+    staff_id: str
+    name: str
+
+
+class PatientRef(_Model):
+    fnr: str
+    name: str
+
+
+class ReplyOut(_Model):
+    msg_id: str
+    staff: StaffRef
+    text: str
+    final: bool
+    sent_at: datetime
+    answer_by: date | None = None
+
+
+class CaseEventOut(_Model):
+    at: datetime
+    staff_id: str
+    action: str
+    note: str | None = None
+
+
+class CaseOut(_Model):
+    case_id: str
+    msg_id: str
+    function: str
+    conversation_ref: str
+    patient: PatientRef
+    service_her_id: int
+    kind: CaseKind
+    subject: str | None
+    text: str
+    received_at: datetime
+    status: CaseStatus
+    reply_deadline: datetime
+    overdue: bool
+    forwarded_to: StaffRef | None = None
+    replies: list[ReplyOut] = []
+    events: list[CaseEventOut] = []
+
+
+class VisitOut(_Model):
+    uid: str
+    patient: PatientRef
+    service_her_id: int
+    start: datetime
+    end: datetime
+    status: VisitState
+    summary: str | None = None
+    location: str | None = None
+    staff: StaffRef | None = None
+    sequence: int
+
+
+class NoticeOut(_Model):
+    visit_uid: str
+    text: str
+    at: datetime
+
+
+class SentOut(_Model):
+    message_id: str
+    subject: str | None
+    to: str
+
+
+class CaseActionOut(_Model):
+    case: CaseOut
+    sent: list[SentOut]
+
+
+class VisitActionOut(_Model):
+    visit: VisitOut
+    sent: list[SentOut]
+
+
+class ReplyIn(_Request):
+    text: str = Field(min_length=1)
+    final: bool = True
+
+
+class TemporaryReplyIn(_Request):
+    text: str = ""
+    answer_by: date
+
+
+class ForwardIn(_Request):
+    to_staff_id: str = Field(min_length=1)
+    note: str = ""
+
+
+class ChangeVisitIn(_Request):
+    start: AwareDatetime
+    end: AwareDatetime
+    staff_id: str | None = None
+
+
+class CancelVisitIn(_Request):
+    reason: str = ""
+
+
+# ----------------------------------------------------------------------------- router
+
+
+def epj_router(core: EpjCore, *, signer: TokenSigner, clock: Clock, outbox: Outbox) -> APIRouter:
+    """The staff API, without a prefix (mount it where the harness wants it, e.g. ``/epj``)."""
+    router = APIRouter()
+
+    def staff_ref(staff_id: str | None) -> StaffRef | None:
+        if not staff_id:
+            return None
+        staff = core.store.staff(staff_id)
+        return StaffRef(staff_id=staff_id, name=staff.name if staff else staff_id)
+
+    def patient_ref(fnr: str) -> PatientRef:
+        patient = core.store.patient(fnr)
+        return PatientRef(fnr=fnr, name=patient.display_name if patient else fnr)
+
+    def case_out(case: Case, now: datetime) -> CaseOut:
+        return CaseOut(
+            case_id=case.case_id,
+            msg_id=case.msg_id,
+            function=case.function,
+            conversation_ref=case.conversation_ref,
+            patient=PatientRef(fnr=case.patient_fnr, name=case.patient_name),
+            service_her_id=case.service_her_id,
+            kind=case.kind,
+            subject=case.subject,
+            text=case.text,
+            received_at=case.received_at,
+            status=case.status,
+            reply_deadline=case.reply_deadline,
+            overdue=case.overdue(now),
+            forwarded_to=staff_ref(case.forwarded_to),
+            replies=[
+                ReplyOut(
+                    msg_id=r.msg_id, staff=StaffRef(staff_id=r.staff_id, name=r.staff_name), text=r.text,
+                    final=r.final, sent_at=r.sent_at, answer_by=r.answer_by,
+                )
+                for r in case.replies
+            ],  # fmt: skip
+            events=[CaseEventOut(at=e.at, staff_id=e.staff_id, action=e.action, note=e.note) for e in case.events],
+        )
+
+    def visit_out(visit: Visit) -> VisitOut:
+        return VisitOut(
+            uid=visit.uid,
+            patient=patient_ref(visit.patient_fnr),
+            service_her_id=visit.service_her_id,
+            start=visit.start,
+            end=visit.end,
+            status=visit.state,
+            summary=visit.summary,
+            location=visit.location,
+            staff=StaffRef(staff_id=visit.staff_id, name=visit.staff_name or visit.staff_id)
+            if visit.staff_id
+            else None,
+            sequence=visit.sequence,
+        )
+
+    def send(envelopes: Iterable[Envelope]) -> list[SentOut]:
+        envelopes = list(envelopes)
+        if envelopes:
+            outbox.send(envelopes)
+        return [SentOut(message_id=e.message_id, subject=e.subject, to=e.to) for e in envelopes]
+
+    def current_staff(request: Request) -> Staff:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise _unauthorised("auth.missing", "an Authorization: Bearer <token> header is required")
+        try:
+            claims = signer.verify(token.strip(), now=clock())
+        except TokenError as exc:
+            raise _unauthorised(exc.rule, str(exc)) from None
+        if claims.role != STAFF_ROLE:
+            message = f"a {claims.role} token cannot use the staff API"
+            raise HTTPException(403, {"rule": "auth.role", "message": message})
+        staff = core.store.staff(claims.sub)
+        if staff is None:
+            raise _unauthorised("auth.unknown-subject", f"staff member {claims.sub} no longer exists; log in again")
+        return staff
+
+    # Annotated aliases cannot be used here: with postponed annotations FastAPI resolves
+    # them in the module's globals, where a closure's dependency does not exist.
+    me_dep = Depends(current_staff)
+
+    @router.post("/api/login", response_model=LoginOut)
+    def login(body: LoginIn) -> LoginOut:
+        staff = core.login(body.staff_id, body.password)
+        if staff is None:
+            raise _unauthorised("auth.credentials", "unknown staff id or wrong password")
+        token = signer.issue(
+            sub=staff.staff_id, role=STAFF_ROLE, eid=STAFF_EID, level=STAFF_LEVEL, now=clock(),
+            org=str(staff.service_her_id),
+        )  # fmt: skip
+        return LoginOut(token=token, staff_id=staff.staff_id, name=staff.name, service_her_id=staff.service_her_id)
+
+    @router.get("/api/me", response_model=StaffRef)
+    def me(staff: Staff = me_dep) -> StaffRef:
+        return StaffRef(staff_id=staff.staff_id, name=staff.name)
+
+    @router.get("/api/inbox", response_model=list[CaseOut])
+    def inbox(staff: Staff = me_dep, status: CaseStatus | None = None) -> list[CaseOut]:
+        now = clock()
+        return [case_out(c, now) for c in _call(lambda: core.inbox(staff.staff_id, status))]
+
+    @router.get("/api/cases/{case_id}", response_model=CaseOut)
+    def get_case(case_id: str, staff: Staff = me_dep) -> CaseOut:
+        return case_out(_call(lambda: core.case(case_id, staff_id=staff.staff_id)), clock())
+
+    def case_action(case_id: str, staff: Staff, action: Callable[[datetime], list[Envelope]]) -> CaseActionOut:
+        now = clock()
+        sent = send(_call(lambda: action(now)))
+        return CaseActionOut(case=case_out(core.case(case_id, staff_id=staff.staff_id), now), sent=sent)
+
+    @router.post("/api/cases/{case_id}/open", response_model=CaseActionOut)
+    def open_case(case_id: str, staff: Staff = me_dep) -> CaseActionOut:
+        return case_action(case_id, staff, lambda now: core.open_case(case_id, staff_id=staff.staff_id, now=now))
+
+    @router.post("/api/cases/{case_id}/reply", response_model=CaseActionOut)
+    def reply(case_id: str, body: ReplyIn, staff: Staff = me_dep) -> CaseActionOut:
+        return case_action(
+            case_id, staff,
+            lambda now: core.reply(case_id, body.text, staff_id=staff.staff_id, now=now, final=body.final),
+        )  # fmt: skip
+
+    @router.post("/api/cases/{case_id}/temporary-reply", response_model=CaseActionOut)
+    def temporary_reply(case_id: str, body: TemporaryReplyIn, staff: Staff = me_dep) -> CaseActionOut:
+        return case_action(
+            case_id, staff,
+            lambda now: core.temporary_reply(case_id, body.text, body.answer_by, staff_id=staff.staff_id, now=now),
+        )  # fmt: skip
+
+    @router.post("/api/cases/{case_id}/forward", response_model=CaseActionOut)
+    def forward(case_id: str, body: ForwardIn, staff: Staff = me_dep) -> CaseActionOut:
+        return case_action(
+            case_id, staff,
+            lambda now: core.forward(case_id, body.to_staff_id, body.note, staff_id=staff.staff_id, now=now),
+        )  # fmt: skip
+
+    @router.get("/api/worklist", response_model=list[VisitOut])
+    def worklist(staff: Staff = me_dep, day: Annotated[date | None, Query()] = None) -> list[VisitOut]:
+        day = day or clock().astimezone(OSLO).date()
+        return [visit_out(v) for v in _call(lambda: core.work_list(staff.staff_id, day))]
+
+    def visit_action(uid: str, staff: Staff, action: Callable[[datetime], list[Envelope]]) -> VisitActionOut:
+        now = clock()
+        sent = send(_call(lambda: action(now)))
+        return VisitActionOut(visit=visit_out(core.visit(uid, staff_id=staff.staff_id)), sent=sent)
+
+    @router.post("/api/visits/{uid}/done", response_model=VisitActionOut)
+    def visit_done(uid: str, staff: Staff = me_dep) -> VisitActionOut:
+        return visit_action(uid, staff, lambda now: core.mark_visit_done(uid, staff_id=staff.staff_id, now=now))
+
+    @router.post("/api/visits/{uid}/change", response_model=VisitActionOut)
+    def visit_change(uid: str, body: ChangeVisitIn, staff: Staff = me_dep) -> VisitActionOut:
+        return visit_action(
+            uid, staff,
+            lambda now: core.change_visit(
+                uid, body.start, body.end, staff_id=staff.staff_id, now=now, assign_staff_id=body.staff_id
+            ),
+        )  # fmt: skip
+
+    @router.post("/api/visits/{uid}/cancel", response_model=VisitActionOut)
+    def visit_cancel(uid: str, body: CancelVisitIn, staff: Staff = me_dep) -> VisitActionOut:
+        return visit_action(
+            uid, staff, lambda now: core.cancel_visit(uid, body.reason, staff_id=staff.staff_id, now=now)
+        )
+
+    @router.get("/api/handheld", response_model=list[NoticeOut])
+    def handheld(staff: Staff = me_dep) -> list[NoticeOut]:
+        return [_notice_out(n) for n in core.handheld_notices(staff.staff_id)]
+
+    return router
+
+
+def _notice_out(notice: HandheldNotice) -> NoticeOut:
+    return NoticeOut(visit_uid=notice.visit_uid, text=notice.text, at=notice.at)
+
+
+def _unauthorised(rule: str, message: str) -> HTTPException:
+    # RFC 6750: no error code when no token was sent, invalid_token when one was and is bad.
+    challenge = "Bearer" if rule in ("auth.missing", "auth.credentials") else 'Bearer error="invalid_token"'
+    return HTTPException(401, {"rule": rule, "message": message}, headers={"WWW-Authenticate": challenge})
+
+
+_BODY_FIELD = {"answerBy", "staffId", "text", "uid", "start", "end", "toStaffId"}
+
+
+def _call(action: Callable[[], T]) -> T:
+    """Run a core call, turning its refusals into HTTP statuses."""
+    try:
+        return action()
+    except NotFound as exc:
+        raise HTTPException(404, {"rule": f"{exc.kind}.unknown", "message": str(exc)}) from None
+    except NotAuthorised as exc:
+        raise HTTPException(403, {"rule": "epj.other-service", "message": str(exc)}) from None
+    except InvalidTransition as exc:
+        raise HTTPException(409, {"rule": "epj.state", "message": str(exc)}) from None
+    except InvalidInput as exc:
+        loc = ["body", exc.field] if exc.field in _BODY_FIELD else [exc.field]
+        raise HTTPException(422, [{"type": exc.rule, "loc": loc, "msg": str(exc)}]) from None
+    except EpjError as exc:  # pragma: no cover - every subclass is handled above
+        raise HTTPException(400, {"rule": "epj.error", "message": str(exc)}) from None
+
+
+__all__ = ["epj_router"]

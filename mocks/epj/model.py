@@ -1,0 +1,228 @@
+"""What the reference EPJ knows, as plain frozen dataclasses, and the errors its core raises.
+
+The EPJ's world is small: services (the communication parties with HER-ids),
+the patients they serve, the staff who work there, the visits on the work list,
+and *cases* — every incoming citizen message journaled once, with the routine's
+status and reply deadline. Staff phone numbers are deliberately absent from
+:class:`Staff`: the routines say they are never shown to citizens, and a value
+that never enters the object graph cannot leak through an API or a message.
+The store keeps the number for the day a real SMS gateway needs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from enum import StrEnum
+
+from mocks.wire.models import VisitStatus
+
+UTC = timezone.utc
+
+
+class CaseStatus(StrEnum):
+    """The message-case states the DigiHelse routine names (new → under behandling → ferdig behandlet)."""
+
+    NEW = "new"
+    UNDER_BEHANDLING = "under_behandling"
+    FERDIG_BEHANDLET = "ferdig_behandlet"
+
+
+class VisitState(StrEnum):
+    PLANNED = "planned"
+    CANCELLED = "cancelled"
+    COMPLETED = "completed"
+
+    @property
+    def xcal_status(self) -> VisitStatus:
+        """How the state travels in xCal (completed is CONFIRMED + x-digihelse-visit-state on the wire)."""
+        return _XCAL_STATUS[self]
+
+
+_XCAL_STATUS = {
+    VisitState.PLANNED: VisitStatus.CONFIRMED,
+    VisitState.CANCELLED: VisitStatus.CANCELLED,
+    VisitState.COMPLETED: VisitStatus.COMPLETED,
+}
+
+
+class CaseKind(StrEnum):
+    """Routine kinds from the DigiHelse routine table, guessed from keywords.
+
+    The guess only pre-sorts the inbox; staff read every message, so a wrong
+    guess costs a click, not a missed message.
+    """
+
+    ENQUIRY = "enquiry"
+    CHANGE_OR_CANCEL_APPOINTMENT = "change_or_cancel_appointment"
+    APPLICATION_FOR_MORE_HELP = "application_for_more_help"
+    INVOICE_QUESTION = "invoice_question"
+    COMPLAINT = "complaint"
+    WRONG_RECIPIENT = "wrong_recipient"
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """A communication party of the EPJ: level 2 under ``parent`` (the municipality or virksomhet)."""
+
+    her_id: int
+    name: str
+    municipality: str
+    parent_her_id: int
+    parent_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class PatientRecord:
+    fnr: str
+    given_name: str
+    family_name: str
+    address: str | None = None
+    middle_name: str | None = None
+    services: tuple[int, ...] = ()
+
+    @property
+    def display_name(self) -> str:
+        middle = f" {self.middle_name}" if self.middle_name else ""
+        return f"{self.given_name}{middle} {self.family_name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Staff:
+    """An employee as every caller may see them: no password hash, no phone number."""
+
+    staff_id: str
+    name: str
+    service_her_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    uid: str
+    patient_fnr: str
+    service_her_id: int
+    start: datetime
+    end: datetime
+    state: VisitState
+    staff_id: str | None = None
+    staff_name: str | None = None
+    summary: str | None = None
+    location: str | None = None
+    sequence: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One answer the service sent in a case (final, interim, or temporary with a promised date)."""
+
+    msg_id: str
+    staff_id: str
+    staff_name: str
+    text: str
+    final: bool
+    sent_at: datetime
+    answer_by: date | None = None
+    """For a temporary reply: the day by which the full answer was promised."""
+
+
+@dataclass(frozen=True, slots=True)
+class CaseEvent:
+    """The case's audit trail: who opened, forwarded or answered it, and when."""
+
+    at: datetime
+    staff_id: str
+    action: str
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    case_id: str
+    msg_id: str
+    function: str
+    """``Foresporsel`` (a new question) or ``Svar`` (the citizen answering in a conversation)."""
+    conversation_ref: str
+    sender_her_id: int
+    patient_fnr: str
+    patient_name: str
+    service_her_id: int
+    kind: CaseKind
+    subject: str | None
+    text: str
+    received_at: datetime
+    status: CaseStatus
+    reply_deadline: datetime
+    forwarded_to: str | None = None
+    replies: tuple[Reply, ...] = ()
+    events: tuple[CaseEvent, ...] = ()
+
+    def overdue(self, now: datetime) -> bool:
+        # Compared in UTC: two datetimes sharing the Oslo tzinfo compare by wall clock.
+        open_ = self.status is not CaseStatus.FERDIG_BEHANDLET
+        return open_ and now.astimezone(UTC) >= self.reply_deadline.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class HandheldNotice:
+    """A message to the visiting employee's handheld, so nobody drives to a cancelled visit (a "bomtur")."""
+
+    staff_id: str
+    visit_uid: str
+    text: str
+    at: datetime
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class EpjError(Exception):
+    """Base class for what a staff action can refuse."""
+
+
+class NotAuthorised(EpjError):
+    """The staff member acts on a case or visit outside their service."""
+
+
+class NotFound(EpjError, KeyError):
+    """An id the EPJ does not know; ``kind`` says which sort of id."""
+
+    def __init__(self, kind: str, key: object) -> None:
+        super().__init__(f"unknown {kind}: {key}")
+        self.kind = kind
+        self.key = key
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class InvalidTransition(EpjError):
+    """The action does not fit the case's or visit's current state (e.g. replying to a closed case)."""
+
+
+class InvalidInput(EpjError, ValueError):
+    """A value breaks a rule; ``field`` and ``rule`` let an adapter say which one."""
+
+    def __init__(self, field: str, rule: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.rule = rule
+
+
+__all__ = [
+    "Case",
+    "CaseEvent",
+    "CaseKind",
+    "CaseStatus",
+    "EpjError",
+    "HandheldNotice",
+    "InvalidInput",
+    "InvalidTransition",
+    "NotAuthorised",
+    "NotFound",
+    "PatientRecord",
+    "Reply",
+    "Service",
+    "Staff",
+    "Visit",
+    "VisitState",
+]

@@ -1,0 +1,573 @@
+"""SQLite persistence for the reference EPJ.
+
+A journal system must not forget a message it has receipted, so everything the
+EPJ learns is in SQLite (stdlib, no server), in a file or ``":memory:"``. The
+tables are prefixed ``epj_`` so one database file can hold several mocks (the
+exchange, helsenorge, the registry) without their names colliding. One
+connection is shared by the HTTP worker threads and the receive loops; a
+re-entrant lock serialises it, because a sqlite3 connection must not run two
+statements at once and because the core holds the lock across a whole
+"receive → journal → receipt" step. WAL lets another process read (a report, a
+verification run) while the EPJ writes.
+
+Times are stored as fixed-width UTC text (``2025-03-13T09:00:00.000000Z``):
+exact to the microsecond, and ordered correctly by plain string comparison, so
+range queries need no date functions. They come back as Europe/Oslo datetimes,
+the time the staff work by.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from mocks.exchange.embedded import envelope_from_row, envelope_to_row
+from mocks.exchange.envelope import Envelope
+from mocks.receipts import ReceiptTracker
+from simulator.calendar import OSLO
+
+from .model import (
+    Case,
+    CaseEvent,
+    CaseKind,
+    CaseStatus,
+    HandheldNotice,
+    PatientRecord,
+    Reply,
+    Service,
+    Staff,
+    Visit,
+    VisitState,
+)
+
+UTC = timezone.utc
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS epj_services (
+    her_id        INTEGER PRIMARY KEY,
+    name          TEXT NOT NULL,
+    municipality  TEXT NOT NULL,
+    parent_her_id INTEGER NOT NULL,
+    parent_name   TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS epj_patients (
+    fnr         TEXT PRIMARY KEY,
+    given_name  TEXT NOT NULL,
+    family_name TEXT NOT NULL,
+    middle_name TEXT,
+    address     TEXT
+);
+CREATE TABLE IF NOT EXISTS epj_patient_services (
+    fnr            TEXT NOT NULL REFERENCES epj_patients(fnr),
+    service_her_id INTEGER NOT NULL REFERENCES epj_services(her_id),
+    PRIMARY KEY (fnr, service_her_id)
+);
+CREATE TABLE IF NOT EXISTS epj_staff (
+    staff_id       TEXT PRIMARY KEY,
+    name           TEXT NOT NULL,
+    service_her_id INTEGER NOT NULL REFERENCES epj_services(her_id),
+    password_hash  TEXT NOT NULL,
+    phone          TEXT
+);
+CREATE TABLE IF NOT EXISTS epj_visits (
+    uid            TEXT PRIMARY KEY,
+    patient_fnr    TEXT NOT NULL,
+    service_her_id INTEGER NOT NULL,
+    start_at       TEXT NOT NULL,
+    end_at         TEXT NOT NULL,
+    staff_id       TEXT,
+    state          TEXT NOT NULL,
+    summary        TEXT,
+    location       TEXT,
+    sequence       INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS epj_visits_service_start ON epj_visits(service_her_id, start_at);
+CREATE INDEX IF NOT EXISTS epj_visits_patient_start ON epj_visits(patient_fnr, start_at);
+CREATE TABLE IF NOT EXISTS epj_cases (
+    case_id          TEXT PRIMARY KEY,
+    msg_id           TEXT NOT NULL UNIQUE,
+    function         TEXT NOT NULL,
+    conversation_ref TEXT NOT NULL,
+    sender_her_id    INTEGER NOT NULL,
+    patient_fnr      TEXT NOT NULL,
+    service_her_id   INTEGER NOT NULL,
+    kind             TEXT NOT NULL,
+    subject          TEXT,
+    text             TEXT NOT NULL,
+    received_at      TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    reply_deadline   TEXT NOT NULL,
+    forwarded_to     TEXT,
+    original         BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS epj_cases_service ON epj_cases(service_her_id, status, received_at);
+CREATE INDEX IF NOT EXISTS epj_cases_forwarded ON epj_cases(forwarded_to);
+CREATE TABLE IF NOT EXISTS epj_replies (
+    msg_id    TEXT PRIMARY KEY,
+    case_id   TEXT NOT NULL REFERENCES epj_cases(case_id),
+    staff_id  TEXT NOT NULL,
+    text      TEXT NOT NULL,
+    final     INTEGER NOT NULL,
+    answer_by TEXT,
+    sent_at   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS epj_replies_case ON epj_replies(case_id, sent_at);
+CREATE TABLE IF NOT EXISTS epj_case_events (
+    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+    case_id  TEXT NOT NULL REFERENCES epj_cases(case_id),
+    at       TEXT NOT NULL,
+    staff_id TEXT NOT NULL,
+    action   TEXT NOT NULL,
+    note     TEXT
+);
+CREATE INDEX IF NOT EXISTS epj_case_events_case ON epj_case_events(case_id, seq);
+CREATE TABLE IF NOT EXISTS epj_handheld (
+    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+    staff_id  TEXT NOT NULL,
+    visit_uid TEXT NOT NULL,
+    text      TEXT NOT NULL,
+    at        TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS epj_handheld_staff ON epj_handheld(staff_id, seq);
+CREATE TABLE IF NOT EXISTS epj_received (
+    msg_id        TEXT PRIMARY KEY,
+    sender_her_id INTEGER,
+    received_at   TEXT NOT NULL,
+    outcome       TEXT NOT NULL,
+    apprec        TEXT,
+    apprec_sends  INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+DEFAULT_SCRYPT_N = 2**12
+"""scrypt cost (about 10 ms a hash): light, because a seeded municipality has
+dozens of staff and the harness hashes them all at start-up. A national
+in-process run may lower it further with ``EpjStore(password_cost=…)``; the cost
+is stored with each hash, so rows hashed at different costs all verify."""
+_SCRYPT_R, _SCRYPT_P = 8, 1
+
+
+def ts(value: datetime) -> str:
+    """Fixed-width UTC text for a timezone-aware datetime (sortable, exact)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"the EPJ stores timezone-aware datetimes only, got {value!r}")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def from_ts(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).astimezone(OSLO)
+
+
+def hash_password(password: str, salt: bytes | None = None, *, cost: int = DEFAULT_SCRYPT_N) -> str:
+    salt = os.urandom(16) if salt is None else salt
+    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=cost, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32)
+    return f"scrypt${cost}${_SCRYPT_R}${_SCRYPT_P}${salt.hex()}${digest.hex()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, expected = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        digest = hashlib.scrypt(
+            password.encode("utf-8"), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p), dklen=32
+        )
+    except ValueError:
+        return False
+    return hmac.compare_digest(digest.hex(), expected)
+
+
+_DUMMY_HASH = hash_password("no such staff member", b"\0" * 16)
+"""Checked against when the staff id is unknown, so a wrong id costs as long as a wrong password."""
+
+
+def dump_envelope(envelope: Envelope) -> str:
+    row = list(envelope_to_row(envelope))
+    row[-1] = base64.b64encode(row[-1]).decode("ascii")
+    return json.dumps(row, ensure_ascii=False)
+
+
+def load_envelope(blob: str) -> Envelope:
+    row = json.loads(blob)
+    row[-1] = base64.b64decode(row[-1])
+    return envelope_from_row(row)
+
+
+class EpjStore:
+    """The EPJ's tables plus the resend-until-AppRec tracker for its own outgoing messages."""
+
+    def __init__(self, path: str | Path = ":memory:", *, password_cost: int = DEFAULT_SCRYPT_N) -> None:
+        self.path = str(path)
+        self.password_cost = password_cost
+        self.lock = threading.RLock()
+        self.db = sqlite3.connect(self.path, check_same_thread=False, timeout=30.0)
+        with self.lock:
+            if self.path != ":memory:":
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(_SCHEMA)
+        self.outgoing = ReceiptTracker(self.db, self.lock, table="epj_outgoing")
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic step: commits on success, rolls back on any exception."""
+        with self.lock, self.db:
+            yield self.db
+
+    # ------------------------------------------------------------------ services
+
+    def add_service(self, service: Service) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO epj_services VALUES (?, ?, ?, ?, ?)",
+                (service.her_id, service.name, service.municipality, service.parent_her_id, service.parent_name),
+            )
+
+    def service(self, her_id: int | None) -> Service | None:
+        if her_id is None:
+            return None
+        with self.lock:
+            row = self.db.execute("SELECT * FROM epj_services WHERE her_id=?", (her_id,)).fetchone()
+        return Service(*row) if row else None
+
+    def services(self) -> list[Service]:
+        with self.lock:
+            rows = self.db.execute("SELECT * FROM epj_services ORDER BY her_id").fetchall()
+        return [Service(*row) for row in rows]
+
+    # ------------------------------------------------------------------ patients
+
+    def add_patient(self, patient: PatientRecord) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO epj_patients VALUES (?, ?, ?, ?, ?)",
+                (patient.fnr, patient.given_name, patient.family_name, patient.middle_name, patient.address),
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO epj_patient_services VALUES (?, ?)",
+                [(patient.fnr, her_id) for her_id in patient.services],
+            )
+
+    def link_patient(self, fnr: str, service_her_id: int) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO epj_patient_services VALUES (?, ?)", (fnr, service_her_id))
+
+    def patient(self, fnr: str | None) -> PatientRecord | None:
+        if not fnr:
+            return None
+        with self.lock:
+            row = self.db.execute(
+                "SELECT fnr, given_name, family_name, address, middle_name FROM epj_patients WHERE fnr=?", (fnr,)
+            ).fetchone()
+            if row is None:
+                return None
+            services = self.db.execute(
+                "SELECT service_her_id FROM epj_patient_services WHERE fnr=? ORDER BY service_her_id", (fnr,)
+            ).fetchall()
+        return PatientRecord(*row, services=tuple(s for (s,) in services))
+
+    def patients_of(self, service_her_id: int) -> list[PatientRecord]:
+        with self.lock:
+            rows = self.db.execute(
+                "SELECT fnr FROM epj_patient_services WHERE service_her_id=? ORDER BY fnr", (service_her_id,)
+            ).fetchall()
+            return [p for (fnr,) in rows if (p := self.patient(fnr)) is not None]
+
+    # ------------------------------------------------------------------ staff
+
+    def add_staff(
+        self,
+        staff: Staff,
+        *,
+        password: str,
+        phone: str | None = None,
+        salt: bytes | None = None,
+    ) -> None:
+        """``salt`` is for reproducible seeding; leave it out and a random one is drawn."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO epj_staff VALUES (?, ?, ?, ?, ?)",
+                (
+                    staff.staff_id, staff.name, staff.service_her_id,
+                    hash_password(password, salt, cost=self.password_cost), phone,
+                ),  # fmt: skip
+            )
+
+    def staff(self, staff_id: str | None) -> Staff | None:
+        if not staff_id:
+            return None
+        with self.lock:
+            row = self.db.execute(
+                "SELECT staff_id, name, service_her_id FROM epj_staff WHERE staff_id=?", (staff_id,)
+            ).fetchone()
+        return Staff(*row) if row else None
+
+    def staff_of(self, service_her_id: int) -> list[Staff]:
+        with self.lock:
+            rows = self.db.execute(
+                "SELECT staff_id, name, service_her_id FROM epj_staff WHERE service_her_id=? ORDER BY staff_id",
+                (service_her_id,),
+            ).fetchall()
+        return [Staff(*row) for row in rows]
+
+    def check_password(self, staff_id: str, password: str) -> Staff | None:
+        with self.lock:
+            row = self.db.execute("SELECT password_hash FROM epj_staff WHERE staff_id=?", (staff_id,)).fetchone()
+        if row is None:
+            verify_password(password, _DUMMY_HASH)
+            return None
+        return self.staff(staff_id) if verify_password(password, row[0]) else None
+
+    def staff_phone(self, staff_id: str) -> str | None:
+        """The one way to the phone number: internal use (a future SMS gateway), never an API or a message."""
+        with self.lock:
+            row = self.db.execute("SELECT phone FROM epj_staff WHERE staff_id=?", (staff_id,)).fetchone()
+        return row[0] if row else None
+
+    # ------------------------------------------------------------------ visits
+
+    _VISIT_SELECT = (
+        "SELECT v.uid, v.patient_fnr, v.service_her_id, v.start_at, v.end_at, v.state, v.staff_id, s.name, "
+        "v.summary, v.location, v.sequence FROM epj_visits v LEFT JOIN epj_staff s ON s.staff_id = v.staff_id"
+    )
+
+    @staticmethod
+    def _visit(row: tuple) -> Visit:
+        uid, fnr, service, start, end, state, staff_id, staff_name, summary, location, sequence = row
+        return Visit(
+            uid=uid,
+            patient_fnr=fnr,
+            service_her_id=service,
+            start=from_ts(start),
+            end=from_ts(end),
+            state=VisitState(state),
+            staff_id=staff_id,
+            staff_name=staff_name,
+            summary=summary,
+            location=location,
+            sequence=sequence,
+        )
+
+    def add_visit(self, visit: Visit) -> None:
+        with self.transaction() as db:
+            self.insert_visit(db, visit)
+
+    def add_visits(self, visits: Iterable[Visit]) -> None:
+        with self.transaction() as db:
+            for visit in visits:
+                self.insert_visit(db, visit)
+
+    @staticmethod
+    def insert_visit(db: sqlite3.Connection, visit: Visit) -> None:
+        db.execute(
+            "INSERT INTO epj_visits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                visit.uid, visit.patient_fnr, visit.service_her_id, ts(visit.start), ts(visit.end),
+                visit.staff_id, visit.state.value, visit.summary, visit.location, visit.sequence,
+            ),
+        )  # fmt: skip
+
+    @staticmethod
+    def update_visit(db: sqlite3.Connection, visit: Visit) -> None:
+        db.execute(
+            "UPDATE epj_visits SET start_at=?, end_at=?, staff_id=?, state=?, summary=?, location=?, sequence=? "
+            "WHERE uid=?",
+            (
+                ts(visit.start), ts(visit.end), visit.staff_id, visit.state.value, visit.summary,
+                visit.location, visit.sequence, visit.uid,
+            ),
+        )  # fmt: skip
+
+    def visit(self, uid: str) -> Visit | None:
+        with self.lock:
+            row = self.db.execute(f"{self._VISIT_SELECT} WHERE v.uid=?", (uid,)).fetchone()
+        return self._visit(row) if row else None
+
+    def visits_of_patient(
+        self, fnr: str, service_her_id: int, start_from: datetime, start_before: datetime
+    ) -> list[Visit]:
+        with self.lock:
+            rows = self.db.execute(
+                f"{self._VISIT_SELECT} WHERE v.patient_fnr=? AND v.service_her_id=? AND v.start_at>=? AND v.start_at<? "
+                "ORDER BY v.start_at, v.uid",
+                (fnr, service_her_id, ts(start_from), ts(start_before)),
+            ).fetchall()
+        return [self._visit(row) for row in rows]
+
+    def visits_of_service(
+        self, service_her_id: int, start_from: datetime, start_before: datetime, *, states: Iterable[VisitState]
+    ) -> list[Visit]:
+        wanted = [s.value for s in states]
+        marks = ",".join("?" * len(wanted))
+        with self.lock:
+            rows = self.db.execute(
+                f"{self._VISIT_SELECT} WHERE v.service_her_id=? AND v.start_at>=? AND v.start_at<? "
+                f"AND v.state IN ({marks}) ORDER BY v.start_at, v.uid",
+                (service_her_id, ts(start_from), ts(start_before), *wanted),
+            ).fetchall()
+        return [self._visit(row) for row in rows]
+
+    # ------------------------------------------------------------------ incoming messages and cases
+
+    def received(self, msg_id: str) -> tuple[str, Envelope | None] | None:
+        """``(outcome, AppRec envelope)`` for a MsgId seen before, else None."""
+        with self.lock:
+            row = self.db.execute("SELECT outcome, apprec FROM epj_received WHERE msg_id=?", (msg_id,)).fetchone()
+        if row is None:
+            return None
+        return row[0], load_envelope(row[1]) if row[1] else None
+
+    @staticmethod
+    def insert_received(
+        db: sqlite3.Connection, msg_id: str, *, sender_her_id: int | None, at: datetime, outcome: str,
+        apprec: Envelope | None,
+    ) -> None:
+        db.execute(
+            "INSERT INTO epj_received VALUES (?, ?, ?, ?, ?, ?)",
+            (msg_id, sender_her_id, ts(at), outcome, dump_envelope(apprec) if apprec else None, 1 if apprec else 0),
+        )
+
+    def count_apprec_resend(self, msg_id: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE epj_received SET apprec_sends = apprec_sends + 1 WHERE msg_id=?", (msg_id,))
+
+    def apprec_sends(self, msg_id: str) -> int:
+        with self.lock:
+            row = self.db.execute("SELECT apprec_sends FROM epj_received WHERE msg_id=?", (msg_id,)).fetchone()
+        return row[0] if row else 0
+
+    @staticmethod
+    def insert_case(db: sqlite3.Connection, case: Case, original: bytes) -> None:
+        db.execute(
+            "INSERT INTO epj_cases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                case.case_id, case.msg_id, case.function, case.conversation_ref, case.sender_her_id,
+                case.patient_fnr, case.service_her_id, case.kind.value, case.subject, case.text,
+                ts(case.received_at), case.status.value, ts(case.reply_deadline), case.forwarded_to, original,
+            ),
+        )  # fmt: skip
+
+    _CASE_SELECT = (
+        "SELECT c.case_id, c.msg_id, c.function, c.conversation_ref, c.sender_her_id, c.patient_fnr, "
+        "trim(p.given_name || ' ' || coalesce(p.middle_name || ' ', '') || p.family_name), c.service_her_id, "
+        "c.kind, c.subject, c.text, c.received_at, c.status, c.reply_deadline, c.forwarded_to "
+        "FROM epj_cases c LEFT JOIN epj_patients p ON p.fnr = c.patient_fnr"
+    )
+
+    def _case(self, row: tuple) -> Case:
+        (case_id, msg_id, function, conv, sender, fnr, name, service, kind, subject, text, received,
+         status, deadline, forwarded) = row  # fmt: skip
+        replies = self.db.execute(
+            "SELECT r.msg_id, r.staff_id, coalesce(s.name, r.staff_id), r.text, r.final, r.sent_at, r.answer_by "
+            "FROM epj_replies r LEFT JOIN epj_staff s ON s.staff_id = r.staff_id WHERE r.case_id=? "
+            "ORDER BY r.sent_at, r.msg_id",
+            (case_id,),
+        ).fetchall()
+        events = self.db.execute(
+            "SELECT at, staff_id, action, note FROM epj_case_events WHERE case_id=? ORDER BY seq", (case_id,)
+        ).fetchall()
+        return Case(
+            case_id=case_id,
+            msg_id=msg_id,
+            function=function,
+            conversation_ref=conv,
+            sender_her_id=sender,
+            patient_fnr=fnr,
+            patient_name=name or fnr,
+            service_her_id=service,
+            kind=CaseKind(kind),
+            subject=subject,
+            text=text,
+            received_at=from_ts(received),
+            status=CaseStatus(status),
+            reply_deadline=from_ts(deadline),
+            forwarded_to=forwarded,
+            replies=tuple(
+                Reply(m, sid, sname, t, bool(final), from_ts(sent), date.fromisoformat(by) if by else None)
+                for m, sid, sname, t, final, sent, by in replies
+            ),
+            events=tuple(CaseEvent(from_ts(at), sid, action, note) for at, sid, action, note in events),
+        )
+
+    def case(self, case_id: str) -> Case | None:
+        with self.lock:
+            row = self.db.execute(f"{self._CASE_SELECT} WHERE c.case_id=?", (case_id,)).fetchone()
+            return self._case(row) if row else None
+
+    def case_original(self, case_id: str) -> bytes | None:
+        with self.lock:
+            row = self.db.execute("SELECT original FROM epj_cases WHERE case_id=?", (case_id,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def cases_visible_to(self, service_her_id: int, staff_id: str, status: CaseStatus | None) -> list[Case]:
+        """The service's cases plus any forwarded to this staff member from a sister service."""
+        query = f"{self._CASE_SELECT} WHERE (c.service_her_id=? OR c.forwarded_to=?)"
+        params: list[object] = [service_her_id, staff_id]
+        if status is not None:
+            query += " AND c.status=?"
+            params.append(status.value)
+        query += " ORDER BY c.received_at, c.case_id"
+        with self.lock:
+            rows = self.db.execute(query, params).fetchall()
+            return [self._case(row) for row in rows]
+
+    def journal_count(self, msg_id: str) -> int:
+        with self.lock:
+            return self.db.execute("SELECT COUNT(*) FROM epj_cases WHERE msg_id=?", (msg_id,)).fetchone()[0]
+
+    @staticmethod
+    def set_case(db: sqlite3.Connection, case_id: str, *, status: CaseStatus | None = None,
+                 forwarded_to: str | None = None) -> None:  # fmt: skip
+        if status is not None:
+            db.execute("UPDATE epj_cases SET status=? WHERE case_id=?", (status.value, case_id))
+        if forwarded_to is not None:
+            db.execute("UPDATE epj_cases SET forwarded_to=? WHERE case_id=?", (forwarded_to, case_id))
+
+    @staticmethod
+    def insert_reply(db: sqlite3.Connection, case_id: str, reply: Reply) -> None:
+        db.execute(
+            "INSERT INTO epj_replies VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                reply.msg_id, case_id, reply.staff_id, reply.text, int(reply.final),
+                reply.answer_by.isoformat() if reply.answer_by else None, ts(reply.sent_at),
+            ),
+        )  # fmt: skip
+
+    @staticmethod
+    def insert_event(db: sqlite3.Connection, case_id: str, event: CaseEvent) -> None:
+        db.execute(
+            "INSERT INTO epj_case_events (case_id, at, staff_id, action, note) VALUES (?, ?, ?, ?, ?)",
+            (case_id, ts(event.at), event.staff_id, event.action, event.note),
+        )
+
+    # ------------------------------------------------------------------ handheld
+
+    @staticmethod
+    def insert_notice(db: sqlite3.Connection, notice: HandheldNotice) -> None:
+        db.execute(
+            "INSERT INTO epj_handheld (staff_id, visit_uid, text, at) VALUES (?, ?, ?, ?)",
+            (notice.staff_id, notice.visit_uid, notice.text, ts(notice.at)),
+        )
+
+    def notices(self, staff_id: str) -> list[HandheldNotice]:
+        with self.lock:
+            rows = self.db.execute(
+                "SELECT staff_id, visit_uid, text, at FROM epj_handheld WHERE staff_id=? ORDER BY seq", (staff_id,)
+            ).fetchall()
+        return [HandheldNotice(s, uid, text, from_ts(at)) for s, uid, text, at in rows]
+
+
+__all__ = ["EpjStore", "dump_envelope", "from_ts", "hash_password", "load_envelope", "ts", "verify_password"]
