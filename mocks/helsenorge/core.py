@@ -37,6 +37,8 @@ Rule ids raised here (the helsenorge rules themselves are listed in
 
 from __future__ import annotations
 
+from lxml import etree
+
 import json
 import base64
 from collections.abc import Callable, Iterable, Iterator
@@ -532,13 +534,18 @@ class HelsenorgeCore:
 
     # ================================================================== incoming
 
-    def receive(self, envelope: Envelope, document: MsgHead | AppRec | None, now: datetime) -> list[Envelope]:
+    def receive(
+        self, envelope: Envelope, document: MsgHead | AppRec | etree._Element | None, now: datetime
+    ) -> list[Envelope]:
         """Handle one asynchronous message to helsenorge; returns the AppRec to send back (if any).
 
         A MsgId seen before gets the stored AppRec again and changes nothing:
         at-least-once delivery must not store a message or notify twice.
         """
-        doc = document if document is not None else parse_document(envelope.body)
+        if isinstance(document, (MsgHead, AppRec)):
+            doc = document
+        else:  # the element the transport checks parsed, or nothing: parse once here
+            doc = parse_document(document if document is not None else envelope.body)
         if isinstance(doc, AppRec):
             errors = "; ".join(
                 f"{e.v} {e.dn or ''}".strip() + (f": {e.ot}" if e.ot else "") for e in doc.errors

@@ -1,0 +1,231 @@
+"""All the mocks in one process: the harness ``digihelse serve`` runs and the tests drive.
+
+:class:`Harness` wires the sans-IO cores to one exchange — helsenorge, one
+reference EPJ installation per vendor (municipalities on the same product share
+an installation, as the seven Søre Sunnmøre municipalities share one Gerica
+database), AR/CPPA and the notification outbox — and :func:`build_app` puts
+their HTTP adapters behind one FastAPI app with path prefixes.
+
+Two ways to run the bus: ``background=True`` starts receive loops in threads
+(the real server); ``background=False`` leaves delivery to :meth:`Harness.pump`,
+which drains every queue until nothing moves — deterministic, for tests.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable
+
+from fastapi import FastAPI
+from pydantic import BaseModel, Field
+
+from .auth import TokenSigner
+from .epj.core import EpjCore
+from .epj.http import epj_router
+from .epj.store import EpjStore
+from .exchange.base import Exchange
+from .exchange.embedded import EmbeddedExchange
+from .exchange.envelope import Envelope
+from .helsenorge.core import HelsenorgeCore
+from .helsenorge.http import helsenorge_router
+from .helsenorge.store import HelsenorgeStore
+from .helsenorge.wiring import registry_hooks
+from .node import Node, SyncClient
+from .notify.http import notify_router
+from .notify.outbox import NotificationOutbox
+from .population import PROFILES, World, seed_world
+from .ports import Clock, IdSource
+from .registry.core import Registry
+from .registry.http import ar_router, cppa_router
+from .registry.seed import HELSENORGE_HER_ID, HELSENORGE_ORG_HER_ID
+from .registry.store import RegistryStore
+
+
+class ServeSettings(BaseModel):
+    """What ``digihelse serve`` is told; validated at the boundary."""
+
+    broker: str = Field("embedded", description="'embedded' (SQLite, no server) or an amqp:// URL of a RabbitMQ with AMQP 1.0")
+    db: Path | None = Field(None, description="directory for the SQLite files; None keeps everything in memory")
+    seed: int = Field(2026, description="seed for the default population and every id")
+    secret: str | None = Field(None, description="token signing secret; random per start when not given")
+    patients_per_service: int = Field(6, ge=1, le=10_000)
+    staff_per_service: int = Field(3, ge=1, le=1_000)
+
+
+def wall_clock() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class ExchangeOutbox:
+    """The ``Outbox`` port over an exchange: what a core returns goes on the bus."""
+
+    def __init__(self, exchange: Exchange) -> None:
+        self.exchange = exchange
+
+    def send(self, envelopes: Iterable[Envelope]) -> None:
+        for envelope in envelopes:
+            self.exchange.send(envelope)
+
+
+def _sqlite(settings: ServeSettings, name: str) -> str:
+    if settings.db is None:
+        return ":memory:"
+    settings.db.mkdir(parents=True, exist_ok=True)
+    return str(settings.db / f"{name}.sqlite")
+
+
+def make_exchange(settings: ServeSettings) -> Exchange:
+    if settings.broker == "embedded":
+        return EmbeddedExchange(_sqlite(settings, "exchange"))
+    if settings.broker.startswith(("amqp://", "amqps://")):
+        from .exchange.amqp import AmqpExchange
+
+        return AmqpExchange(settings.broker)
+    raise ValueError(f"broker: {settings.broker!r} is neither 'embedded' nor an amqp:// URL")
+
+
+@dataclass
+class Harness:
+    exchange: Exchange
+    registry: Registry
+    helsenorge: HelsenorgeCore
+    epjs: dict[str, EpjCore]
+    notifications: NotificationOutbox
+    signer: TokenSigner
+    clock: Clock
+    world: World
+    nodes: list[Node] = field(default_factory=list)
+    background: bool = False
+
+    def __post_init__(self) -> None:
+        self.outbox = ExchangeOutbox(self.exchange)
+        self.sync = SyncClient(self.exchange, HELSENORGE_HER_ID, pump=None if self.background else self.pump)
+
+    def pump(self) -> int:
+        """Deliver everything waiting, across all parties, until nothing moves."""
+        total = 0
+        while True:
+            moved = sum(node.pump() for node in self.nodes)
+            total += moved
+            if not moved:
+                return total
+
+    def tick(self) -> int:
+        """Resend what is due (both directions)."""
+        return sum(node.tick() for node in self.nodes)
+
+    def start(self) -> None:
+        for node in self.nodes:
+            node.start()
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def close(self) -> None:
+        self.stop()
+        self.exchange.close()
+
+
+def build_harness(
+    settings: ServeSettings | None = None,
+    *,
+    clock: Clock = wall_clock,
+    background: bool = False,
+    exchange: Exchange | None = None,
+) -> Harness:
+    settings = settings or ServeSettings()
+    exchange = exchange or make_exchange(settings)
+    ids = IdSource(settings.seed)
+    registry = Registry(RegistryStore(_sqlite(settings, "registry")))
+    notifications = NotificationOutbox(_sqlite(settings, "notify"))
+    lookup, route_check = registry_hooks(registry, her_id=HELSENORGE_HER_ID)
+    helsenorge = HelsenorgeCore(
+        HelsenorgeStore(_sqlite(settings, "helsenorge")), her_id=HELSENORGE_HER_ID,
+        org_her_id=HELSENORGE_ORG_HER_ID, ids=ids, registry_lookup=lookup, route_check=route_check,
+        notifications=notifications,
+    )
+    epjs = {
+        profile.key: EpjCore(
+            EpjStore(_sqlite(settings, f"epj-{profile.key}"), password_cost=2**10), profile=profile, ids=ids,
+            helsenorge_her_id=HELSENORGE_HER_ID, helsenorge=helsenorge.sender,
+        )
+        for profile in PROFILES.values()
+    }
+    secret = (settings.secret or os.urandom(32).hex()).encode()
+    now = clock()
+    world = seed_world(
+        registry=registry, epjs=epjs, helsenorge=helsenorge, rng=random.Random(settings.seed), now=now,
+        patients_per_service=settings.patients_per_service, staff_per_service=settings.staff_per_service,
+    )
+    harness = Harness(exchange, registry, helsenorge, epjs, notifications, TokenSigner(secret), clock, world,
+                      background=background)
+    harness.nodes.append(Node(exchange, [HELSENORGE_HER_ID], helsenorge.receive, clock, ids,
+                              on_tick=helsenorge.due_resends))
+    for key, epj in epjs.items():
+        services = sorted(h for h, k in world.epj_of_service.items() if k == key)
+        if services:
+            harness.nodes.append(Node(exchange, services, epj.receive, clock, ids, on_sync=epj.receive_sync,
+                                      on_tick=epj.due_resends))
+    for party in registry.parties():  # every AR party has its queues, live or not
+        exchange.declare(party.her_id)
+    return harness
+
+
+def build_app(harness: Harness) -> FastAPI:
+    """One FastAPI app: /helsenorge, /epj/{installation}, /ar, /cppa, /notify, /health, /docs."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if harness.background:
+            harness.start()
+        try:
+            yield
+        finally:
+            harness.stop()
+
+    app = FastAPI(
+        title="DigiHelse harness",
+        description="Mocks of helsenorge (Innbygger), reference EPJs (Helsepersonell), NHN AR/CPPA and the "
+        "notification gateway, over an AMQP-style exchange.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.harness = harness
+    app.include_router(
+        helsenorge_router(harness.helsenorge, signer=harness.signer, clock=harness.clock, outbox=harness.outbox,
+                          sync=harness.sync),
+        prefix="/helsenorge", tags=["helsenorge"],
+    )
+    for key, epj in harness.epjs.items():
+        app.include_router(
+            epj_router(epj, signer=harness.signer, clock=harness.clock, outbox=harness.outbox),
+            prefix=f"/epj/{key}", tags=[f"EPJ {epj.profile.product}"],
+        )
+    app.include_router(ar_router(harness.registry, lambda party: harness.exchange.declare(party.her_id)),
+                       prefix="/ar", tags=["AR"])
+    app.include_router(cppa_router(harness.registry), prefix="/cppa", tags=["CPPA"])
+    app.include_router(notify_router(harness.notifications), prefix="/notify", tags=["notifications"])
+
+    @app.get("/epj/api/installations", tags=["EPJ"])
+    def installations() -> list[dict]:
+        """Which reference EPJ installation serves which services (the staff API lives under /epj/{key})."""
+        return [
+            {"key": key, "product": epj.profile.product, "vendor": epj.profile.vendor,
+             "services": sorted(h for h, k in harness.world.epj_of_service.items() if k == key)}
+            for key, epj in harness.epjs.items()
+        ]
+
+    @app.get("/health", tags=["health"])
+    def health() -> dict:
+        return {"status": "ok", "background": harness.background,
+                "nodes": [{"herIds": n.her_ids, "received": n.stats.received, "sent": n.stats.sent,
+                           "transportErrors": n.stats.transport_errors, "failures": n.stats.failures}
+                          for n in harness.nodes]}
+
+    return app
