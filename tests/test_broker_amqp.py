@@ -25,7 +25,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 from typer.testing import CliRunner  # noqa: E402
 
 from digihelse.broker_cli import broker_app  # noqa: E402
-from mocks.broker import LocalBroker, find_rabbitmq_bin, free_port  # noqa: E402
+from mocks.broker import LocalBroker, free_port  # noqa: E402
 from mocks.exchange.amqp import FAILED_DELIVERIES_PROPERTY, AmqpExchange, DeliveryLost  # noqa: E402
 from mocks.exchange.envelope import (  # noqa: E402
     CONTENT_TYPE_PROTECTED,
@@ -35,28 +35,13 @@ from mocks.exchange.envelope import (  # noqa: E402
     queue_name,
 )
 
+from .conftest import ensure_rabbitmq  # noqa: E402
+
 pytestmark = pytest.mark.rabbitmq
-
-INSTALL_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "install-rabbitmq.sh"
-
-
-def _ensure_rabbitmq() -> None:
-    if find_rabbitmq_bin() is not None:
-        return
-    reason = "rabbitmq-server is not installed (run scripts/install-rabbitmq.sh)"
-    if os.geteuid() == 0 and INSTALL_SCRIPT.exists():
-        result = subprocess.run(["bash", str(INSTALL_SCRIPT)], capture_output=True, text=True, timeout=600)
-        if result.returncode == 0 and find_rabbitmq_bin() is not None:
-            return
-        reason += f"; the install script failed: {result.stderr.strip()[-300:]}"
-    if os.environ.get("CI"):
-        pytest.fail(reason + " — CI must install it before the tests", pytrace=False)
-    pytest.skip(reason)
-
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory):
-    _ensure_rabbitmq()
+    ensure_rabbitmq()
     node = LocalBroker(port=free_port(), dir=tmp_path_factory.mktemp("rabbitmq"))
     node.start()
     yield node
