@@ -19,6 +19,7 @@ from mocks.wire.schema import SchemaDirError, SchemaSet
 from mocks.wire.validate import Report, validate_bytes
 
 from .broker_cli import broker_app
+from .serve_cli import serve
 from .reports import FileReportOut
 
 app = typer.Typer(
@@ -29,6 +30,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(broker_app, name="broker", help="Run a local RabbitMQ (AMQP 1.0) broker on loopback: start, stop, status.")
+app.command(name="serve")(serve)
 console = Console()
 errors = Console(stderr=True)
 

@@ -158,11 +158,16 @@ def build_harness(
         for profile in PROFILES.values()
     }
     secret = (settings.secret or os.urandom(32).hex()).encode()
-    now = clock()
-    world = seed_world(
-        registry=registry, epjs=epjs, helsenorge=helsenorge, rng=random.Random(settings.seed), now=now,
-        patients_per_service=settings.patients_per_service, staff_per_service=settings.staff_per_service,
-    )
+    saved = settings.db / "world.json" if settings.db is not None else None
+    if saved is not None and saved.exists():  # a restart: the stores already hold this world
+        world = World.from_json(saved.read_text(encoding="utf-8"))
+    else:
+        world = seed_world(
+            registry=registry, epjs=epjs, helsenorge=helsenorge, rng=random.Random(settings.seed), now=clock(),
+            patients_per_service=settings.patients_per_service, staff_per_service=settings.staff_per_service,
+        )
+        if saved is not None:
+            saved.write_text(world.to_json(), encoding="utf-8")
     harness = Harness(exchange, registry, helsenorge, epjs, notifications, TokenSigner(secret), clock, world,
                       background=background)
     harness.nodes.append(Node(exchange, [HELSENORGE_HER_ID], helsenorge.receive, clock, ids,

@@ -10,8 +10,9 @@ the recipients chose notification level Full. Every draw comes from one seeded
 
 from __future__ import annotations
 
+import json
 import random
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 
 from mocks.epj.core import EpjCore
@@ -50,13 +51,32 @@ class Recipient(Person):
 
 @dataclass
 class World:
-    """Who exists, so tests, Locust and a person at the keyboard can act as somebody."""
+    """Who exists, so tests, Locust and a person at the keyboard can act as somebody.
+
+    Saved beside the SQLite files so a restarted server knows its people
+    without seeding them a second time.
+    """
 
     recipients: list[Recipient] = field(default_factory=list)
     staff: dict[int, list[str]] = field(default_factory=dict)
     """Service HER-id → staff ids (password ``pw-{staff_id}`` by the seeding convention)."""
     epj_of_service: dict[int, str] = field(default_factory=dict)
     """Service HER-id → EPJ installation key (``gerica``, ``profil``, …)."""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> "World":
+        data = json.loads(text)
+        return cls(
+            recipients=[
+                Recipient(**{**r, "relative": Person(**r["relative"]), "level": NotificationLevel(r["level"])})
+                for r in data["recipients"]
+            ],
+            staff={int(k): v for k, v in data["staff"].items()},
+            epj_of_service={int(k): v for k, v in data["epj_of_service"].items()},
+        )
 
 
 def parties() -> list[CommunicationParty]:
