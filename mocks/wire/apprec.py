@@ -107,9 +107,9 @@ def _unit(el: etree._Element, name: str | None, id_: str | None, type_id: CodedV
         sub_code(el, "TypeId", type_id, cv=False, path=f"{path}/TypeId")
 
 
-def apprec_to_xml(rec: AppRec) -> bytes:
-    """AppRec document bytes (UTF-8, XML declaration, indented)."""
-    return serialize(apprec_element(rec))
+def apprec_to_xml(rec: AppRec, *, pretty: bool = False) -> bytes:
+    """AppRec document bytes (UTF-8, XML declaration; indented when ``pretty``)."""
+    return serialize(apprec_element(rec), pretty=pretty)
 
 
 # --------------------------------------------------------------------------- parsing

@@ -210,7 +210,7 @@ def example_object(kind: str) -> MsgHead | AppRec:
 def build_example(kind: str) -> bytes:
     """A complete, schema-valid document of ``kind`` (one of :data:`EXAMPLE_KINDS`)."""
     obj = example_object(kind)
-    return msghead_to_xml(obj) if isinstance(obj, MsgHead) else apprec_to_xml(obj)
+    return msghead_to_xml(obj, pretty=True) if isinstance(obj, MsgHead) else apprec_to_xml(obj, pretty=True)
 
 
 def hent_planlagte_timer_example() -> MsgHead:

@@ -674,8 +674,8 @@ def root_node(data: bytes | str | etree._Element, namespaces: Iterable[str], loc
 
 def sub(parent: etree._Element, name: str, text: str | None = None, *, path: str = "") -> etree._Element:
     """Append a child in the parent's namespace, optionally with text."""
-    ns = etree.QName(parent).namespace
-    el = etree.SubElement(parent, f"{{{ns}}}{name}" if ns else name)
+    tag = parent.tag  # "{namespace}local": slicing it is far cheaper than building a QName per element
+    el = etree.SubElement(parent, tag[: tag.index("}") + 1] + name if tag[0] == "{" else name)
     if text is not None:
         set_text(el, text, path or name)
     return el
@@ -731,9 +731,14 @@ def _indent(el: etree._Element, skip: list[etree._Element], level: int) -> None:
         child.tail = "\n" + "  " * level
 
 
-def serialize(root: etree._Element, *, skip: Iterable[etree._Element] = ()) -> bytes:
-    """UTF-8 bytes with an XML declaration, indented (opaque payloads kept)."""
-    indent(root, skip=skip)
+def serialize(root: etree._Element, *, skip: Iterable[etree._Element] = (), pretty: bool = False) -> bytes:
+    """UTF-8 bytes with an XML declaration; indented for people when ``pretty`` (opaque payloads kept).
+
+    What goes on the bus is compact: machines read it, and indentation costs
+    as much as building the tree.
+    """
+    if pretty:
+        indent(root, skip=skip)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 

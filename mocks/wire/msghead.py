@@ -207,26 +207,26 @@ def _foresporsel(el: etree._Element, f: Foresporsel, version: DialogVersion, pat
         sub(el, "TilDato", format_date(f.til_dato))
 
 
-def msghead_to_xml(msg: MsgHead) -> bytes:
-    """MsgHead document bytes (UTF-8, XML declaration, indented)."""
+def msghead_to_xml(msg: MsgHead, *, pretty: bool = False) -> bytes:
+    """MsgHead document bytes (UTF-8, XML declaration; indented when ``pretty``)."""
     root, opaque = msghead_element(msg)
-    return serialize(root, skip=opaque)
+    return serialize(root, skip=opaque, pretty=pretty)
 
 
-def dialogmelding_to_xml(dialog: Dialogmelding) -> bytes:
-    return serialize(dialogmelding_element(dialog))
+def dialogmelding_to_xml(dialog: Dialogmelding, *, pretty: bool = False) -> bytes:
+    return serialize(dialogmelding_element(dialog), pretty=pretty)
 
 
-def to_xml(obj: MsgHead | AppRec | VCalendar | Dialogmelding) -> bytes:
-    """Serialise any top-level wire object (dispatch on type)."""
+def to_xml(obj: MsgHead | AppRec | VCalendar | Dialogmelding, *, pretty: bool = False) -> bytes:
+    """Serialise any top-level wire object (dispatch on type); compact unless ``pretty``."""
     if isinstance(obj, MsgHead):
-        return msghead_to_xml(obj)
+        return msghead_to_xml(obj, pretty=pretty)
     if isinstance(obj, AppRec):
-        return apprec_to_xml(obj)
+        return apprec_to_xml(obj, pretty=pretty)
     if isinstance(obj, VCalendar):
-        return xcal_to_xml(obj)
+        return xcal_to_xml(obj, pretty=pretty)
     if isinstance(obj, Dialogmelding):
-        return dialogmelding_to_xml(obj)
+        return dialogmelding_to_xml(obj, pretty=pretty)
     raise TypeError(f"to_xml does not know how to serialise {type(obj).__name__}")
 
 

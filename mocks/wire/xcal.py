@@ -131,9 +131,9 @@ def _vevent(components: etree._Element, e: VEvent, path: str) -> None:
         _prop(props, X_VISIT_STATE, "text", VISIT_STATE_COMPLETED, path=path)
 
 
-def xcal_to_xml(calendar: VCalendar) -> bytes:
-    """A standalone xCal document (UTF-8, with XML declaration)."""
-    return serialize(xcal_element(calendar))
+def xcal_to_xml(calendar: VCalendar, *, pretty: bool = False) -> bytes:
+    """A standalone xCal document (UTF-8, with XML declaration; indented when ``pretty``)."""
+    return serialize(xcal_element(calendar), pretty=pretty)
 
 
 # --------------------------------------------------------------------------- parsing

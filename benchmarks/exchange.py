@@ -1,0 +1,106 @@
+"""Exchange throughput with the AppRec round trip, embedded (SQLite) and RabbitMQ (AMQP 1.0).
+
+For each backend: N citizens' messages go through the real path — helsenorge
+builds an EKONTAKT, the bus carries it, the EPJ's node checks headers, body and
+sender, journals it and answers an AppRec, helsenorge's node settles the receipt.
+The baseline in the same run is the bare transport on the same backend: the same
+envelopes sent, received and acknowledged twice (there and back) with no checks,
+no XML and no cores — the ceiling the harness's own work is measured against.
+
+Run: ``make bench`` or ``python benchmarks/exchange.py [--messages N] [--no-rabbitmq]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from mocks.app import ServeSettings, build_harness  # noqa: E402
+from mocks.exchange.envelope import QueueKind, queue_name  # noqa: E402
+from simulator.calendar import OSLO  # noqa: E402
+
+NOW = datetime(2025, 3, 10, 8, 0, tzinfo=OSLO)
+
+
+def full_round_trip(exchange, n: int) -> tuple[float, int]:
+    harness = build_harness(ServeSettings(seed=1), clock=lambda: NOW, exchange=exchange)
+    core = harness.helsenorge
+    recipients = harness.world.recipients
+    start = time.perf_counter()
+    for i in range(n):
+        r = recipients[i % len(recipients)]
+        for envelope in core.send_message(r.relative.fnr, r.fnr, r.service_her_id, f"Melding nummer {i}", NOW):
+            exchange.send(envelope)
+    harness.pump()
+    elapsed = time.perf_counter() - start
+    delivered = core.store.tracker.counts().get("delivered", 0)
+    return elapsed, delivered
+
+
+def bare_round_trip(exchange, n: int) -> float:
+    exchange.declare(9_800_001)
+    exchange.declare(9_800_002)
+    there, back = queue_name(9_800_002, QueueKind.ASYNC), queue_name(9_800_001, QueueKind.ASYNC)
+    from mocks.exchange.envelope import Envelope
+
+    body = b"<MsgHead/>" * 240  # about the size of an EKONTAKT
+    template = Envelope(message_id="m", to=there, subject="DIALOG_INNBYGGER_EKONTAKT", body=body,
+                        from_her_id=9_800_001, to_her_id=9_800_002, application_timestamp=NOW)
+    start = time.perf_counter()
+    for i in range(n):
+        exchange.send(replace(template, message_id=f"m{i}"))
+    for _ in range(n):
+        delivery = exchange.receive(there, 1.0)
+        exchange.send(replace(delivery.envelope, to=back, subject="APPREC", message_id="r" + delivery.envelope.message_id))
+        exchange.ack(delivery)
+    for _ in range(n):
+        exchange.ack(exchange.receive(back, 1.0))
+    return time.perf_counter() - start
+
+
+def measure(name: str, make_exchange, n: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        bare = bare_round_trip(make_exchange(Path(tmp) / "bare"), n)
+        full, delivered = full_round_trip(make_exchange(Path(tmp) / "full"), n)
+    print(f"{name:<22} {n / bare:>12,.0f} {n / full:>14,.0f} {bare / full:>10.2f}x   {delivered}/{n} receipted")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--no-rabbitmq", action="store_true", help="skip the RabbitMQ measurement")
+    args = parser.parse_args()
+    print(f"python {platform.python_version()}, {platform.machine()}, "
+          f"{__import__('os').cpu_count()} cores; {args.messages} messages per measurement")
+    print(f"{'backend':<22} {'bare msg/s':>12} {'with AppRec':>14} {'ratio':>10}")
+    from mocks.exchange.embedded import EmbeddedExchange
+
+    measure("embedded (SQLite WAL)", lambda p: EmbeddedExchange(p.with_suffix(".sqlite")), args.messages)
+    if args.no_rabbitmq:
+        return
+    from mocks.broker import LocalBroker, find_rabbitmq_bin, free_port
+
+    if find_rabbitmq_bin() is None:
+        print("RabbitMQ not installed (make broker-deps): skipped")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        broker = LocalBroker(port=free_port(), dir=Path(tmp) / "rabbitmq")
+        broker.start()
+        try:
+            n = max(200, args.messages // 4)
+            measure("RabbitMQ AMQP 1.0", lambda _p: broker.exchange(min_receive_wait=0.005), n)
+        finally:
+            broker.stop()
+
+
+if __name__ == "__main__":
+    main()
