@@ -122,8 +122,10 @@ class Harness:
     def start(self) -> None:
         for node in self.nodes:
             node.start()
+        self.sync.start()
 
     def stop(self) -> None:
+        self.sync.stop()
         for node in self.nodes:
             node.stop()
 

@@ -159,10 +159,13 @@ class Node:
 class SyncClient:
     """Synchronous request/reply over ``_sync`` → ``_syncreply``, matched on correlation-id.
 
-    Replies for several waiting callers arrive on one reply queue, so one reader
-    hands each reply to the caller waiting for its correlation-id; a reply that
-    arrives after its caller gave up is logged and dropped, as Helsenorge.Messaging
-    does (MUG-000031).
+    Replies for several waiting callers arrive on one reply queue. In a server,
+    one reader thread (:meth:`start`) takes every reply and wakes the caller
+    waiting for its correlation-id — callers never read the queue themselves,
+    or one would sit in a receive while its reply lay in another's hands. A
+    reply that arrives after its caller gave up is logged and dropped, as
+    Helsenorge.Messaging does (MUG-000031). Without the reader (tests,
+    in-process runs) the caller reads the queue itself after ``pump``.
     """
 
     def __init__(self, exchange: Exchange, her_id: int, *, pump: Callable[[], object] | None = None) -> None:
@@ -171,7 +174,21 @@ class SyncClient:
         self._pump = pump
         self._waiting: dict[str, Envelope | None] = {}
         self._lock = threading.Condition()
+        self._reader: threading.Thread | None = None
+        self._stop = threading.Event()
         self.late_replies = 0
+
+    def start(self) -> None:
+        if self._reader is None:
+            self._stop.clear()
+            self._reader = threading.Thread(target=self._read_loop, name=f"sync-{self.reply_queue}", daemon=True)
+            self._reader.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+            self._reader = None
 
     def call(self, request: Envelope, timeout: float = SYNC_CALL_TIMEOUT_S) -> Envelope | None:
         key = request.correlation_id or request.message_id
@@ -187,13 +204,24 @@ class SyncClient:
                     reply = self._waiting.get(key)
                     if reply is not None:
                         return reply
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return None
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return None
+                    if self._reader is not None:
+                        self._lock.wait(remaining)
+                        continue
                 self._read_one(min(remaining, 0.25))
         finally:
             with self._lock:
                 self._waiting.pop(key, None)
+
+    def _read_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._read_one(0.5)
+            except Exception:  # noqa: BLE001 - a broken connection must not kill the reader
+                log.exception("reading %s failed", self.reply_queue)
+                self._stop.wait(1.0)
 
     def _read_one(self, wait: float) -> None:
         delivery = self.exchange.receive(self.reply_queue, wait)

@@ -57,7 +57,7 @@ DEAD_LETTER_SOURCE = "x-dead-letter-source"
 REASON_MAX_DELIVERIES = "max-delivery-count-exceeded"
 REASON_REJECTED = "rejected"
 
-_POLL_INTERVAL_S = 0.05
+_POLL_INTERVAL_S = 0.2
 """How often a waiting receive looks again without a wake-up: catches expired
 locks and messages another process wrote to the same file."""
 
@@ -182,7 +182,10 @@ class EmbeddedExchange:
         self.path = str(path)
         self.visibility_timeout = float(visibility_timeout)
         self._clock = clock
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._waiters: dict[str, threading.Condition] = {}
+        """One condition per queue on the shared lock: a send wakes the receivers of its queue only."""
         self._known: set[str] = set()
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a
         # single-statement operation costs one implicit transaction and no more.
@@ -224,7 +227,7 @@ class EmbeddedExchange:
         with self._cond:
             self._require(queue)
             self._db.execute(_INSERT, (queue, *row))
-            self._cond.notify_all()
+            self._waiter(queue).notify_all()
 
     def receive(self, queue: str, timeout: float = 0.0) -> Delivery | None:
         queue = queue_from_address(queue)
@@ -238,7 +241,7 @@ class EmbeddedExchange:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return None
-                self._cond.wait(min(remaining, _POLL_INTERVAL_S))
+                self._waiter(queue).wait(min(remaining, _POLL_INTERVAL_S))
 
     def ack(self, delivery: Delivery) -> None:
         seq, count = _parse_tag(delivery)
@@ -258,13 +261,13 @@ class EmbeddedExchange:
                     )
 
             self._write(settle)
-            self._cond.notify_all()
+            self._notify_everyone()
 
     def reject(self, delivery: Delivery) -> None:
         seq, count = _parse_tag(delivery)
         with self._cond:
             self._write(lambda db: self._move_to_dead_letter(db, seq, count, REASON_REJECTED))
-            self._cond.notify_all()
+            self._notify_everyone()
 
     def depth(self, queue: str) -> int:
         queue = queue_from_address(queue)
@@ -277,7 +280,7 @@ class EmbeddedExchange:
         """Close the database; a receive still waiting wakes and fails with ``sqlite3.ProgrammingError``."""
         with self._cond:
             self._db.close()
-            self._cond.notify_all()
+            self._notify_everyone()
 
     # -- extras for tests, the ledger and tools ----------------------------
 
@@ -302,6 +305,17 @@ class EmbeddedExchange:
         self.close()
 
     # -- internals (callers hold self._cond) -------------------------------
+
+    def _waiter(self, queue: str) -> threading.Condition:
+        waiter = self._waiters.get(queue)
+        if waiter is None:
+            waiter = self._waiters[queue] = threading.Condition(self._lock)
+        return waiter
+
+    def _notify_everyone(self) -> None:
+        self._cond.notify_all()
+        for waiter in self._waiters.values():
+            waiter.notify_all()
 
     def _require(self, queue: str) -> None:
         if queue in self._known:

@@ -97,7 +97,7 @@ def ts(value: datetime) -> str:
 def dt(text: str | None) -> datetime | None:
     if text is None:
         return None
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(OSLO)
+    return datetime.fromisoformat(text).astimezone(OSLO)  # our own format; fromisoformat is fast
 
 
 class HelsenorgeStore:
