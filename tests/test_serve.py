@@ -123,3 +123,20 @@ def test_bad_broker_is_a_usage_error():
                             cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "200"})
     assert result.returncode == 2
     assert "broker" in result.stderr
+
+
+def test_parties_command_prints_what_ar_serves():
+    import json
+
+    from fastapi.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from digihelse.cli import app
+    from mocks.app import build_app, build_harness
+
+    served = TestClient(build_app(build_harness())).get("/ar/api/parties").json()
+    result = CliRunner().invoke(app, ["parties", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == served
+    table = CliRunner().invoke(app, ["parties"], env={"COLUMNS": "200"})
+    assert "9915161_async" in table.stdout and "EKONTAKT" in table.stdout
