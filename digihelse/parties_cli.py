@@ -41,7 +41,7 @@ def parties(
                 raise typer.Exit(2)
             found = Registry(RegistryStore(db / "registry.sqlite")).parties()
         else:
-            found = default_parties()
+            found = sorted(default_parties(), key=lambda p: p.her_id)
         rows = [PartyOut.of(p).model_dump(mode="json", by_alias=True) for p in found]
     if json_out:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=1))
