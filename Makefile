@@ -26,5 +26,8 @@ run: install
 test: install broker-deps
 	$(BIN)/python -m pytest -q
 
-bench: install
+bench: install broker-deps
+	bash scripts/install-bench-tools.sh
 	$(BIN)/python benchmarks/wire.py
+	$(BIN)/python benchmarks/exchange.py
+	$(BIN)/python benchmarks/citizen_api.py
