@@ -1,0 +1,777 @@
+"""The HTML report of one simulation run: one self-contained file, for people.
+
+``write_report(ledger, summary, path)`` writes a single HTML page with inline CSS
+and the plots inline as base64 PNG (no scripts, no external fonts or images), so
+it can be mailed, attached to an issue or opened from a CI artefact as it is.
+
+Every figure is aggregated in SQL on the ledger -- a national week is about six
+million rows, and none of them is loaded into Python -- and every text that
+comes from data (municipality names, vendors, statuses, check names, the
+scenario description) is escaped: a message may contain markup, and a report
+must never run it. A plot without data becomes a readable "no data" panel.
+
+Days are ``floor(t / 86400)`` from the period start, which the model writes to
+the ledger's meta table (``start``); without it, days are shown by number.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # before anything imports pyplot; the report never opens a window
+
+from matplotlib.figure import Figure  # noqa: E402  (after the backend is chosen)
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator, PercentFormatter  # noqa: E402
+
+from .ledger import Ledger  # noqa: E402
+from .summary import Check, Summary  # noqa: E402
+
+__all__ = ["write_report", "PLOTS"]
+
+DAY = 86_400
+HOUR = 3_600
+MAX_TABLE_ROWS = 50  # per-municipality table: the largest by recipients beyond this
+MAX_BARS = 40  # reply-compliance bars: the lowest shares beyond this
+MAX_DAY_SPAN = 62  # a longer period is shown by the days that have data, gaps marked
+LATENCY_BINS = 40
+
+PLOTS = (
+    "visits per day by service",
+    "messages per hour",
+    "AppRec latency",
+    "reply-deadline compliance",
+    "cancellations per day",
+)
+
+SERVICES = {"nursing": ("home nursing", "#2b6cb0"), "help": ("practical help", "#dd8a26")}
+OTHER = "#a0aec0"
+PALETTE = ("#2b6cb0", "#dd8a26", "#2f855a", "#805ad5", "#c05621", "#2c7a7b", "#b83280")
+ACCEPTED, REFUSED, WASTED = "#2f855a", "#c53030", "#4a5568"
+
+KINDS = {
+    "visit.planned": "a visit on the day's plan",
+    "visit.completed": "a visit carried out",
+    "visit.cancelled": "a cancellation accepted (before the cut-off)",
+    "visit.cancel_refused": "a cancellation refused (after the cut-off)",
+    "visit.wasted_trip": "staff drove to a cancelled visit",
+    "message.sent": "a citizen or relative sent a message",
+    "message.journaled": "the EPJ journaled a message",
+    "message.receipted": "the sender got its AppRec",
+    "message.failed": "the sender saw a message fail",
+    "reply.sent": "staff answered",
+    "calendar.read": "a citizen or relative opened the calendar",
+    "notification.sent": "an SMS or e-mail went out",
+    "login": "a citizen or relative logged in",
+    "access.denied": "an access attempt was refused",
+    "transport.error": "a transport error went to an _error queue",
+}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _e(value: object) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _n(value: float | int) -> str:
+    """Thousands with a narrow no-break space (Norwegian style), integers without decimals."""
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.1f}".replace(",", "\u202f")
+    return f"{int(value):,}".replace(",", "\u202f")
+
+
+def _pct(share: float | None, digits: int = 1) -> str:
+    return "—" if share is None else f"{share * 100:.{digits}f}\u00a0%"
+
+
+def _value(value: object) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return _n(value)
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return str(value)
+        if abs(value) >= 1000:
+            return _n(round(value))
+        return f"{value:.4g}"
+    return str(value)
+
+
+DURATIONS = (0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 6 * 3600, 12 * 3600,
+             86_400, 2 * 86_400, 7 * 86_400)
+COARSE_DURATIONS = (0.001, 0.01, 0.1, 1, 10, 60, 600, 3600, 6 * 3600, 86_400, 7 * 86_400)
+
+
+def _short(s: float) -> str:
+    """A tick label for a duration: 500 ms, 30 s, 5 min, 6 h, 2 d."""
+    if s < 1:
+        return f"{s * 1000:g} ms"
+    if s < 60:
+        return f"{s:g} s"
+    if s < HOUR:
+        return f"{s / 60:g} min"
+    if s < DAY:
+        return f"{s / HOUR:g} h"
+    return f"{s / DAY:g} d"
+
+
+def _seconds(s: float) -> str:
+    if s < 120:
+        return f"{s:.3g} s"
+    if s < 2 * HOUR:
+        return f"{s / 60:.3g} min"
+    if s < 2 * DAY:
+        return f"{s / HOUR:.3g} h"
+    return f"{s / DAY:.3g} d"
+
+
+def _floor(unit: int) -> str:
+    """SQL for floor(t / unit) without SQLite's optional math functions (CAST truncates toward 0)."""
+    q = f"CAST(t / {unit}.0 AS INTEGER)"
+    return f"({q} - (t < {q} * {unit}.0))"
+
+
+def _axis(units: Iterable[int], max_span: int) -> tuple[list[int], bool]:
+    """The units to plot and whether any were left out: the whole range if short, else those with data."""
+    present = sorted(set(units))
+    if not present:
+        return [], False
+    if present[-1] - present[0] + 1 <= max_span:
+        return list(range(present[0], present[-1] + 1)), False
+    return present, True
+
+
+def _gaps(units: Sequence[int]) -> list[int]:
+    """Positions after which the axis jumps over units without data."""
+    return [i for i in range(len(units) - 1) if units[i + 1] - units[i] > 1]
+
+
+@dataclass(frozen=True)
+class _Days:
+    start: date | None
+
+    def label(self, day: int, *, year: bool = False) -> str:
+        if self.start is None:
+            return f"day {day}"
+        d = self.start + timedelta(days=day)
+        return d.strftime("%a %d.%m.%Y" if year else "%a %d.%m")
+
+    def period(self, first: int, last: int) -> str:
+        if self.start is None:
+            return f"day {first}–{last}"
+        a, b = self.start + timedelta(days=first), self.start + timedelta(days=last)
+        return f"{a:%d.%m.%Y}–{b:%d.%m.%Y}" if a != b else f"{a:%d.%m.%Y}"
+
+
+def _start(meta: dict[str, str], summary: Summary) -> date | None:
+    for raw in (meta.get("start"), summary.start):
+        if raw:
+            try:
+                return date.fromisoformat(raw.strip()[:10])
+            except ValueError:
+                continue
+    return None
+
+
+def _ticks(ax, positions: Sequence[int], labels: Sequence[str], limit: int = 16) -> None:
+    step = max(1, math.ceil(len(positions) / limit))
+    ax.set_xticks(list(positions[::step]), list(labels[::step]))
+    if len(positions[::step]) > 8:
+        ax.tick_params(axis="x", labelrotation=35)
+        for label in ax.get_xticklabels():
+            label.set_horizontalalignment("right")
+
+
+def _plain(text: str) -> str:
+    """Data text for a plot: a "$" is a dollar sign, not the start of TeX."""
+    return text.replace("$", r"\$")
+
+
+def _counts(ax, axis: str = "y") -> None:
+    """A count axis: whole numbers only, thousands separated by a space."""
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_locator(MaxNLocator(integer=True))
+    target.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}".replace(",", " ")))
+
+
+def _style(ax) -> None:
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.grid(axis="y", color="#e2e8f0", linewidth=0.8)
+    ax.set_axisbelow(True)
+
+
+def _png(fig: Figure) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _figure(width: float = 11.0, height: float = 3.8) -> tuple[Figure, object]:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    return fig, fig.subplots()
+
+
+# --------------------------------------------------------------------------- queries
+
+
+def _span(ledger: Ledger, kinds: Sequence[str]) -> tuple[float, float] | None:
+    """First and last ``t`` of these kinds, each a single seek on the (kind, t) index."""
+    lows, highs = [], []
+    for kind in kinds:
+        lo, hi = ledger.query(
+            "SELECT (SELECT MIN(t) FROM events WHERE kind = ?), (SELECT MAX(t) FROM events WHERE kind = ?)",
+            (kind, kind),
+        )[0]
+        if lo is not None:
+            lows.append(lo)
+            highs.append(hi)
+    return (min(lows), max(highs)) if lows else None
+
+
+def _per_day(ledger: Ledger, kinds: Sequence[str], columns: Sequence[str]) -> dict[int, list[int]]:
+    """Per day with data: ``[COUNT(*), TOTAL(column)...]`` over ``kind IN kinds``.
+
+    One index range per day instead of a GROUP BY: grouping millions of visits by an
+    expression makes SQLite sort them all, a day range on the (kind, t) index does not.
+    """
+    span = _span(ledger, kinds)
+    if span is None:
+        return {}
+    marks = ", ".join("?" * len(kinds))
+    sums = "".join(f", TOTAL({c})" for c in columns)
+    sql = f"SELECT COUNT(*){sums} FROM events WHERE kind IN ({marks}) AND t >= ? AND t < ?"
+    out: dict[int, list[int]] = {}
+    for day in range(math.floor(span[0] / DAY), math.floor(span[1] / DAY) + 1):
+        row = ledger.query(sql, (*kinds, day * DAY, (day + 1) * DAY))[0]
+        if row[0]:
+            out[day] = [int(v) for v in row]
+    return out
+
+
+# --------------------------------------------------------------------------- panels
+
+
+@dataclass
+class Panel:
+    title: str
+    caption: str = ""  # HTML, already escaped
+    png: str | None = None  # base64
+    empty: str = "no data"  # shown instead of a plot when png is None
+
+    def html(self) -> str:
+        head = f"<h3>{_e(self.title)}</h3>"
+        if self.png is None:
+            body = f'<div class="nodata"><strong>no data</strong><span>{_e(self.empty)}</span></div>'
+        else:
+            body = f'<img src="data:image/png;base64,{self.png}" alt="{_e(self.title)}">'
+        caption = f"<figcaption>{self.caption}</figcaption>" if self.caption else ""
+        return f'<figure class="panel">{head}{body}{caption}</figure>'
+
+
+def _visits_panel(visits: dict[int, list[int]], days: list[int], gaps: bool, cal: _Days) -> Panel:
+    panel = Panel("Visits per day by service", empty="no visit.completed events in the ledger")
+    if not visits:
+        return panel
+    rows = [visits.get(d, [0, 0, 0]) for d in days]  # [count, nursing, help]
+    series = {
+        "nursing": [r[1] for r in rows],
+        "help": [r[2] for r in rows],
+        "": [r[0] - r[1] - r[2] for r in rows],
+    }
+    fig, ax = _figure()
+    x = list(range(len(days)))
+    bottom = [0] * len(days)
+    for key, values in series.items():
+        if not any(values):
+            continue
+        label, color = SERVICES.get(key, ("other / unspecified", OTHER))
+        ax.bar(x, values, bottom=bottom, color=color, label=label, width=0.8)
+        bottom = [b + v for b, v in zip(bottom, values)]
+    for i in _gaps(days):
+        ax.axvline(i + 0.5, color="#718096", linestyle=":", linewidth=1)
+    year = cal.start is not None and len({(cal.start + timedelta(days=d)).year for d in days}) > 1
+    _ticks(ax, x, [cal.label(d, year=year) for d in days])
+    _style(ax)
+    _counts(ax)
+    ax.set_ylabel("visits completed")
+    ax.legend(loc="upper left", frameon=False, ncols=3)
+    ax.set_ylim(0, max(bottom) * 1.15)
+    panel.png = _png(fig)
+    total = sum(r[0] for r in visits.values())
+    by = [f"{SERVICES[k][0]} {_n(sum(series[k]))}" for k in ("nursing", "help") if sum(series[k])]
+    if sum(series[""]):
+        by.append(f"other {_n(sum(series['']))}")
+    panel.caption = (
+        f"{_n(total)} visits completed on {len(visits)} days ({cal.period(days[0], days[-1])}), "
+        f"{_n(round(total / len(visits)))} per day with visits; {_e(', '.join(by))}."
+        + (" Days without visits are left out (dotted lines)." if gaps else "")
+    )
+    return panel
+
+
+def _messages_panel(ledger: Ledger, cal: _Days) -> Panel:
+    panel = Panel("Messages sent per hour", empty="no message.sent events in the ledger")
+    rows = ledger.query(
+        f"SELECT {_floor(HOUR)} AS h, COALESCE(detail, ''), COUNT(*) FROM events "
+        "WHERE kind = 'message.sent' GROUP BY h, 2"
+    )
+    if not rows:
+        return panel
+    totals: dict[str, int] = {}
+    for _h, kind, n in rows:
+        totals[kind] = totals.get(kind, 0) + n
+    ranked = sorted(totals, key=lambda k: (-totals[k], k))
+    shown = ranked if len(ranked) <= 7 else ranked[:6]  # the six largest kinds, the rest together
+    # whole days on the axis: every hour of each day with messages
+    days, gaps = _axis((math.floor(h / 24) for h, _k, _n in rows), MAX_DAY_SPAN)
+    hours = [d * 24 + k for d in days for k in range(24)]
+    index = {h: i for i, h in enumerate(hours)}
+    layers = {k: [0] * len(hours) for k in shown}
+    other = [0] * len(hours)
+    for h, kind, n in rows:
+        (layers[kind] if kind in layers else other)[index[h]] += n
+    series = [(_plain(kind) or "(no kind)", values, PALETTE[i % len(PALETTE)])
+              for i, (kind, values) in enumerate(layers.items())]
+    if any(other):
+        series.append((f"{len(ranked) - len(shown)} other kinds", other, OTHER))
+    fig, ax = _figure()
+    bottom = [0] * len(hours)
+    edges = [i - 0.5 for i in range(len(hours) + 1)]
+    for label, values, color in series:  # one filled step polygon per kind, not one patch per hour
+        top = [b + v for b, v in zip(bottom, values)]
+        ax.stairs(top, edges, baseline=bottom, fill=True, color=color, label=label, linewidth=0)
+        bottom = top
+    # a tick at the start of each day, a dotted line where days without messages are left out
+    year = cal.start is not None and len({(cal.start + timedelta(days=d)).year for d in days}) > 1
+    _ticks(ax, [24 * i for i in range(len(days))], [cal.label(d, year=year) for d in days])
+    for i in _gaps(days):
+        ax.axvline(24 * (i + 1) - 0.5, color="#718096", linestyle=":", linewidth=1)
+    ax.set_xlim(-0.5, len(hours) - 0.5)
+    _style(ax)
+    _counts(ax)
+    ax.set_ylabel("messages per hour")
+    ax.legend(loc="upper left", frameon=False, ncols=min(4, len(series)), fontsize="small")
+    ax.set_ylim(0, max(bottom) * 1.2)
+    panel.png = _png(fig)
+    total = sum(totals.values())
+    peak = max(bottom)
+    panel.caption = (
+        f"{_n(total)} messages sent; busiest hour {_n(peak)}; "
+        f"by kind (the ledger's <code>detail</code>): "
+        + _e(", ".join(f"{k or '(none)'} {_n(totals[k])}" for k in ranked[:10]))
+        + (f" and {len(ranked) - 10} more kinds" if len(ranked) > 10 else "")
+        + "."
+        + (" Days without messages are left out (dotted lines)." if gaps else "")
+    )
+    return panel
+
+
+def _latency_panel(ledger: Ledger) -> Panel:
+    panel = Panel("AppRec latency", empty="no message.receipted events with a latency in the ledger")
+    n, lo, hi, lo_pos = ledger.query(
+        "SELECT COUNT(value), MIN(value), MAX(value), MIN(CASE WHEN value > 0 THEN value END) "
+        "FROM events WHERE kind = 'message.receipted'"
+    )[0]
+    if not n:
+        return panel
+    log = lo_pos is not None and hi > 0 and hi / lo_pos >= 100
+    if log:
+        ratio = (hi / lo_pos) ** (1 / LATENCY_BINS)
+        edges = [lo_pos * ratio**i for i in range(LATENCY_BINS)] + [hi]
+    elif hi > lo:
+        edges = [lo + (hi - lo) * i / LATENCY_BINS for i in range(LATENCY_BINS + 1)]
+    else:
+        edges = [lo - 0.5, lo + 0.5]
+    inner = edges[1:-1]
+    cums = "".join(f", TOTAL(value < {e!r})" for e in inner)
+    rows = ledger.query(
+        f"SELECT COALESCE(detail, ''), COUNT(value){cums} FROM events "
+        "WHERE kind = 'message.receipted' AND value IS NOT NULL GROUP BY 1 ORDER BY 2 DESC"
+    )
+    per_status: list[tuple[str, list[int]]] = []  # (legend label, count per bin), largest status first
+    for status, count, *cum in rows:
+        cum = [int(c) for c in cum]
+        per_status.append((f"status {status}" if status else "(no status)",
+                           [b - a for a, b in zip([0, *cum], [*cum, count])]))
+    if len(per_status) > 5:  # the four largest statuses, the rest together
+        rest = [sum(v) for v in zip(*(bins for _s, bins in per_status[4:]))]
+        per_status = per_status[:4] + [(f"{len(per_status) - 4} other statuses", rest)]
+    counts = [sum(v) for v in zip(*(bins for _s, bins in per_status))]
+    fig, ax = _figure()
+    lefts, widths = edges[:-1], [b - a for a, b in zip(edges[:-1], edges[1:])]
+    bottom = [0] * len(counts)
+    for i, (label, bins) in enumerate(per_status):
+        ax.bar(lefts, bins, width=widths, bottom=bottom, align="edge", linewidth=0.3, edgecolor="white",
+               color=PALETTE[i % len(PALETTE)], label=_plain(label))
+        bottom = [b + v for b, v in zip(bottom, bins)]
+    if log:
+        ax.set_xscale("log")
+        ticks = [s for s in DURATIONS if edges[0] <= s <= edges[-1]]
+        if len(ticks) > 9:  # a wide range: round steps only
+            ticks = [s for s in COARSE_DURATIONS if edges[0] <= s <= edges[-1]]
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _short(v)))
+    quantiles = {q: _quantile(edges, counts, q, log) for q in (0.5, 0.95, 0.99)}
+    for row, (q, x) in enumerate(quantiles.items()):
+        ax.axvline(x, color="#1a202c", linestyle="--", linewidth=1)
+        if log and x > 0:
+            where = math.log(x / edges[0]) / math.log(edges[-1] / edges[0])
+        else:
+            where = (x - edges[0]) / (edges[-1] - edges[0])
+        right = where > 0.7  # near the right edge the label goes to the left of its line
+        ax.annotate(f"p{round(q * 100)} ≈ {_seconds(x)}", (x, 1 - 0.09 * row), xycoords=("data", "axes fraction"),
+                    xytext=(-4 if right else 4, -2), textcoords="offset points", va="top",
+                    ha="right" if right else "left", fontsize="small",
+                    bbox={"boxstyle": "square,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.85})
+    _style(ax)
+    _counts(ax)
+    ax.set_xlabel("time from sending to the AppRec" + (" (log scale)" if log else ", seconds"))
+    ax.set_ylabel("receipts")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize="small")
+    ax.set_ylim(0, max(counts) * 1.35)
+    panel.png = _png(fig)
+    statuses = ", ".join(f"{label.removeprefix('status ')} {_n(sum(bins))}" for label, bins in per_status)
+    panel.caption = (
+        f"{_n(n)} receipts; median ≈ {_seconds(quantiles[0.5])}, p95 ≈ {_seconds(quantiles[0.95])}, "
+        f"p99 ≈ {_seconds(quantiles[0.99])} (interpolated in {len(counts)} bins), "
+        f"fastest {_seconds(lo)}, slowest {_seconds(hi)}; by status: {_e(statuses)}."
+    )
+    return panel
+
+
+def _quantile(edges: Sequence[float], counts: Sequence[int], q: float, log: bool) -> float:
+    target = q * sum(counts)
+    seen = 0
+    for i, c in enumerate(counts):
+        if c and seen + c >= target:
+            f = (target - seen) / c
+            a, b = edges[i], edges[i + 1]
+            return a * (b / a) ** f if log and a > 0 else a + (b - a) * f
+        seen += c
+    return edges[-1]
+
+
+def _reply_panel(ledger: Ledger, names: dict[str, str]) -> Panel:
+    panel = Panel("Reply-deadline compliance", empty="no reply.sent events in the ledger")
+    rows = ledger.query(
+        "SELECT COALESCE(municipality, ''), COUNT(*), TOTAL(value >= 0) FROM events "
+        "WHERE kind = 'reply.sent' GROUP BY 1"
+    )
+    if not rows:
+        return panel
+    total = sum(r[1] for r in rows)
+    within = sum(r[2] for r in rows)
+    overall = within / total
+    shares = [(names.get(m, m) or "(none)", m, n, w / n) for m, n, w in rows]
+    if len(shares) > MAX_BARS:
+        shown = sorted(shares, key=lambda s: (s[3], s[0]))[:MAX_BARS]
+        note = f"The {MAX_BARS} municipalities with the lowest share of {len(shares)}, lowest at the top."
+    else:
+        shown = sorted(shares, key=lambda s: s[0])
+        note = ""
+    shown = list(reversed(shown))  # barh draws from the bottom
+    fig, ax = _figure(height=max(2.6, 0.24 * len(shown) + 1.2))
+    y = list(range(len(shown)))
+    ax.barh(y, [s[3] for s in shown], color="#2b6cb0", height=0.7)
+    labels = [_plain(f"{name} ({m})" if name != m and m else name) for name, m, _n2, _s in shown]
+    ax.set_yticks(y, labels)
+    for yi, (_name, _m, count, share) in zip(y, shown):
+        ax.annotate(f"{share * 100:.1f} %  (n={count:,})".replace(",", " "), (share, yi), xytext=(4, 0),
+                    textcoords="offset points", va="center", fontsize="small")
+    ax.axvline(overall, color="#c53030", linestyle="--", linewidth=1.2)
+    ax.annotate(f"overall {overall * 100:.1f} %", (overall, 1.0), xycoords=("data", "axes fraction"),
+                xytext=(-4, 2), textcoords="offset points", ha="right", va="bottom", color="#c53030",
+                fontsize="small")
+    ax.set_xlim(0, 1.22)
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0])
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.grid(axis="x", color="#e2e8f0", linewidth=0.8)
+    ax.set_axisbelow(True)
+    ax.set_xlabel("share of replies sent before the reply deadline")
+    panel.png = _png(fig)
+    kinds = ledger.query(
+        "SELECT COALESCE(detail, ''), COUNT(*), TOTAL(value >= 0) FROM events "
+        "WHERE kind = 'reply.sent' GROUP BY 1 ORDER BY 2 DESC"
+    )
+    by_kind = ", ".join(f"{k or '(none)'} {_n(n)} ({w / n * 100:.1f} % in time)" for k, n, w in kinds)
+    panel.caption = (
+        f"<strong>Overall {_pct(overall)}</strong> of {_n(total)} replies sent before the deadline "
+        f"({_n(total - int(within))} late). By kind: {_e(by_kind)}. {_e(note)}"
+    )
+    return panel
+
+
+def _cancel_panel(cancels: dict[int, list[int]], days: list[int], gaps: bool, cal: _Days) -> Panel:
+    panel = Panel("Cancellations per day", empty="no visit.cancelled or visit.cancel_refused events in the ledger")
+    if not cancels:
+        return panel
+    zero = [0, 0, 0, 0]
+    accepted = [cancels.get(d, zero)[1] for d in days]
+    refused = [cancels.get(d, zero)[2] for d in days]
+    wasted = [cancels.get(d, zero)[3] for d in days]
+    series = [("accepted (before the cut-off)", accepted, ACCEPTED), ("refused (after the cut-off)", refused, REFUSED)]
+    if any(wasted):
+        series.append(("wasted trips", wasted, WASTED))
+    fig, ax = _figure()
+    width = 0.8 / len(series)
+    for i, (label, values, color) in enumerate(series):
+        offset = (i - (len(series) - 1) / 2) * width
+        ax.bar([x + offset for x in range(len(days))], values, width=width, color=color, label=label)
+    for i in _gaps(days):
+        ax.axvline(i + 0.5, color="#718096", linestyle=":", linewidth=1)
+    year = cal.start is not None and len({(cal.start + timedelta(days=d)).year for d in days}) > 1
+    _ticks(ax, list(range(len(days))), [cal.label(d, year=year) for d in days])
+    _style(ax)
+    _counts(ax)
+    ax.set_ylabel("cancellations")
+    ax.legend(loc="upper left", frameon=False, ncols=3)
+    top = max(max(v) for _l, v, _c in series)
+    ax.set_ylim(0, max(1, top) * 1.18)
+    panel.png = _png(fig)
+    a, r, w = sum(accepted), sum(refused), sum(wasted)
+    panel.caption = (
+        f"{_n(a)} accepted, {_n(r)} refused"
+        + (f" ({_pct(r / (a + r))} refused)" if a + r else "")
+        + f"; {_n(w)} wasted trips."
+        + (" Days without visits or cancellations are left out (dotted lines)." if gaps else "")
+    )
+    return panel
+
+
+# --------------------------------------------------------------------------- page
+
+
+def _checks_table(checks: dict[str, Check]) -> str:
+    if not checks:
+        return '<p class="note">This run has no checks.</p>'
+    rows = []
+    for name, check in checks.items():
+        cls = "pass" if check.passed else "fail"
+        mark = "✔ pass" if check.passed else "✘ FAIL"
+        rows.append(
+            f'<tr class="{cls}"><td>{_e(name)}</td><td class="mark">{mark}</td>'
+            f'<td class="num">{_e(_value(check.value))}</td><td>{_e(check.expected)}</td></tr>'
+        )
+    return (
+        '<table class="checks"><thead><tr><th>Check</th><th>Result</th><th class="num">Value</th>'
+        f"<th>Expected</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _municipality_table(summary: Summary) -> str:
+    rows = sorted(summary.per_municipality, key=lambda r: (-r.recipients, r.kommunenummer))
+    if not rows:
+        return '<div class="nodata"><strong>no data</strong><span>the summary lists no municipalities</span></div>'
+    note = ""
+    if len(rows) > MAX_TABLE_ROWS:
+        note = (
+            f'<p class="note">The {MAX_TABLE_ROWS} municipalities with the most recipients of '
+            f"{_n(len(rows))}; <code>summary.json</code> lists them all.</p>"
+        )
+        rows = rows[:MAX_TABLE_ROWS]
+    body = "".join(
+        f"<tr><td>{_e(r.kommunenummer)}</td><td>{_e(r.name)}</td><td>{_e(r.vendor or '—')}</td>"
+        f'<td class="{"live" if r.live else "notlive"}">{"live" if r.live else "not live"}</td>'
+        f'<td class="num">{_n(r.recipients)}</td><td class="num">{_n(r.visits)}</td>'
+        f'<td class="num">{_n(r.messages)}</td><td class="num">{_pct(r.reply_within_deadline)}</td></tr>'
+        for r in rows
+    )
+    return (
+        f"{note}<table><thead><tr><th>Kommunenr.</th><th>Municipality</th><th>EPJ vendor</th>"
+        '<th>DigiHelse</th><th class="num">Recipients</th><th class="num">Visits</th>'
+        '<th class="num">Messages</th><th class="num">Replies in time</th></tr></thead>'
+        f"<tbody>{body}</tbody></table>"
+    )
+
+
+def _kinds_table(counts: dict[str, int]) -> str:
+    if not counts:
+        return '<div class="nodata"><strong>no data</strong><span>the ledger has no events</span></div>'
+    order = [k for k in KINDS if k in counts] + sorted(k for k in counts if k not in KINDS)
+    body = "".join(
+        f'<tr><td><code>{_e(k)}</code></td><td class="num">{_n(counts[k])}</td><td>{_e(KINDS.get(k, ""))}</td></tr>'
+        for k in order
+    )
+    return (
+        '<table class="kinds"><thead><tr><th>Event kind</th><th class="num">Events</th><th>Meaning</th></tr>'
+        f"</thead><tbody>{body}</tbody></table>"
+    )
+
+
+def _figures(summary: Summary) -> str:
+    v, m = summary.visits, summary.messages
+    deviation = (v.per_week / v.target_per_week - 1) if v.target_per_week else None
+    services = ", ".join(
+        f"{SERVICES.get(k, (k, ''))[0]} {_n(n)}" for k, n in sorted(v.by_service.items(), key=lambda kv: -kv[1])
+    )
+
+    def card(title: str, items: list[tuple[str, str]], *, bad: set[str] = frozenset()) -> str:
+        cells = "".join(
+            f'<div class="{"bad" if label in bad else ""}"><dt>{_e(label)}</dt><dd>{value}</dd></div>'
+            for label, value in items
+        )
+        return f'<section class="card"><h3>{_e(title)}</h3><dl>{cells}</dl></section>'
+
+    visits = card("Visits", [
+        ("total", _n(v.total)),
+        ("per week", _n(round(v.per_week))),
+        ("target per week", _n(round(v.target_per_week))),
+        ("deviation", "—" if deviation is None else f"{deviation * 100:+.2f}\u00a0%"),
+    ])
+    messages = card("Messages", [
+        ("sent", _n(m.sent)), ("journaled", _n(m.journaled)), ("receipted", _n(m.receipted)),
+        ("failed", _n(m.failed)), ("lost", _n(m.lost)), ("duplicates", _n(m.duplicates)),
+    ], bad={k for k, n in (("lost", m.lost), ("duplicates", m.duplicates)) if n})
+    run = card("Run", [
+        ("municipalities", _n(summary.municipalities)),
+        ("recipients", _n(summary.recipients)),
+        ("events", _n(summary.events)),
+        ("wall time", f"{summary.wall_seconds:.1f}\u00a0s"),
+    ])
+    by = f'<p class="note">Visits by service: {_e(services)}.</p>' if services else ""
+    return f'<div class="cards">{run}{visits}{messages}</div>{by}'
+
+
+CSS = """
+*{box-sizing:border-box}
+body{margin:0;background:#f4f6f8;color:#1a202c;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",Arial,sans-serif}
+main{max-width:1240px;margin:0 auto;padding:24px 28px 48px}
+header{display:flex;gap:24px;align-items:flex-start;justify-content:space-between;background:#fff;border-radius:10px;padding:20px 24px;box-shadow:0 1px 3px rgba(0,0,0,.08)}
+h1{font-size:24px;margin:0 0 4px}h2{font-size:19px;margin:32px 0 10px}h3{font-size:16px;margin:0 0 8px}
+.sub{color:#4a5568;margin:0 0 12px}
+.meta{display:grid;grid-template-columns:max-content 1fr;gap:3px 14px;margin:0}
+.meta dt{color:#4a5568}.meta dd{margin:0;font-weight:600}
+.fp{font:12px/1.4 ui-monospace,"DejaVu Sans Mono",Menlo,monospace;word-break:break-all;font-weight:400!important}
+.verdict{min-width:200px;text-align:center;border-radius:10px;padding:14px 22px;color:#fff}
+.verdict strong{display:block;font-size:46px;letter-spacing:3px;line-height:1.1}
+.verdict span{font-size:14px}
+.verdict.pass{background:#2f855a}.verdict.fail{background:#c53030}
+.cards{display:grid;grid-template-columns:repeat(3,1fr);gap:16px;margin-top:16px}
+.card{background:#fff;border-radius:10px;padding:14px 18px;box-shadow:0 1px 3px rgba(0,0,0,.08)}
+.card dl{display:grid;grid-template-columns:repeat(2,1fr);gap:6px 14px;margin:0}
+.card dt{color:#4a5568;font-size:13px}.card dd{margin:0;font-size:18px;font-weight:600;font-variant-numeric:tabular-nums}
+.card .bad dd{color:#c53030}
+table{width:100%;border-collapse:collapse;background:#fff;border-radius:10px;overflow:hidden;box-shadow:0 1px 3px rgba(0,0,0,.08)}
+th,td{padding:6px 12px;text-align:left;border-bottom:1px solid #edf2f7;vertical-align:top}
+th{background:#edf2f7;font-size:13px;color:#2d3748}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.fail td{background:#fde8e8}tr.fail td.mark{color:#c53030;font-weight:700}
+tr.pass td.mark{color:#2f855a;font-weight:600}
+td.live{color:#2f855a}td.notlive{color:#718096}
+.panel{background:#fff;border-radius:10px;padding:16px 18px;margin:0 0 18px;box-shadow:0 1px 3px rgba(0,0,0,.08)}
+.panel img{display:block;width:100%;height:auto}
+figcaption,.note{color:#4a5568;font-size:14px;margin-top:8px}
+.nodata{display:flex;flex-direction:column;align-items:center;justify-content:center;gap:4px;min-height:140px;border:2px dashed #cbd5e0;border-radius:8px;color:#718096}
+.nodata strong{font-size:18px;text-transform:uppercase;letter-spacing:1px}
+code{font:13px ui-monospace,"DejaVu Sans Mono",Menlo,monospace}
+footer{margin-top:32px;color:#718096;font-size:13px}
+@media (max-width:800px){.cards{grid-template-columns:1fr}header{flex-direction:column}}
+"""
+
+
+def write_report(ledger: Ledger, summary: Summary, path: Path) -> Path:
+    """Write the run's report to ``path`` (one self-contained HTML file) and return the path."""
+    path = Path(path)
+    ledger.finish()  # idempotent: flushes and makes sure the (kind, t) index the queries use exists
+    meta = dict(ledger.query("SELECT key, value FROM meta"))
+    cal = _Days(_start(meta, summary))
+    names = {row.kommunenummer: row.name for row in summary.per_municipality}
+
+    with matplotlib.rc_context({
+        "font.size": 10,
+        "axes.titlesize": 11,
+        "axes.edgecolor": "#4a5568",
+        "xtick.color": "#2d3748",
+        "ytick.color": "#2d3748",
+    }):
+        visits = _per_day(ledger, ["visit.completed"], ["service = 'nursing'", "service = 'help'"])
+        cancel_kinds = ["visit.cancelled", "visit.cancel_refused", "visit.wasted_trip"]
+        cancels = _per_day(ledger, cancel_kinds, [f"kind = '{k}'" for k in cancel_kinds])
+        visit_days, visit_gaps = _axis(visits, MAX_DAY_SPAN)
+        cancel_days, cancel_gaps = _axis([*visits, *cancels], MAX_DAY_SPAN)
+        panels = [
+            _visits_panel(visits, visit_days, visit_gaps, cal),
+            _messages_panel(ledger, cal),
+            _latency_panel(ledger),
+            _reply_panel(ledger, names),
+            _cancel_panel(cancels, cancel_days, cancel_gaps, cal),
+        ]
+    counts = dict(ledger.query("SELECT kind, COUNT(*) FROM events GROUP BY kind"))
+
+    failed = summary.failed_checks
+    if summary.passed:
+        verdict = (
+            f'<div class="verdict pass"><strong>PASS</strong><span>all {len(summary.checks)} checks passed'
+            "</span></div>"
+        )
+    else:
+        verdict = (
+            f'<div class="verdict fail"><strong>FAIL</strong><span>{len(failed)} of {len(summary.checks)} '
+            f"checks failed</span></div>"
+        )
+    description = summary.description or meta.get("description")
+    first, last = 0, max(summary.simulated_days - 1, 0)
+    meta_rows = [
+        ("scenario", _e(summary.scenario)),
+        ("seed", _e(summary.seed)),
+        ("scale", _e(f"{summary.scale:g}")),
+        ("transport", _e(summary.transport)),
+        ("simulated days", f"{_n(summary.simulated_days)} ({_e(cal.period(first, last))})"),
+        ("fingerprint", f'<span class="fp">{_e(summary.fingerprint)}</span>'),
+    ]
+    meta_html = "".join(f"<dt>{_e(k)}</dt><dd>{v}</dd>" for k, v in meta_rows)
+    failed_note = (
+        f'<p class="note"><strong>Failed:</strong> {_e(", ".join(failed))}.</p>' if failed else ""
+    )
+    page = f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{"PASS" if summary.passed else "FAIL"} · {_e(summary.scenario)} · DigiHelse simulation</title>
+<style>{CSS}</style>
+</head>
+<body>
+<main>
+<header>
+<div>
+<h1>DigiHelse simulation: {_e(summary.scenario)}</h1>
+{f'<p class="sub">{_e(description)}</p>' if description else ''}
+<dl class="meta">{meta_html}</dl>
+</div>
+{verdict}
+</header>
+{_figures(summary)}
+<h2>Checks</h2>
+{failed_note}
+{_checks_table(summary.checks)}
+<h2>Plots</h2>
+{''.join(p.html() for p in panels)}
+<h2>Municipalities</h2>
+{_municipality_table(summary)}
+<h2>Ledger</h2>
+{_kinds_table(counts)}
+<footer>Generated by <code>digihelse simulate</code> from the run's ledger and <code>summary.json</code>.
+All people in it are synthetic.</footer>
+</main>
+</body>
+</html>
+"""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path

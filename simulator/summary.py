@@ -1,0 +1,99 @@
+"""``summary.json``: the machine-readable verdict of one ``digihelse simulate`` run.
+
+The summary is derived from the ledger (and the scenario) after the run; the
+HTML report shows the same figures for people. ``passed`` is the conjunction of
+every check: left out, it is computed; given, it must agree with the checks, so a
+summary can never claim PASS over a failed check.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, model_validator
+
+__all__ = ["Check", "Messages", "MunicipalityRow", "Summary", "Visits"]
+
+
+class Visits(BaseModel):
+    total: int
+    per_week: float
+    target_per_week: float
+    by_service: dict[str, int] = Field(default_factory=dict)
+
+
+class Messages(BaseModel):
+    sent: int = 0
+    journaled: int = 0
+    receipted: int = 0
+    failed: int = 0
+    lost: int = 0
+    duplicates: int = 0
+
+
+class Check(BaseModel):
+    passed: bool
+    # bool first so a boolean figure stays a boolean; int before float keeps counts integral.
+    value: bool | int | float | str | None = None
+    expected: str = ""
+
+
+class MunicipalityRow(BaseModel):
+    kommunenummer: str
+    name: str
+    vendor: str | None = None
+    live: bool = False
+    recipients: int = 0
+    visits: int = 0
+    messages: int = 0
+    reply_within_deadline: float | None = None  # share 0..1 of replies sent before the deadline
+
+
+class Summary(BaseModel):
+    schema_version: int = 1
+    scenario: str
+    description: str | None = None
+    seed: int
+    scale: float
+    transport: str
+    start: str | None = None  # first simulated day, ISO date
+    simulated_days: int
+    municipalities: int
+    recipients: int
+    visits: Visits
+    messages: Messages
+    checks: dict[str, Check] = Field(default_factory=dict)
+    events: int
+    wall_seconds: float
+    fingerprint: str
+    per_municipality: list[MunicipalityRow] = Field(default_factory=list)
+    passed: bool = False
+
+    @model_validator(mode="after")
+    def _verdict(self) -> "Summary":
+        verdict = all(check.passed for check in self.checks.values())
+        if "passed" not in self.model_fields_set:
+            self.passed = verdict
+        elif self.passed != verdict:
+            failed = sorted(name for name, check in self.checks.items() if not check.passed)
+            raise ValueError(f"passed={self.passed} contradicts the checks (failed: {failed or 'none'})")
+        return self
+
+    @property
+    def failed_checks(self) -> list[str]:
+        return [name for name, check in self.checks.items() if not check.passed]
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every check passed, 1 otherwise (``digihelse simulate``'s exit status)."""
+        return 0 if self.passed else 1
+
+    def write(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def read(cls, path: str | Path) -> "Summary":
+        return cls.model_validate_json(Path(path).read_text(encoding="utf-8"))

@@ -1,0 +1,205 @@
+"""The run report (one self-contained HTML file) and summary.json."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from simulator.ledger import Ledger
+from simulator.report import PLOTS, write_report
+from simulator.summary import Check, Messages, MunicipalityRow, Summary, Visits
+
+DAY = 86_400
+EVIL = "<script>alert(1)</script>"
+IMG = '<img src="data:image/png;base64,'
+
+
+def small_ledger(*, start: str | None = "2025-03-10", days: tuple[int, ...] = (0, 1, 2)) -> Ledger:
+    """A few days, two municipalities, every event kind the ledger documents."""
+    ledger = Ledger(":memory:")
+    if start:
+        ledger.set_meta(start=start, scenario="hand-made")
+    msg = 0
+    for day in days:
+        for muni in ("1515", "9999"):
+            base = day * DAY
+            for hour, service in ((8, "nursing"), (9, "help"), (13, "nursing"), (20, "nursing")):
+                t = base + hour * 3600
+                ledger.record(t - 3600, "visit.planned", municipality=muni, service=service, subject="r1")
+                ledger.record(t + 300, "visit.completed", municipality=muni, service=service, subject="r1", value=5.0)
+            ledger.record(base + 7 * 3600, "login", municipality=muni, subject="c1")
+            ledger.record(base + 7 * 3600 + 5, "calendar.read", municipality=muni, subject="c1")
+            ledger.record(base + 7 * 3600 + 9, "visit.cancelled", municipality=muni, service="help", subject="r1")
+            ledger.record(base + 7 * 3600 + 20, "visit.cancel_refused", municipality=muni, service="nursing",
+                          detail="2025-03-10T15:00")
+            ledger.record(base + 9 * 3600, "visit.wasted_trip", municipality=muni, service="help")
+            for kind, latency, status, spare in (
+                ("beskjed", 2.0, "OK", 3600.0),
+                ("<b>spørsmål</b>", 40.0, "OK", -600.0),  # markup in data, and a late reply
+                ("pris $5 og $x^2$", 900.0, "Avvist", 7200.0),  # "$" must not become TeX in a plot
+            ):
+                msg += 1
+                ref = f"msg-{msg}"
+                t = base + 10 * 3600 + msg * 60
+                ledger.record(t, "message.sent", municipality=muni, subject="c1", ref=ref, detail=kind)
+                ledger.record(t + 1, "message.journaled", municipality=muni, ref=ref)
+                ledger.record(t + latency, "message.receipted", municipality=muni, ref=ref, value=latency, detail=status)
+                ledger.record(t + 3600, "reply.sent", municipality=muni, ref=ref, value=spare, detail="final")
+            ledger.record(base + 11 * 3600, "message.failed", municipality=muni, ref="msg-x")
+            ledger.record(base + 11 * 3600, "transport.error", municipality=muni, ref="msg-x", detail="timeout")
+            ledger.record(base + 12 * 3600, "notification.sent", municipality=muni, subject="p1", detail="visit/sms")
+            ledger.record(base + 12 * 3600, "access.denied", municipality=muni, subject="p2", detail="no-consent")
+    ledger.finish()
+    return ledger
+
+
+def make_summary(*, failing: bool = False, rows: list[MunicipalityRow] | None = None) -> Summary:
+    checks = {
+        "no message lost": Check(passed=True, value=0, expected="0 lost"),
+        "reply-deadline compliance": Check(passed=not failing, value=0.667, expected=">= 0.95"),
+        f"weekly visits {EVIL}": Check(passed=True, value=2_712_345.0, expected="±2 % of 2 700 000"),
+    }
+    return Summary(
+        scenario="hand-made",
+        description=f"Two municipalities, one of them called {EVIL}",
+        seed=7,
+        scale=0.01,
+        transport="inprocess",
+        start="2025-03-10",
+        simulated_days=3,
+        municipalities=2,
+        recipients=4,
+        visits=Visits(total=24, per_week=56.0, target_per_week=55.0, by_service={"nursing": 18, "help": 6}),
+        messages=Messages(sent=18, journaled=18, receipted=18, failed=2, lost=0, duplicates=0),
+        checks=checks,
+        events=1000,
+        wall_seconds=1.25,
+        fingerprint="ab" * 32,
+        per_municipality=rows
+        if rows is not None
+        else [
+            MunicipalityRow(kommunenummer="1515", name="Herøy", vendor="Gerica", live=True, recipients=3,
+                            visits=12, messages=9, reply_within_deadline=0.667),
+            MunicipalityRow(kommunenummer="9999", name=EVIL, vendor=None, live=False, recipients=1,
+                            visits=12, messages=9, reply_within_deadline=None),
+        ],
+    )
+
+
+@pytest.fixture(scope="module")
+def ledger() -> Ledger:
+    return small_ledger()
+
+
+def render(tmp_path: Path, ledger: Ledger, summary: Summary, name: str = "report.html") -> str:
+    out = write_report(ledger, summary, tmp_path / name)
+    assert out == tmp_path / name
+    return out.read_text(encoding="utf-8")
+
+
+def test_report_is_self_contained_with_one_png_per_plot(tmp_path: Path, ledger: Ledger) -> None:
+    page = render(tmp_path, ledger, make_summary())
+    assert page.startswith("<!DOCTYPE html>")
+    assert 'src="http' not in page and "src='http" not in page
+    assert "<script" not in page.lower()  # no script at all, inline or external
+    assert "<link" not in page.lower() and "@import" not in page and "url(" not in page
+    assert page.count(IMG) == len(PLOTS) == 5
+    for payload in re.findall(r'data:image/png;base64,([A-Za-z0-9+/=]+)"', page):
+        assert base64.b64decode(payload).startswith(b"\x89PNG\r\n\x1a\n")
+    for title in ("Visits per day by service", "Messages sent per hour", "AppRec latency",
+                  "Reply-deadline compliance", "Cancellations per day"):
+        assert title in page
+    assert "no data" not in page.lower()
+
+
+def test_header_shows_run_and_pass(tmp_path: Path, ledger: Ledger) -> None:
+    page = render(tmp_path, ledger, make_summary())
+    assert ">PASS<" in page and ">FAIL<" not in page
+    assert "ab" * 32 in page  # fingerprint
+    for text in ("hand-made", "inprocess", "0.01", "10.03.2025–12.03.2025"):
+        assert text in page
+    assert "Mon 10.03" not in page  # day labels are inside the plots, not the HTML
+
+
+def test_failed_check_shows_fail_and_highlights_row(tmp_path: Path, ledger: Ledger) -> None:
+    page = render(tmp_path, ledger, make_summary(failing=True))
+    assert ">FAIL<" in page and ">PASS<" not in page
+    assert "1 of 3 checks failed" in page
+    failed_rows = re.findall(r'<tr class="fail">(.*?)</tr>', page)
+    assert len(failed_rows) == 1 and "reply-deadline compliance" in failed_rows[0]
+    assert page.count('<tr class="pass">') == 2
+
+
+def test_data_text_is_escaped(tmp_path: Path, ledger: Ledger) -> None:
+    page = render(tmp_path, ledger, make_summary())
+    assert EVIL not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # municipality name, check name, description
+    assert "<b>spørsmål</b>" not in page and "&lt;b&gt;spørsmål&lt;/b&gt;" in page  # message kind (detail)
+    assert "Herøy" in page  # UTF-8 kept
+
+
+def test_empty_ledger_gives_no_data_panels(tmp_path: Path) -> None:
+    empty = Ledger(":memory:")
+    summary = make_summary(rows=[]).model_copy(update={"events": 0, "start": None})
+    page = render(tmp_path, empty, summary)
+    assert IMG not in page
+    assert page.count('class="nodata"') == len(PLOTS) + 2  # the plots, the municipality and the event tables
+    assert "no visit.completed events" in page and "no message.sent events" in page
+
+
+def test_without_start_date_days_are_numbered(tmp_path: Path) -> None:
+    ledger = small_ledger(start=None)
+    summary = make_summary().model_copy(update={"start": None})
+    page = render(tmp_path, ledger, summary)
+    assert "day 0–2" in page
+    assert page.count(IMG) == len(PLOTS)
+
+
+def test_sparse_period_across_years_renders(tmp_path: Path) -> None:
+    """Selected weeks of a rollout: days far apart are shown by the days with data, not a 500-day axis."""
+    ledger = small_ledger(start="2019-11-04", days=(0, 1, 420, 421, 600))
+    page = render(tmp_path, ledger, make_summary())
+    assert page.count(IMG) == len(PLOTS)
+    assert "left out (dotted lines)" in page
+
+
+def test_large_run_shows_top_50_municipalities(tmp_path: Path, ledger: Ledger) -> None:
+    rows = [MunicipalityRow(kommunenummer=f"{3000 + i}", name=f"Kommune {i}", recipients=i) for i in range(60)]
+    page = render(tmp_path, ledger, make_summary(rows=rows))
+    assert "The 50 municipalities with the most recipients of 60" in page
+    assert "Kommune 59" in page and "Kommune 10<" in page and "Kommune 9<" not in page
+
+
+def test_summary_json_round_trip(tmp_path: Path) -> None:
+    summary = make_summary(failing=True)
+    path = summary.write(tmp_path / "out" / "summary.json")
+    text = path.read_text(encoding="utf-8")
+    assert "Herøy" in text and text.startswith('{\n  "')  # UTF-8, not \\u escapes; indent 2
+    data = json.loads(text)
+    for key in ("scenario", "seed", "scale", "transport", "simulated_days", "municipalities", "recipients",
+                "visits", "messages", "checks", "events", "wall_seconds", "fingerprint", "per_municipality",
+                "passed"):
+        assert key in data
+    assert set(data["visits"]) >= {"total", "per_week", "target_per_week", "by_service"}
+    assert set(data["messages"]) >= {"sent", "journaled", "receipted", "failed", "lost", "duplicates"}
+    assert data["passed"] is False
+    assert data["checks"]["no message lost"] == {"passed": True, "value": 0, "expected": "0 lost"}
+    back = Summary.read(path)
+    assert back == summary
+    assert isinstance(back.checks["no message lost"].value, int)
+    assert isinstance(back.checks[f"weekly visits {EVIL}"].value, float)
+    assert back.exit_code == 1 and back.failed_checks == ["reply-deadline compliance"]
+
+
+def test_summary_verdict_is_all_checks() -> None:
+    assert make_summary().passed is True and make_summary().exit_code == 0
+    assert make_summary(failing=True).passed is False
+    data = make_summary(failing=True).model_dump()
+    data["passed"] = True
+    with pytest.raises(ValidationError, match="contradicts"):
+        Summary.model_validate(data)
