@@ -21,6 +21,7 @@ from mocks.wire.validate import Report, validate_bytes
 from .broker_cli import broker_app
 from .parties_cli import parties
 from .serve_cli import serve
+from .simulate_cli import simulate
 from .reports import FileReportOut
 
 app = typer.Typer(
@@ -33,6 +34,7 @@ app = typer.Typer(
 app.add_typer(broker_app, name="broker", help="Run a local RabbitMQ (AMQP 1.0) broker on loopback: start, stop, status.")
 app.command(name="serve")(serve)
 app.command(name="parties")(parties)
+app.command(name="simulate")(simulate)
 console = Console()
 errors = Console(stderr=True)
 

@@ -99,7 +99,7 @@ from .model import (
     Visit,
 )
 from .people import age_at, oslo_date
-from .rules import Refused
+from .rules import Refused, check_consent
 from .store import HelsenorgeStore
 
 FETCH_DAYS_BACK = 7
@@ -707,7 +707,9 @@ class HelsenorgeCore:
         """
         targets: list[tuple[Citizen, NotificationSettings, str | None]] = []
         own = self.store.notification_settings(citizen.fnr)
-        if kind in LEVEL_KINDS[own.level]:
+        if kind in LEVEL_KINDS[own.level] and self._has_consent(citizen.fnr, now):
+            # Only someone who has activated helsenorge's dialogue services hears from it; a child under 16
+            # (no consent of their own) is reached through a parent.
             targets.append((citizen, own, None))
         for fnr in self._representatives(citizen.fnr, now):
             settings = self.store.notification_settings(fnr)
@@ -723,6 +725,13 @@ class HelsenorgeCore:
                 text=text(citizen.given_name if about else None),
                 kind=kind.value, now=now, about=about,
             )
+
+    def _has_consent(self, fnr: str, now: datetime) -> bool:
+        try:
+            check_consent(self.store.consent(fnr), now)
+        except Refused:
+            return False
+        return True
 
     def _representatives(self, subject: str, now: datetime) -> list[str]:
         """Proxies (fullmakt incl. "varsler") and parents who may act for ``subject`` now."""

@@ -1,0 +1,406 @@
+"""The SimPy model: home-care visits for everyone, DigiHelse traffic through the real service cores.
+
+Two layers run in one SimPy environment:
+
+* **Visits** for every recipient of every selected municipality: each day's plan
+  is drawn two days ahead from the recipient's weekly rate (diurnal profile for
+  nursing, weekday office hours for practical help), and each visit is carried
+  out at its start plus a sampled lateness.
+* **DigiHelse** for the recipients who can use it (self-login or a relative
+  with fullmakt) in municipalities whose service is live: logins, calendar
+  reads, messages, cancellations and staff replies go through the same
+  helsenorge and EPJ cores that ``digihelse serve`` runs, over an in-process bus
+  (:mod:`simulator.bus`) — and a completed visit is an Avtale update that may
+  notify someone.
+
+Every draw comes from a stream seeded by the scenario seed and the municipality
+(or the service), and everything externally visible goes to the ledger.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Callable
+
+import simpy
+
+from mocks.helsenorge.rules import Refused
+from mocks.wire.msghead import parse_document
+from simulator.bus import SimBus
+from simulator.calendar import OSLO, cancellation_deadline, is_workday
+from simulator.faults import check_names, cutoff_ignored, forget_uniqueness
+from simulator.ledger import Ledger
+from simulator.verify import visits_by_day_factor
+from simulator.world import DigitalWorld, DigitalPerson, build_digital_world
+
+DAY = 86_400.0
+PLAN_AHEAD_DAYS = 2
+"""Visits are on the plan this many days ahead, so a citizen can cancel before the cut-off."""
+
+CITIZEN_HOURLY = (  # ESTIMATE (domain §6): weekdays 07–23, peaks 08–11 and 18–21
+    0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.1, 0.6, 1.3, 1.4, 1.3, 1.0, 0.9, 0.9, 0.9, 0.9, 1.0, 1.1, 1.3, 1.4, 1.3, 0.9, 0.5, 0.2,
+)
+WEEKEND_CITIZEN_FACTOR = 0.55
+NURSING_BANDS = (  # ESTIMATE (domain §6): (from hour, to hour, share)
+    (7.0, 10.5, 0.40), (10.5, 15.0, 0.20), (15.0, 18.0, 0.15), (18.0, 23.0, 0.22), (23.0, 31.0, 0.03),
+)
+HELP_HOURS = (8.0, 15.5)
+INTRUSION_SHARE = 0.01
+"""Share of citizen actions accompanied by someone trying to read another citizen's messages (a probe)."""
+
+
+@dataclass(slots=True)
+class PlannedVisit:
+    uid: str | None
+    recipient: int
+    service: str
+    start: float
+    staff_id: str | None = None
+
+
+@dataclass
+class RunStats:
+    planned: int = 0
+    completed: int = 0
+    cancelled: int = 0
+    refused: int = 0
+    wasted: int = 0
+    messages: int = 0
+    sent_at: dict[str, float] = field(default_factory=dict)
+    """MsgId → simulated time sent (for AppRec latency)."""
+    cancelled_uids: set[str] = field(default_factory=set)
+    receipted: set[str] = field(default_factory=set)
+    journal_counts: dict[str, int] = field(default_factory=dict)
+
+
+class Simulation:
+    def __init__(self, scenario, population, *, ledger: Ledger, seed: int,
+                 progress: Callable[[float], None] | None = None, faults: tuple[str, ...] = ()) -> None:
+        check_names(faults)
+        self.faults = faults
+        self.scenario = scenario
+        self.population = population
+        self.ledger = ledger
+        self.seed = seed
+        self.progress = progress
+        self.behaviour = scenario.behaviour
+        self.visits = scenario.visits
+        first = scenario.periods[0].start
+        self.epoch = datetime.combine(first, time(0, 0), tzinfo=OSLO).astimezone(timezone.utc)
+        self.stats = RunStats()
+        self.world: DigitalWorld | None = None
+
+    # ------------------------------------------------------------------ time
+
+    def at(self, t: float) -> datetime:
+        return (self.epoch + timedelta(seconds=t)).astimezone(OSLO)
+
+    def t_of(self, moment: datetime) -> float:
+        return (moment.astimezone(timezone.utc) - self.epoch).total_seconds()
+
+    def day_start(self, day: date) -> float:
+        return self.t_of(datetime.combine(day, time(0, 0), tzinfo=OSLO))
+
+    # ------------------------------------------------------------------ run
+
+    def run(self) -> None:
+        with cutoff_ignored(self.faults):
+            self._run()
+
+    def _run(self) -> None:
+        self.ledger.set_meta(start=self.scenario.periods[0].start.isoformat(), seed=str(self.seed),
+                             scenario=self.scenario.name)
+        total_days = sum(p.days for p in self.scenario.periods)
+        done_days = 0
+        for period in self.scenario.periods:
+            start_t = self.day_start(period.start)
+            env = simpy.Environment(initial_time=start_t)
+            bus = SimBus(env, self.epoch)
+            if self.world is None:
+                self.world = build_digital_world(self.population, self.scenario, seed=self.seed,
+                                                 first_day=period.start, epoch=self.epoch)
+                if "journal-twice" in self.faults:
+                    for epj in self.world.epjs.values():
+                        forget_uniqueness(epj)
+            self.world.attach(bus, ledger=self.ledger, stats=self.stats, faults=self.faults)
+            self.world.activate_for(period.start)
+            self.env, self.bus = env, bus
+            days = [period.start + timedelta(days=i) for i in range(period.days)]
+            for municipality in self.population.municipalities:
+                env.process(self._planner(municipality, days))
+                if self.world.is_digital(municipality.kommunenummer):
+                    env.process(self._citizens(municipality, days))
+                    env.process(self._staff(municipality, days))
+            env.process(self._resends(days))
+            end_t = self.day_start(days[-1] + timedelta(days=1))
+            for step, day in enumerate(days, start=1):
+                env.run(until=self.day_start(day + timedelta(days=1)))
+                self.world.activate_for(day + timedelta(days=1))
+                if self.progress:
+                    self.progress((done_days + step) / total_days)
+            env.run(until=end_t + 3600)  # let the last receipts of the period arrive
+            done_days += period.days
+        self.world.audit(self.t_of(self.at(self.env.now)), self.ledger, self.stats)
+        self.ledger.finish()
+
+    # ------------------------------------------------------------------ visits
+
+    def _rng(self, kommunenummer: str, stream: str) -> random.Random:
+        return random.Random(f"{self.seed}:{kommunenummer}:{stream}")
+
+    def _planner(self, municipality, days: list[date]):
+        """Plan each day PLAN_AHEAD_DAYS ahead and carry it out on the day."""
+        rng = self._rng(municipality.kommunenummer, "visits")
+        env = self.env
+        planned: dict[date, list[PlannedVisit]] = {}
+        for day in days[: PLAN_AHEAD_DAYS + 1]:
+            planned[day] = self._plan_day(municipality, day, rng)
+        for index, day in enumerate(days):
+            yield env.timeout(max(0.0, self.day_start(day) - env.now))
+            ahead = index + PLAN_AHEAD_DAYS + 1
+            if ahead < len(days):
+                planned[days[ahead]] = self._plan_day(municipality, days[ahead], rng)
+            env.process(self._carry_out(municipality, planned.pop(day), rng))
+
+    def _plan_day(self, municipality, day: date, rng: random.Random) -> list[PlannedVisit]:
+        nursing_per_day, help_per_day = visits_by_day_factor(is_workday(day), self.visits.weekend_factor_nursing)
+        base = self.day_start(day)
+        kommune = municipality.kommunenummer
+        plan: list[PlannedVisit] = []
+        digital = self.world.digital_people(kommune) if self.world else {}
+        for recipient in municipality.recipients:
+            for service, weekly, per_day in (("nursing", recipient.nursing_per_week, nursing_per_day),
+                                              ("help", recipient.help_per_week, help_per_day)):
+                rate = weekly * per_day
+                if rate <= 0:
+                    continue
+                count = int(rate) + (rng.random() < rate - int(rate))
+                for _ in range(count):
+                    hour = self._nursing_hour(rng) if service == "nursing" else rng.uniform(*HELP_HOURS)
+                    plan.append(PlannedVisit(None, recipient.id, service, base + round(hour * 3600)))
+        plan.sort(key=lambda v: (v.start, v.recipient, v.service))
+        ledger = self.ledger
+        stats = self.stats
+        for visit in plan:
+            person = digital.get(visit.recipient)
+            if person is not None and self.world.service_live(kommune, visit.service, day):
+                visit.uid = f"{rng.getrandbits(128):032x}"
+                visit.staff_id = self.world.assign_staff(kommune, visit.service, visit.start, rng)
+            ledger.record(self.env.now, "visit.planned", municipality=kommune, service=visit.service,
+                          subject=str(visit.recipient), ref=visit.uid, value=visit.start)
+            stats.planned += 1
+        if self.world is not None:
+            self.world.plan_visits(kommune, [v for v in plan if v.uid], self.at, self.minutes(municipality))
+        return plan
+
+    def minutes(self, municipality) -> Callable[[str], float]:
+        means = self.visits.visit_minutes
+        return lambda service: means.get(service, 30)
+
+    @staticmethod
+    def _nursing_hour(rng: random.Random) -> float:
+        pick = rng.random()
+        for low, high, share in NURSING_BANDS:
+            if pick < share:
+                return rng.uniform(low, high) % 24 + (24 if low >= 24 else 0)
+            pick -= share
+        return rng.uniform(7.0, 10.5)
+
+    def _carry_out(self, municipality, plan: list[PlannedVisit], rng: random.Random):
+        env = self.env
+        lateness = self.visits.lateness_minutes
+        kommune = municipality.kommunenummer
+        ledger, stats, world = self.ledger, self.stats, self.world
+        for visit in plan:
+            late = max(-5.0, rng.gauss(lateness.mean, lateness.sd))
+            arrive = visit.start + late * 60
+            if arrive > env.now:
+                yield env.timeout(arrive - env.now)
+            if visit.uid is not None:
+                state = world.visit_state(kommune, visit.uid)
+                if state == "cancelled":
+                    if not world.staff_was_told(kommune, visit.uid):
+                        ledger.record(env.now, "visit.wasted_trip", municipality=kommune, service=visit.service,
+                                      subject=str(visit.recipient), ref=visit.uid)
+                        stats.wasted += 1
+                    continue
+                world.complete_visit(kommune, visit.uid, visit.staff_id, self.at(env.now))
+            ledger.record(env.now, "visit.completed", municipality=kommune, service=visit.service,
+                          subject=str(visit.recipient), ref=visit.uid, value=round(late, 3))
+            stats.completed += 1
+
+    # ------------------------------------------------------------------ citizens
+
+    def _multiplier(self, day: date, what: str) -> float:
+        events = self.scenario.events
+        factor = 1.0
+        surge = events.app_surge
+        if surge is not None and day >= surge.from_date:
+            factor *= surge.message_multiplier if what in ("message", "calendar") else 1.0
+        wave = events.christmas_wave
+        if wave is not None and what == "cancel" and wave.from_date <= day <= wave.to_date:
+            factor *= wave.cancellation_multiplier
+        return factor
+
+    def _citizens(self, municipality, days: list[date]):
+        """Arrivals of citizen actions for the whole municipality (thinned Poisson, diurnal)."""
+        env = self.env
+        kommune = municipality.kommunenummer
+        rng = self._rng(kommune, "citizens")
+        people = list(self.world.digital_people(kommune).values())
+        if not people:
+            return
+        b = self.behaviour
+        weekly = {"message": b.messages_per_reachable_per_week, "calendar": b.calendar_reads_per_reachable_per_week,
+                  "cancel": b.cancellations_per_reachable_per_week}
+        peak = max(CITIZEN_HOURLY)
+        hourly_sum = sum(CITIZEN_HOURLY)
+        end = self.day_start(days[-1] + timedelta(days=1))
+        while True:
+            day = self.at(env.now).date()
+            rates = {k: v * len(people) * self._multiplier(day, k) for k, v in weekly.items()}
+            total_week = sum(rates.values())
+            if total_week <= 0:
+                return
+            # weekly → per second at the diurnal peak, so thinning accepts with CITIZEN_HOURLY[h] / peak
+            lam_peak = total_week / (7 * 3600 * hourly_sum) * peak * 1.0
+            yield env.timeout(rng.expovariate(lam_peak))
+            if env.now >= end:
+                return
+            now = self.at(env.now)
+            weight = CITIZEN_HOURLY[now.hour] / peak * (1.0 if now.weekday() < 5 else WEEKEND_CITIZEN_FACTOR)
+            if rng.random() >= weight:
+                continue
+            pick = rng.random() * total_week
+            action = "message" if pick < rates["message"] else ("calendar" if pick < rates["message"] + rates["calendar"] else "cancel")
+            person = rng.choice(people)
+            if rng.random() < INTRUSION_SHARE:
+                self._intrude(kommune, rng.choice(people), person)
+            env.process(self._act(kommune, person, action, rng.random(), rng.random()))
+
+    def _act(self, kommune: str, person: DigitalPerson, action: str, u1: float, u2: float):
+        world = self.world
+        env = self.env
+        actor = person.relative_fnr if (person.relative_fnr and (not person.self_login or u1 < self.behaviour.relative_message_share)) else person.fnr
+        if actor is None:
+            return
+        now = self.at(env.now)
+        self.ledger.record(env.now, "login", municipality=kommune, subject=actor)
+        service = world.service_for(kommune, person)
+        if service is None or not world.routable(kommune, service):
+            return
+        if action == "message":
+            kind = world.message_kind(u2)
+            try:
+                envelopes = world.helsenorge.send_message(actor, person.fnr, service, world.message_text(kind, u2), now)
+            except Refused as refusal:
+                self.ledger.record(env.now, "access.denied", municipality=kommune, subject=actor, detail=refusal.rule)
+                return
+            msg_id = world.msg_id_of(envelopes[0])
+            self.stats.sent_at[msg_id] = env.now
+            self.stats.messages += 1
+            self.ledger.record(env.now, "message.sent", municipality=kommune, service=str(service), subject=person.fnr,
+                               ref=msg_id, detail=kind)
+            self.bus.send_all(envelopes)
+            return
+        visits = yield from self._read_calendar(kommune, actor, person, service)
+        self.ledger.record(env.now, "calendar.read", municipality=kommune, subject=actor)
+        if action != "cancel" or not visits:
+            return
+        late = u2 < self.behaviour.late_cancellation_share
+        now = self.at(env.now)
+        upcoming = [v for v in visits if v.status.value == "CONFIRMED" and v.start > now]
+        candidates = [v for v in upcoming if (cancellation_deadline(v.start) < now) == late]
+        if not candidates:
+            return
+        visit = candidates[int(u1 * len(candidates)) % len(candidates)]
+        self.ledger.record(env.now, "visit.cancel_requested", municipality=kommune, subject=person.fnr,
+                           ref=visit.uid)
+        try:
+            envelopes = world.helsenorge.cancel_visit(actor, person.fnr, visit.uid, now)
+        except Refused as refusal:
+            if refusal.rule == "cancel.after-cutoff":
+                self.stats.refused += 1
+                self.ledger.record(env.now, "visit.cancel_refused", municipality=kommune, subject=person.fnr,
+                                   ref=visit.uid, detail=refusal.details.get("deadline"))
+            else:
+                self.ledger.record(env.now, "access.denied", municipality=kommune, subject=actor, detail=refusal.rule)
+            return
+        self.bus.send_all(envelopes)
+
+    def _intrude(self, kommune: str, stranger: DigitalPerson, victim: DigitalPerson) -> None:
+        """Someone tries to read another citizen's messages: helsenorge must refuse unless entitled."""
+        if stranger.fnr == victim.fnr or stranger.fnr == victim.relative_fnr:
+            return
+        now = self.at(self.env.now)
+        self.ledger.record(self.env.now, "access.intrusion_attempt", municipality=kommune, subject=stranger.fnr,
+                           ref=victim.fnr)
+        try:
+            self.world.helsenorge.inbox(stranger.fnr, victim.fnr, now)
+        except Refused as refusal:
+            self.ledger.record(self.env.now, "access.denied", municipality=kommune, subject=stranger.fnr,
+                               ref=victim.fnr, detail=refusal.rule)
+            return
+        self.ledger.record(self.env.now, "access.granted_wrongly", municipality=kommune, subject=stranger.fnr,
+                           ref=victim.fnr)
+
+    def _read_calendar(self, kommune, actor, person, service):
+        world = self.world
+        now = self.at(self.env.now)
+        request = world.helsenorge.planned_visits_request(actor, person.fnr, service, now)
+        reply = yield self.env.process(self.bus.call(request))
+        if reply is None:
+            return []
+        return world.helsenorge.planned_visits_reply(actor, person.fnr, reply, None, self.at(self.env.now))
+
+    # ------------------------------------------------------------------ staff
+
+    def _staff(self, municipality, days: list[date]):
+        """Day-shift inbox rounds on workdays: answer, give a temporary answer, or forward."""
+        env = self.env
+        kommune = municipality.kommunenummer
+        rng = self._rng(kommune, "staff")
+        checks = max(1, self.behaviour.staff_inbox_checks_per_shift)
+        for day in days:
+            if not is_workday(day):
+                continue
+            for i in range(checks):
+                at = self.day_start(day) + (8 * 3600) + i * (7.5 * 3600 / checks) + rng.uniform(0, 1800)
+                if at > env.now:
+                    yield env.timeout(at - env.now)
+                self._answer_inbox(kommune, rng)
+
+    def _answer_inbox(self, kommune: str, rng: random.Random) -> None:
+        world = self.world
+        now = self.at(self.env.now)
+        b = self.behaviour
+        for case, staff_id, epj in world.open_cases(kommune):
+            deadline = case.reply_deadline
+            spare = (deadline - now).total_seconds()
+            pick = rng.random()
+            if pick < b.forward_share and case.forwarded_to is None:
+                envelopes = world.forward(epj, case, staff_id, now)
+                detail = "forward"
+            elif pick < b.forward_share + b.temporary_reply_share and not case.replies:
+                envelopes = epj.temporary_reply(case.case_id, "Vi har mottatt meldingen og svarer innen fredag.",
+                                                now.date() + timedelta(days=3), staff_id=staff_id, now=now)
+                detail = "temporary"
+            else:
+                envelopes = epj.reply(case.case_id, "Takk for meldingen. Vi har ordnet dette.", staff_id=staff_id,
+                                      now=now)
+                detail = "final"
+            if detail != "forward" and not case.replies:
+                self.ledger.record(self.env.now, "reply.sent", municipality=kommune, ref=case.msg_id, value=spare,
+                                   detail=detail)
+            self.bus.send_all(envelopes)
+
+    # ------------------------------------------------------------------ resends
+
+    def _resends(self, days: list[date]):
+        env = self.env
+        end = self.day_start(days[-1] + timedelta(days=1)) + 3600
+        while env.now < end:
+            yield env.timeout(300)
+            self.bus.send_all(self.world.due_resends(self.at(env.now)))

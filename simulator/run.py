@@ -1,0 +1,102 @@
+"""One simulation run from scenario to verdict: population → model → ledger → checks → summary and report."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, time as clock_time, timedelta
+from pathlib import Path
+from typing import Callable
+
+from simulator.calendar import OSLO, is_workday
+from simulator.ledger import Ledger
+from simulator.model import Simulation
+from simulator.population import build_population
+from simulator.scenario import Scenario
+from simulator.summary import Messages, MunicipalityRow, Summary, Visits
+from simulator.verify import Expectations, expected_visits, per_municipality_replies, verify
+
+REPLY_COMPLIANCE_MIN = 0.9
+"""Share of messages that must be answered by the end of the next workday (ESTIMATE of a service standard)."""
+
+
+@dataclass
+class RunResult:
+    summary: Summary
+    out: Path
+    ledger_path: Path
+
+
+def run_scenario(
+    scenario: Scenario,
+    *,
+    out: Path,
+    seed: int | None = None,
+    scale: float = 1.0,
+    transport: str = "inprocess",
+    progress: Callable[[str, float], None] | None = None,
+    report: bool = True,
+    faults: tuple[str, ...] = (),
+) -> RunResult:
+    started = time.perf_counter()
+    seed = scenario.seed if seed is None else seed
+    scenario = scenario.model_copy(update={"seed": seed})
+    out.mkdir(parents=True, exist_ok=True)
+    ledger_path = out / "ledger.sqlite"
+    for stale in (ledger_path, out / "ledger.sqlite-wal", out / "ledger.sqlite-shm"):
+        stale.unlink(missing_ok=True)
+    note = progress or (lambda stage, fraction: None)
+    note("population", 0.0)
+    population = build_population(scenario, scale=scale)
+    ledger = Ledger(ledger_path)
+    simulation = Simulation(scenario, population, ledger=ledger, seed=seed, faults=faults,
+                            progress=lambda fraction: note("simulating", fraction))
+    if transport != "inprocess":
+        raise ValueError(f"transport: {transport!r} is not available in this build (use inprocess)")
+    simulation.run()
+    days = [period.start + timedelta(days=i) for period in scenario.periods for i in range(period.days)]
+    total, helps = expected_visits(population, days, scenario.visits.weekend_factor_nursing, is_workday)
+    last = scenario.periods[-1]
+    end_t = simulation.t_of(datetime.combine(last.start + timedelta(days=last.days), clock_time(0), tzinfo=OSLO))
+    checks = verify(ledger, Expectations(total, helps / total if total else 0.0, end_t, REPLY_COMPLIANCE_MIN,
+                                         simulation.world.entitled if simulation.world else {}), simulation.at)
+    counts = ledger.counts()
+    by_service = dict(ledger.query("SELECT service, COUNT(*) FROM events WHERE kind='visit.planned' GROUP BY service"))
+    planned = counts.get("visit.planned", 0)
+    lost = checks["no_message_lost"].value or 0
+    replies = per_municipality_replies(ledger)
+    visits_by_m = dict(ledger.query("SELECT municipality, COUNT(*) FROM events WHERE kind='visit.planned' GROUP BY municipality"))
+    messages_by_m = dict(ledger.query("SELECT municipality, COUNT(*) FROM events WHERE kind='message.sent' GROUP BY municipality"))
+    rows = [
+        MunicipalityRow(
+            kommunenummer=m.kommunenummer, name=m.name, vendor=m.vendor, live=bool(m.live_from),
+            recipients=len(m.recipients), visits=visits_by_m.get(m.kommunenummer, 0),
+            messages=messages_by_m.get(m.kommunenummer, 0), reply_within_deadline=replies.get(m.kommunenummer),
+        )
+        for m in population.municipalities
+    ]
+    simulated_days = len(days)
+    note("verifying", 1.0)
+    summary = Summary(
+        scenario=scenario.name, description=scenario.description, seed=seed, scale=scale, transport=transport,
+        start=scenario.periods[0].start.isoformat(), simulated_days=simulated_days,
+        municipalities=len(population.municipalities), recipients=sum(len(m.recipients) for m in population.municipalities),
+        visits=Visits(total=planned, per_week=round(planned / simulated_days * 7, 1),
+                      target_per_week=round(total / simulated_days * 7, 1), by_service=by_service),
+        messages=Messages(
+            sent=counts.get("message.sent", 0), journaled=counts.get("message.journaled", 0),
+            receipted=counts.get("message.receipted", 0), failed=counts.get("message.failed", 0), lost=int(lost),
+            duplicates=counts.get("message.duplicate_journal", 0)),
+        checks=checks, events=ledger.count, wall_seconds=0.0, fingerprint=ledger.fingerprint(),
+        per_municipality=rows,
+    )
+    summary.wall_seconds = round(time.perf_counter() - started, 2)
+    summary.write(out / "summary.json")
+    if report:
+        note("report", 1.0)
+        from simulator.report import write_report
+
+        write_report(ledger, summary, out / "report.html")
+    ledger.close()
+    return RunResult(summary, out, ledger_path)
+

@@ -1,0 +1,162 @@
+"""Verification: named checks over the ledger, each with its figure and what was expected.
+
+Every check is re-derived from the ledger (and, for entitlement, from the
+population), never from the services' own opinion of themselves: a broken EPJ
+that drops receipts, journals twice or ignores the cut-off fails here even
+though it would happily report success.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from simulator.calendar import cancellation_deadline, reply_deadline
+from simulator.ledger import Ledger
+from simulator.summary import Check
+
+VOLUME_TOLERANCE = 0.02
+SPLIT_TOLERANCE_PP = 2.0
+
+
+@dataclass(frozen=True)
+class Expectations:
+    visits: float
+    """Expected planned visits over the simulated days (from the calibrated rates)."""
+    help_share: float
+    """Expected share of those that are practical help."""
+    end_t: float
+    """Simulated time (s) at which the run stopped taking new work."""
+    reply_compliance_min: float
+    entitled: dict[str, set[str]]
+    """Notification receiver → subjects they may hear about (re-derived from the population)."""
+
+
+def verify(ledger: Ledger, expect: Expectations, at) -> dict[str, Check]:
+    """``at(t)`` turns simulated seconds into an aware datetime."""
+    counts = ledger.counts()
+    checks: dict[str, Check] = {}
+
+    # -- messages: none lost, none journaled twice -----------------------------------
+    sent = {ref for (ref,) in ledger.query("SELECT ref FROM events WHERE kind='message.sent'")}
+    receipted = {ref for (ref,) in ledger.query("SELECT ref FROM events WHERE kind='message.receipted'")}
+    failed = {ref for (ref,) in ledger.query("SELECT ref FROM events WHERE kind='message.failed'")}
+    journaled = {ref for (ref,) in ledger.query("SELECT ref FROM events WHERE kind='message.journaled'")}
+    lost = sent - receipted - failed
+    checks["no_message_lost"] = Check(
+        passed=not lost, value=len(lost),
+        expected="every message sent is journaled and receipted, or visibly failed: 0 lost")
+    unjournaled = (sent & receipted) - journaled - failed
+    checks["receipted_means_journaled"] = Check(
+        passed=not unjournaled, value=len(unjournaled),
+        expected="an AppRec OK only for a message the EPJ journaled: 0 without a journal entry")
+    twice = ledger.query(
+        "SELECT COUNT(*) FROM (SELECT ref FROM events WHERE kind='message.journaled' GROUP BY ref HAVING COUNT(*) > 1)")
+    duplicates = max(counts.get("message.duplicate_journal", 0), twice[0][0])
+    checks["no_duplicate_journal"] = Check(passed=duplicates == 0, value=duplicates,
+                                           expected="each message journaled once: 0 duplicates")
+    unreceipted = journaled - receipted
+    checks["journaled_messages_receipted"] = Check(
+        passed=not unreceipted, value=len(unreceipted),
+        expected="every journaled message got its AppRec back to the sender: 0 without")
+    dead = counts.get("message.dead_lettered", 0)
+    checks["nothing_dead_lettered"] = Check(passed=dead == 0, value=dead,
+                                            expected="no message failed ten deliveries into a dead-letter queue: 0")
+
+    # -- reply deadline --------------------------------------------------------------
+    replies: dict[str, float] = {}
+    for ref, value in ledger.query("SELECT ref, value FROM events WHERE kind='reply.sent'"):
+        replies.setdefault(ref, value)
+    due = within = 0
+    for ref, t in ledger.query("SELECT ref, MIN(t) FROM events WHERE kind='message.journaled' GROUP BY ref"):
+        deadline = reply_deadline(at(t))
+        if deadline > at(expect.end_t) and ref not in replies:
+            continue  # not yet due when the run ended
+        due += 1
+        within += replies.get(ref, -1.0) >= 0
+    share = within / due if due else None
+    checks["reply_deadline_compliance"] = Check(
+        passed=share is None or share >= expect.reply_compliance_min,
+        value=None if share is None else round(share, 4),
+        expected=f">= {expect.reply_compliance_min:.0%} of journaled messages answered by the end of the next workday")
+
+    # -- cancellation cut-off, both ways; no wasted trips ------------------------------
+    starts = dict(ledger.query(
+        "SELECT ref, value FROM events WHERE kind='visit.planned' AND ref IS NOT NULL"))
+    requested = dict(ledger.query(
+        "SELECT ref, MIN(t) FROM events WHERE kind='visit.cancel_requested' GROUP BY ref"))
+    broken = 0
+    for (ref,) in ledger.query("SELECT ref FROM events WHERE kind='visit.cancelled'"):
+        start, asked = starts.get(ref), requested.get(ref)
+        if start is None or asked is None or at(asked) > cancellation_deadline(at(start)):
+            broken += 1
+    for ref, t in ledger.query("SELECT ref, t FROM events WHERE kind='visit.cancel_refused'"):
+        start = starts.get(ref)
+        if start is not None and at(t) <= cancellation_deadline(at(start)):
+            broken += 1
+    checks["cancellation_cutoff_honoured"] = Check(
+        passed=broken == 0, value=broken,
+        expected="cancellations accepted only before the cut-off and refused only after it: 0 violations")
+    wasted = counts.get("visit.wasted_trip", 0)
+    checks["no_wasted_trip"] = Check(passed=wasted == 0, value=wasted,
+                                     expected="staff never drive to a visit cancelled before the cut-off: 0")
+
+    # -- notifications only to the entitled ------------------------------------------
+    wrong = 0
+    for receiver, about, detail in ledger.query(
+            "SELECT subject, ref, detail FROM events WHERE kind='notification.sent'"):
+        if detail and detail.startswith("visit-completed") and about not in expect.entitled.get(receiver, set()):
+            wrong += 1
+    checks["notifications_only_to_entitled"] = Check(
+        passed=wrong == 0, value=wrong,
+        expected="visit-completed notices only at level Full, to the recipient or an opted-in proxy: 0 others")
+
+    # -- volumes -----------------------------------------------------------------------
+    planned = counts.get("visit.planned", 0)
+    deviation = (planned - expect.visits) / expect.visits if expect.visits else 0.0
+    checks["weekly_visits_on_target"] = Check(
+        passed=abs(deviation) <= VOLUME_TOLERANCE, value=round(deviation * 100, 3),
+        expected=f"planned visits within ±{VOLUME_TOLERANCE:.0%} of the calibrated target "
+                 f"({expect.visits:,.0f} over the simulated days); value = deviation in %")
+    by_service = dict(ledger.query("SELECT service, COUNT(*) FROM events WHERE kind='visit.planned' GROUP BY service"))
+    help_share = by_service.get("help", 0) / planned if planned else 0.0
+    split_pp = (help_share - expect.help_share) * 100
+    checks["service_split_on_target"] = Check(
+        passed=abs(split_pp) <= SPLIT_TOLERANCE_PP, value=round(split_pp, 3),
+        expected=f"practical-help share within ±{SPLIT_TOLERANCE_PP:g} pp of {expect.help_share:.1%}; "
+                 "value = deviation in pp")
+
+    # -- access control --------------------------------------------------------------
+    attempts = counts.get("access.intrusion_attempt", 0)
+    granted = counts.get("access.granted_wrongly", 0)
+    checks["access_control_held"] = Check(
+        passed=granted == 0, value=granted,
+        expected=f"every attempt to read another citizen's data refused ({attempts} attempts): 0 granted")
+    return checks
+
+
+def per_municipality_replies(ledger: Ledger) -> dict[str, float]:
+    rows = ledger.query(
+        "SELECT municipality, SUM(value >= 0), COUNT(*) FROM events WHERE kind='reply.sent' GROUP BY municipality")
+    return {m: ok / n for m, ok, n in rows if n}
+
+
+def visits_by_day_factor(day_workday: bool, weekend_factor: float) -> tuple[float, float]:
+    """Daily share of a weekly rate: (nursing, practical help) — the planner's own rule, stated once."""
+    nursing = 1.0 / (5 + 2 * weekend_factor) * (1.0 if day_workday else weekend_factor)
+    return nursing, (1.0 / 5 if day_workday else 0.0)
+
+
+def expected_visits(population, days, weekend_factor: float, is_workday) -> tuple[float, float]:
+    """Expected planned visits and practical-help visits over ``days`` for this population."""
+    nursing_week = help_week = 0.0
+    for municipality in population.municipalities:
+        for r in municipality.recipients:
+            nursing_week += r.nursing_per_week
+            help_week += r.help_per_week
+    total = helps = 0.0
+    for day in days:
+        n, h = visits_by_day_factor(is_workday(day), weekend_factor)
+        total += nursing_week * n + help_week * h
+        helps += help_week * h
+    return total, helps
+

@@ -1,0 +1,390 @@
+"""The DigiHelse side of a simulation: real service cores for the people who can use them.
+
+Recipients who can log in themselves, or have a relative with fullmakt, in a
+municipality where DigiHelse is live become citizens on an in-process
+helsenorge and patients in their municipality's EPJ installation (one per
+vendor installation; a shared database serves several municipalities). AR says
+which services are live on which date, so helsenorge refuses to route to a
+service before its go-live, exactly as it does when served.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Callable
+
+from lxml import etree
+
+from mocks.epj.core import EpjCore
+from mocks.epj.model import CaseStatus, PatientRecord, Service, Staff, Visit, VisitState
+from mocks.epj.store import EpjStore
+from mocks.exchange.envelope import Envelope
+from mocks.helsenorge.core import HelsenorgeCore
+from mocks.helsenorge.model import Channel, NotificationLevel, NotificationSettings
+from mocks.helsenorge.store import HelsenorgeStore
+from mocks.helsenorge.wiring import registry_hooks
+from mocks.notify.outbox import NotificationOutbox
+from mocks.population import PROFILES
+from mocks.ports import IdSource
+from mocks.registry.core import Registry
+from mocks.registry.model import HELSEPERSONELL, INNBYGGER, CommunicationParty, PartyType
+from mocks.registry.processes import DIGIHELSE_PROCESSES
+from mocks.registry.seed import HELSENORGE_HER_ID, HELSENORGE_ORG_HER_ID, municipality_her_id
+from mocks.registry.store import RegistryStore
+from mocks.wire.codes import NS_MSGHEAD
+from mocks.wire.msghead import parse_document
+from simulator.bus import Party, SimBus
+from simulator.calendar import OSLO
+from simulator.faults import wrap_epj_handler
+
+SERVICE_INDEX = {"nursing": 1, "help": 2}
+SERVICE_KIND = {"nursing": "home_nursing", "help": "practical_help"}
+SERVICE_NAME = {"nursing": "Hjemmesykepleie", "help": "Praktisk bistand"}
+STAFF_POOL = 6
+"""Staff per service known to the EPJ: 01–03 day shift, 04–05 evening, 06 night (ESTIMATE, enough to route)."""
+HELSENORGE_LATENCY_S = 2.0
+"""Mean time helsenorge takes to answer a message with its AppRec (ESTIMATE)."""
+
+MESSAGE_TEXTS = {
+    "enquiry": "Hei! Når kommer hjemmesykepleien i morgen?",
+    "needs_other_employee": "Kan jeg få snakke med primærkontakten min om medisinene?",
+    "change_or_cancel_appointment": "Vi er bortreist på torsdag, kan besøket flyttes?",
+    "more_help_application": "Mor trenger mer hjelp om kvelden. Hvordan søker vi?",
+    "invoice_question": "Jeg lurer på fakturaen for praktisk bistand.",
+    "complaint": "Besøket i går var over en time forsinket.",
+    "off_topic": "Vet dere når biblioteket åpner?",
+    "wrong_recipient": "Til fastlegen: jeg trenger ny resept.",
+}
+
+
+@dataclass(slots=True)
+class DigitalPerson:
+    recipient: int
+    fnr: str
+    given: str
+    family: str
+    self_login: bool
+    relative_fnr: str | None
+    group: str
+    level: str
+    relative_level: str | None
+
+
+@dataclass
+class Municipal:
+    kommunenummer: str
+    name: str
+    installation: str
+    live_from: dict[str, date]
+    """"nursing"/"help" → first day DigiHelse is live for that service."""
+    people: dict[int, DigitalPerson] = field(default_factory=dict)
+
+
+@dataclass
+class DigitalWorld:
+    registry: Registry
+    helsenorge: HelsenorgeCore
+    notifications: NotificationOutbox
+    epjs: dict[str, EpjCore]
+    municipalities: dict[str, Municipal]
+    message_mix: list[tuple[str, float]]
+    entitled: dict[str, set[str]] = field(default_factory=dict)
+    """Notification receiver fnr → the subjects they are entitled to hear about at level Full (re-derived
+    from the population, independently of helsenorge's own rules, for verification)."""
+    _epj_of_service: dict[int, tuple[str, str]] = field(default_factory=dict)
+    _live: dict[int, bool] = field(default_factory=dict)
+    bus: SimBus | None = None
+
+    # ------------------------------------------------------------------ wiring
+
+    def attach(self, bus: SimBus, *, ledger, stats, faults: tuple[str, ...] = ()) -> None:
+        self.bus = bus
+        rng = random.Random("helsenorge-bus")
+        bus.register([HELSENORGE_HER_ID], Party(self.helsenorge.receive, None, self.helsenorge.ids,
+                                                HELSENORGE_LATENCY_S, rng))
+        for key, epj in self.epjs.items():
+            services = [h for h, (k, _) in self._epj_of_service.items() if k == key]
+            bus.register(services, Party(wrap_epj_handler(epj.receive, epj, faults), epj.receive_sync, epj.ids,
+                                         epj.profile.async_processing_latency_s, random.Random(f"bus:{key}")))
+        bus.duplicate_delivery = bool({"duplicate-delivery", "journal-twice"} & set(faults))
+        bus.on_dead_letter = lambda envelope, t: ledger.record(
+            t, "message.dead_lettered", service=str(envelope.to_her_id), ref=envelope.message_id,
+            detail=envelope.subject)
+        bus.observers.append(self._observer(ledger, stats))
+
+    def _observer(self, ledger, stats) -> Callable[[Envelope, list[Envelope], float], None]:
+        def observe(envelope: Envelope, outgoing: list[Envelope], t: float) -> None:
+            subject = envelope.subject
+            if subject == "DIALOG_INNBYGGER_EKONTAKT" and envelope.to_her_id in self._epj_of_service:
+                # What the EPJ's journal says, not what its receipt claims: a lost AppRec must not hide a journal
+                # entry, and a second entry for the same MsgId is a duplicate.
+                key, kommune = self._epj_of_service[envelope.to_her_id]
+                msg_id = self.msg_id_of(envelope)
+                if msg_id not in stats.sent_at:
+                    return
+                now_count = self.epjs[key].journal_count(msg_id)
+                for _ in range(now_count - stats.journal_counts.get(msg_id, 0)):
+                    ledger.record(t, "message.journaled", municipality=kommune, service=str(envelope.to_her_id),
+                                  ref=msg_id)
+                stats.journal_counts[msg_id] = max(now_count, stats.journal_counts.get(msg_id, 0))
+            elif subject == "APPREC" and envelope.to_her_id == HELSENORGE_HER_ID:
+                receipt = parse_document(envelope.body)
+                original = receipt.original_msg_id.id
+                sent = stats.sent_at.get(original)
+                if sent is not None and original not in stats.receipted:
+                    stats.receipted.add(original)
+                    kommune = self._epj_of_service.get(envelope.from_her_id or 0, ("", None))[1]
+                    ledger.record(t, "message.receipted", municipality=kommune, ref=original,
+                                  value=round(t - sent, 3), detail=receipt.status_code)
+            elif subject == "DIALOG_INNBYGGER_AVTALEAVBESTILLING" and envelope.to_her_id in self._epj_of_service:
+                document = parse_document(envelope.body)
+                calendar = document.calendar
+                if calendar is None or not calendar.events:
+                    return
+                uid = calendar.events[0].uid
+                key, kommune = self._epj_of_service[envelope.to_her_id]
+                visit = self.epjs[key].store.visit(uid)
+                if visit is not None and visit.state is VisitState.CANCELLED and uid not in stats.cancelled_uids:
+                    stats.cancelled_uids.add(uid)
+                    stats.cancelled += 1
+                    ledger.record(t, "visit.cancelled", municipality=kommune, service=str(envelope.to_her_id),
+                                  subject=document.patient.fnr if document.patient else None, ref=uid)
+
+        return observe
+
+    # ------------------------------------------------------------------ who and where
+
+    def is_digital(self, kommune: str) -> bool:
+        return kommune in self.municipalities
+
+    def digital_people(self, kommune: str) -> dict[int, DigitalPerson]:
+        found = self.municipalities.get(kommune)
+        return found.people if found else {}
+
+    def service_her_id(self, kommune: str, service: str) -> int:
+        return municipality_her_id(kommune, SERVICE_INDEX[service])
+
+    def service_live(self, kommune: str, service: str, day: date) -> bool:
+        found = self.municipalities.get(kommune)
+        return bool(found and service in found.live_from and found.live_from[service] <= day)
+
+    def activate_for(self, day: date) -> None:
+        """AR as of ``day``: a service gets the DigiHelse processes on its go-live date."""
+        for kommune, municipal in self.municipalities.items():
+            for service in SERVICE_INDEX:
+                her_id = self.service_her_id(kommune, service)
+                live = self.service_live(kommune, service, day)
+                if self._live.get(her_id) == live:
+                    continue
+                if live:
+                    self.registry.activate(her_id, DIGIHELSE_PROCESSES)
+                else:
+                    self.registry.deactivate(her_id)
+                self._live[her_id] = live
+
+    def routable(self, kommune: str, her_id: int) -> bool:
+        return self._live.get(her_id, False)
+
+    def service_for(self, kommune: str, person: DigitalPerson) -> int | None:
+        for service in (("nursing", "help") if person.group != "help" else ("help",)):
+            her_id = self.service_her_id(kommune, service)
+            if self._live.get(her_id):
+                return her_id
+        return None
+
+    def assign_staff(self, kommune: str, service: str, start_t: float, rng: random.Random) -> str:
+        her_id = self.service_her_id(kommune, service)
+        hour = ((start_t // 3600) + 1) % 24  # epoch is 00:00 Oslo less the UTC offset; close enough to pick a shift
+        if 7 <= hour < 15:
+            n = 1 + rng.randrange(3)
+        elif 15 <= hour < 23:
+            n = 4 + rng.randrange(2)
+        else:
+            n = 6
+        return f"{her_id}-{n:02d}"
+
+    # ------------------------------------------------------------------ visits
+
+    def plan_visits(self, kommune: str, visits, at: Callable[[float], datetime], minutes) -> None:
+        if not visits:
+            return
+        municipal = self.municipalities[kommune]
+        epj = self.epjs[municipal.installation]
+        rows = []
+        for visit in visits:
+            person = municipal.people[visit.recipient]
+            start = at(visit.start)
+            rows.append(Visit(visit.uid, person.fnr, self.service_her_id(kommune, visit.service), start,
+                              start + timedelta(minutes=minutes(visit.service)), VisitState.PLANNED, visit.staff_id,
+                              None, SERVICE_NAME[visit.service], None))
+        epj.store.add_visits(rows)
+
+    def visit_state(self, kommune: str, uid: str) -> str | None:
+        visit = self.epjs[self.municipalities[kommune].installation].store.visit(uid)
+        return None if visit is None else visit.state.value
+
+    def staff_was_told(self, kommune: str, uid: str) -> bool:
+        store = self.epjs[self.municipalities[kommune].installation].store
+        with store.lock:
+            return store.db.execute("SELECT 1 FROM epj_handheld WHERE visit_uid=? LIMIT 1", (uid,)).fetchone() is not None
+
+    def complete_visit(self, kommune: str, uid: str, staff_id: str, now: datetime) -> None:
+        epj = self.epjs[self.municipalities[kommune].installation]
+        self.bus.send_all(epj.mark_visit_done(uid, staff_id=staff_id, now=now))
+
+    # ------------------------------------------------------------------ messages and staff
+
+    def message_kind(self, u: float) -> str:
+        total = sum(w for _, w in self.message_mix)
+        pick = u * total
+        for kind, weight in self.message_mix:
+            if pick < weight:
+                return kind
+            pick -= weight
+        return self.message_mix[-1][0]
+
+    @staticmethod
+    def message_text(kind: str, u: float) -> str:
+        return MESSAGE_TEXTS.get(kind, "Hei!")
+
+    @staticmethod
+    def msg_id_of(envelope: Envelope) -> str:
+        root = etree.fromstring(envelope.body)
+        return root.findtext(f"{{{NS_MSGHEAD}}}MsgInfo/{{{NS_MSGHEAD}}}MsgId")
+
+    def open_cases(self, kommune: str):
+        municipal = self.municipalities[kommune]
+        epj = self.epjs[municipal.installation]
+        for service in SERVICE_INDEX:
+            her_id = self.service_her_id(kommune, service)
+            if her_id not in self._epj_of_service:
+                continue
+            first, second = f"{her_id}-01", f"{her_id}-02"
+            for case in epj.inbox(first, CaseStatus.NEW):
+                if case.forwarded_to is None:
+                    yield case, first, epj
+            for case in epj.inbox(second):
+                if case.forwarded_to == second and case.status is not CaseStatus.FERDIG_BEHANDLET:
+                    yield case, second, epj
+
+    @staticmethod
+    def forward(epj: EpjCore, case, staff_id: str, now: datetime) -> list[Envelope]:
+        to = f"{case.service_her_id}-02"
+        return epj.forward(case.case_id, to, "Kan du svare denne?", staff_id=staff_id, now=now)
+
+    def due_resends(self, now: datetime) -> list[Envelope]:
+        out = self.helsenorge.due_resends(now)
+        for epj in self.epjs.values():
+            out.extend(epj.due_resends(now))
+        return out
+
+    # ------------------------------------------------------------------ the end of the run
+
+    def audit(self, t: float, ledger, stats) -> None:
+        """What only the services' own records can tell: failures, duplicates, notifications."""
+        for msg_id, sent in stats.sent_at.items():
+            delivery = self.helsenorge.message_delivery(msg_id)
+            state = getattr(delivery, "state", None) or getattr(delivery, "value", None)
+            state = str(getattr(state, "value", state)) if state is not None else None
+            if state in ("failed", "rejected"):
+                ledger.record(t, "message.failed", ref=msg_id, detail=state)
+            journaled = sum(epj.journal_count(msg_id) for epj in self.epjs.values())
+            if journaled > 1:
+                ledger.record(t, "message.duplicate_journal", ref=msg_id, value=journaled)
+        epoch_t = self.bus.epoch if self.bus else None
+        for note in self.notifications.list():
+            when = (note.created_at - epoch_t).total_seconds() if epoch_t else t
+            ledger.record(when, "notification.sent", subject=note.recipient, ref=note.about or note.recipient,
+                          detail=f"{note.kind}/{note.channel}")
+
+
+def build_digital_world(population, scenario, *, seed: int, first_day: date, epoch: datetime) -> DigitalWorld:
+    """Register AR parties, seed helsenorge and the EPJ installations for the live municipalities."""
+    registry = Registry(RegistryStore(":memory:"))
+    registry.register(CommunicationParty(HELSENORGE_ORG_HER_ID, "Norsk helsenett SF", PartyType.ORGANIZATION,
+                                         municipality="5001", role=INNBYGGER))
+    registry.register(CommunicationParty(HELSENORGE_HER_ID, "Digitale innbyggertjenester (helsenorge)",
+                                         PartyType.SERVICE, parent_her_id=HELSENORGE_ORG_HER_ID, municipality="5001",
+                                         processes=DIGIHELSE_PROCESSES, role=INNBYGGER))
+    notifications = NotificationOutbox(":memory:")
+    lookup, route_check = registry_hooks(registry, her_id=HELSENORGE_HER_ID)
+    helsenorge = HelsenorgeCore(HelsenorgeStore(":memory:"), her_id=HELSENORGE_HER_ID, org_her_id=HELSENORGE_ORG_HER_ID,
+                                ids=IdSource(seed), registry_lookup=lookup, route_check=route_check,
+                                notifications=notifications)
+    world = DigitalWorld(registry, helsenorge, notifications, {}, {},
+                         list(scenario.behaviour.message_kind_mix.items()))
+    consent_at = epoch - timedelta(days=2)
+    store = helsenorge.store
+    for municipality in population.municipalities:
+        live = {service: municipality.live_from[SERVICE_KIND[service]]
+                for service in SERVICE_INDEX if SERVICE_KIND[service] in municipality.live_from}
+        if not live:
+            continue
+        kommune = municipality.kommunenummer
+        key = municipality.installation
+        if key not in world.epjs:
+            profile = PROFILES.get(municipality.vendor, PROFILES["Gerica"])
+            world.epjs[key] = EpjCore(EpjStore(":memory:", password_cost=16), profile=profile,
+                                      ids=IdSource(seed * 1_000 + len(world.epjs) + 1),
+                                      helsenorge_her_id=HELSENORGE_HER_ID, helsenorge=helsenorge.sender)
+        epj = world.epjs[key]
+        org = municipality_her_id(kommune, 0)
+        registry.register(CommunicationParty(org, f"{municipality.name} kommune", PartyType.ORGANIZATION,
+                                             municipality=kommune, role=HELSEPERSONELL, vendor=municipality.vendor))
+        municipal = Municipal(kommune, municipality.name, key, live)
+        world.municipalities[kommune] = municipal
+        for service in SERVICE_INDEX:
+            her_id = municipality_her_id(kommune, SERVICE_INDEX[service])
+            name = f"{SERVICE_NAME[service]} {municipality.name}"
+            registry.register(CommunicationParty(her_id, name, PartyType.SERVICE, parent_her_id=org,
+                                                 municipality=kommune, role=HELSEPERSONELL))
+            epj.store.add_service(Service(her_id, name, kommune, org, f"{municipality.name} kommune"))
+            world._epj_of_service[her_id] = (key, kommune)
+            for n in range(1, STAFF_POOL + 1):
+                epj.store.add_staff(Staff(f"{her_id}-{n:02d}", f"Ansatt {n} {municipality.name}", her_id),
+                                    password=f"pw-{her_id}-{n:02d}", salt=b"0" * 16)
+        rng = random.Random(f"{seed}:{kommune}:settings")
+        for recipient in municipality.recipients:
+            if not (recipient.self_login or recipient.proxy):
+                continue
+            who = population.identity(recipient)
+            services = tuple(municipality_her_id(kommune, SERVICE_INDEX[s]) for s in SERVICE_INDEX
+                             if (s == "nursing" and recipient.nursing_per_week > 0)
+                             or (s == "help" and recipient.help_per_week > 0))
+            epj.store.add_patient(PatientRecord(who.fnr, who.given, who.family, None, None, services))
+            store.add_citizen(who.fnr, who.given, who.family, phone=f"4{rng.randrange(10**7):07d}",
+                              email=f"{who.fnr}@example.invalid")
+            for her_id in services:
+                store.connect_service(who.fnr, her_id, registry.get(her_id).name, municipality=kommune,
+                                      org_her_id=org, org_name=f"{municipality.name} kommune")
+            child = recipient.age < 16  # consent needs 16+: a parent acts for a child, no fullmakt needed
+            if not child:
+                helsenorge.give_consent(who.fnr, consent_at)
+            level = NotificationLevel(recipient.level)
+            channel = Channel(recipient.channel)
+            store.set_notification_settings(NotificationSettings(who.fnr, channel, level))
+            relative_fnr = relative_level = None
+            if recipient.proxy or child:
+                relative_fnr = who.relative_fnr
+                relative_level = rng.choice(["Begrenset", "Normal", "Full"])
+                store.add_citizen(relative_fnr, who.relative_given, who.relative_family,
+                                  phone=f"9{rng.randrange(10**7):07d}", email=f"{relative_fnr}@example.invalid")
+                helsenorge.give_consent(relative_fnr, consent_at)
+                if child:
+                    store.add_parent(relative_fnr, who.fnr)
+                else:
+                    helsenorge.give_fullmakt(who.fnr, relative_fnr, {"meldinger", "timeavtaler", "varsler"}, None,
+                                             consent_at)
+                store.set_notification_settings(
+                    NotificationSettings(relative_fnr, Channel.EMAIL, NotificationLevel(relative_level), True))
+                if relative_level == "Full":
+                    world.entitled.setdefault(relative_fnr, set()).add(who.fnr)
+            if level is NotificationLevel.FULL and not child:
+                world.entitled.setdefault(who.fnr, set()).add(who.fnr)
+            municipal.people[recipient.id] = DigitalPerson(recipient.id, who.fnr, who.given, who.family,
+                                                           recipient.self_login and not child, relative_fnr,
+                                                           recipient.group,
+                                                           recipient.level, relative_level)
+    return world

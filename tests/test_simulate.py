@@ -1,0 +1,78 @@
+"""`digihelse simulate`: the smoke scenario end to end, reproducibility, and a verifier that catches real faults."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from digihelse.cli import app
+from simulator.ledger import Ledger
+from simulator.run import run_scenario
+from simulator.scenario import load_scenario
+
+SMOKE = Path(__file__).resolve().parents[1] / "scenarios" / "smoke.toml"
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke")
+    result = CliRunner().invoke(app, ["simulate", "smoke", "--out", str(out)])
+    return result, out
+
+
+def test_smoke_passes_and_writes_its_outputs(smoke_run):
+    result, out = smoke_run
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    for key in ("scenario", "seed", "scale", "simulated_days", "municipalities", "recipients", "visits", "messages",
+                "checks", "events", "wall_seconds", "fingerprint"):
+        assert key in summary
+    assert set(summary["visits"]) >= {"total", "per_week", "target_per_week", "by_service"}
+    assert set(summary["messages"]) >= {"sent", "journaled", "receipted", "failed", "lost", "duplicates"}
+    assert summary["messages"]["sent"] > 0 and summary["messages"]["lost"] == 0
+    assert summary["visits"]["total"] > 0
+    assert all(check["passed"] for check in summary["checks"].values())
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64," in html
+    assert "verdict" in result.output.lower() and "PASS" in result.output
+    ledger = Ledger(out / "ledger.sqlite")
+    counts = ledger.counts()
+    for kind in ("visit.planned", "visit.completed", "message.sent", "message.journaled", "message.receipted",
+                 "calendar.read", "login", "reply.sent", "notification.sent"):
+        assert counts.get(kind, 0) > 0, kind
+    assert ledger.fingerprint() == summary["fingerprint"]
+
+
+def test_same_seed_same_fingerprint_other_seed_other(tmp_path):
+    scenario = load_scenario(SMOKE)
+    a = run_scenario(scenario, out=tmp_path / "a", report=False).summary
+    b = run_scenario(scenario, out=tmp_path / "b", report=False).summary
+    c = run_scenario(scenario, out=tmp_path / "c", seed=scenario.seed + 1, report=False).summary
+    assert a.fingerprint == b.fingerprint
+    assert a.fingerprint != c.fingerprint
+
+
+@pytest.mark.parametrize(
+    ("fault", "failing"),
+    [
+        ("drop-apprec", {"journaled_messages_receipted"}),
+        ("journal-twice", {"no_duplicate_journal"}),
+        ("ignore-cutoff", {"cancellation_cutoff_honoured"}),
+    ],
+)
+def test_verifier_catches_a_broken_service(tmp_path, fault, failing):
+    scenario = load_scenario(SMOKE)
+    summary = run_scenario(scenario, out=tmp_path, faults=(fault,), report=False).summary
+    failed = {name for name, check in summary.checks.items() if not check.passed}
+    assert failing <= failed, summary.checks
+    assert not summary.passed
+
+
+def test_unknown_fault_and_scenario_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="faults"):
+        run_scenario(load_scenario(SMOKE), out=tmp_path, faults=("gremlins",), report=False)
+    result = CliRunner().invoke(app, ["simulate", "no-such-scenario"])
+    assert result.exit_code == 2
