@@ -33,6 +33,36 @@ class SyncHandler(Protocol):
     def __call__(self, envelope: Envelope, root: object, now: object) -> Envelope | None: ...
 
 
+def respond(
+    envelope: Envelope,
+    *,
+    on_async: AsyncHandler,
+    on_sync: SyncHandler | None,
+    sync: bool,
+    now: object,
+    ids: Callable[[], str],
+) -> tuple[list[Envelope], bool]:
+    """What a receiver sends in answer to ``envelope``, and whether it was a transport error.
+
+    The receiver's whole duty in one pure step — header and body checks, then
+    the core — shared by the networked node and the simulation's in-process bus,
+    so both answer every message the same way. Exceptions from the core
+    propagate: the caller decides between redelivery and failure.
+    """
+    if envelope.document is not None:  # in-process: a document a core built, never bytes from outside
+        root = envelope.document
+    else:
+        checked = check_incoming(envelope)
+        if checked.error is not None:
+            error = transport_error_envelope(envelope, checked.error, now=now, message_id=ids())
+            return ([error] if error is not None else []), True
+        root = checked.root
+    if sync:
+        reply = on_sync(envelope, root, now) if on_sync is not None else None
+        return ([reply] if reply is not None else []), False
+    return on_async(envelope, root, now), False
+
+
 @dataclass
 class NodeStats:
     received: int = 0
@@ -73,20 +103,11 @@ class Node:
         envelope = delivery.envelope
         self.stats.received += 1
         try:
-            now = self.clock()
-            checked = check_incoming(envelope)
-            if checked.error is not None:
-                self.stats.transport_errors += 1
-                error = transport_error_envelope(envelope, checked.error, now=now, message_id=self.ids())
-                if error is not None:
-                    self._send([error])
-                self.exchange.ack(delivery)
-                return
-            if sync:
-                reply = self.on_sync(envelope, checked.root, now) if self.on_sync else None
-                self._send([reply] if reply is not None else [])
-            else:
-                self._send(self.on_async(envelope, checked.root, now))
+            outgoing, transport_error = respond(
+                envelope, on_async=self.on_async, on_sync=self.on_sync, sync=sync, now=self.clock(), ids=self.ids
+            )
+            self.stats.transport_errors += transport_error
+            self._send(outgoing)
             self.exchange.ack(delivery)
         except Exception:  # noqa: BLE001 - anything unexpected: redeliver, never lose
             self.stats.failures += 1

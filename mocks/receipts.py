@@ -15,10 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-import base64
-import json
-
-from .exchange.embedded import envelope_from_row, envelope_to_row
+from .exchange.codec import envelope_from_json, envelope_to_json
 from .exchange.envelope import Envelope
 
 DEFAULT_BACKOFF = (timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1), timedelta(hours=4))
@@ -63,6 +60,13 @@ class ReceiptTracker:
                     next_at REAL, envelope TEXT NOT NULL, receipt_status TEXT, receipt_errors TEXT)"""
             )
             self._db.execute(f"CREATE INDEX IF NOT EXISTS {table}_due ON {table}(state, next_at)")
+        self._earliest = self._next_due()
+        """A lower bound on the next resend time: ``due`` asks the database only once it has passed.
+        Callers poll every few minutes for hours; almost every poll finds nothing."""
+
+    def _next_due(self) -> float | None:
+        row = self._db.execute(f"SELECT MIN(next_at) FROM {self._t} WHERE state=?", (DeliveryState.PENDING,)).fetchone()
+        return row[0] if row else None
 
     def track(self, msg_id: str, envelope: Envelope, *, now: datetime) -> None:
         """Record a message just sent (attempt 1); tracking the same MsgId again changes nothing."""
@@ -70,8 +74,11 @@ class ReceiptTracker:
             self._db.execute(
                 f"INSERT OR IGNORE INTO {self._t} VALUES (?, ?, 1, ?, ?, NULL, NULL)",
                 (msg_id, DeliveryState.PENDING, (now + self.backoff[0]).timestamp(),
-                 _dump(envelope)),
+                 envelope_to_json(envelope)),
             )
+            first = (now + self.backoff[0]).timestamp()
+            if self._earliest is None or first < self._earliest:
+                self._earliest = first
 
     def receipted(self, msg_id: str, *, status: str, errors: str | None = None) -> DeliveryState | None:
         """Record an AppRec for ``msg_id``; returns the new state, or None for an unknown or settled message."""
@@ -87,6 +94,8 @@ class ReceiptTracker:
     def due(self, now: datetime) -> list[Envelope]:
         """Envelopes to send again now; a message whose last wait has run out becomes FAILED."""
         out: list[Envelope] = []
+        if self._earliest is None or now.timestamp() < self._earliest:
+            return out
         with self._lock, self._db:
             rows = self._db.execute(
                 f"SELECT msg_id, attempts, envelope FROM {self._t} WHERE state=? AND next_at<=? ORDER BY next_at",
@@ -102,7 +111,8 @@ class ReceiptTracker:
                     f"UPDATE {self._t} SET attempts=attempts+1, next_at=? WHERE msg_id=?",
                     ((now + self.backoff[attempts]).timestamp(), msg_id),
                 )
-                out.append(_load(blob))
+                out.append(envelope_from_json(blob))
+            self._earliest = self._next_due()
         return out
 
     def get(self, msg_id: str) -> Tracked | None:
@@ -113,21 +123,9 @@ class ReceiptTracker:
             ).fetchone()
         if row is None:
             return None
-        return Tracked(row[0], DeliveryState(row[1]), row[2], _load(row[3]), row[4], row[5])
+        return Tracked(row[0], DeliveryState(row[1]), row[2], envelope_from_json(row[3]), row[4], row[5])
 
     def counts(self) -> dict[str, int]:
         with self._lock:
             rows = self._db.execute(f"SELECT state, COUNT(*) FROM {self._t} GROUP BY state").fetchall()
         return {state: n for state, n in rows}
-
-
-def _dump(envelope: Envelope) -> str:
-    row = list(envelope_to_row(envelope))
-    row[-1] = base64.b64encode(row[-1]).decode("ascii")
-    return json.dumps(row, ensure_ascii=False)
-
-
-def _load(blob: str) -> Envelope:
-    row = json.loads(blob)
-    row[-1] = base64.b64decode(row[-1])
-    return envelope_from_row(row)

@@ -36,7 +36,8 @@ def wrap_epj_handler(handler, epj, faults: tuple[str, ...]):
 
             from mocks.wire.codes import NS_MSGHEAD
 
-            msg_id = etree.fromstring(envelope.body).findtext(f"{{{NS_MSGHEAD}}}MsgInfo/{{{NS_MSGHEAD}}}MsgId")
+            msg_id = (envelope.document.msg_id if envelope.document is not None else
+                      etree.fromstring(envelope.body).findtext(f"{{{NS_MSGHEAD}}}MsgInfo/{{{NS_MSGHEAD}}}MsgId"))
             with epj.store.lock, epj.store.db:
                 epj.store.db.execute("DELETE FROM epj_received WHERE msg_id=?", (msg_id,))
         if "drop-apprec" in faults:

@@ -1,16 +1,20 @@
-"""When DigiHelse users act and what they do: the load profiles Locust and the SimPy model share.
+"""When DigiHelse users act and what they do: the load profiles Locust uses, in terms the SimPy model shares.
 
 Locust needs them as load shapes (how many users, how often they act, which
-action they pick); the population model needs the same curves as arrival
-intensities. Keeping them here, as plain data and pure functions of simulated
-time, means the two cannot drift apart, and the curves can be unit-tested
-without starting either engine.
+action they pick). Kept here as plain data and pure functions of simulated
+time, they can be unit-tested without starting Locust (which must never be
+imported into the harness's own processes), and the population model can
+drive its arrivals from the same curves.
 
 Almost every number below is an **ESTIMATE**: no Norwegian source publishes an
 hourly profile of home-care messages or visits, DigiHelse message volumes, or
-the share of proxies (``reference/domain.md`` §3.4, §6). Where a figure rests
-on a published one, the comment names it. Change the tables, not the code, when
-better figures arrive.
+the share of proxies (``reference/domain.md`` §3.4, §6). Where the SimPy model
+already has a default (:mod:`simulator.scenario`: the citizens' diurnal bands,
+the weekend factor, the per-recipient rates of calendar reads, messages and
+cancellations, the app surge, the Christmas multiplier), it is *read from
+there*, so one estimate drives both engines and changing it changes both. What
+only a load test needs (relatives' evening shift, staff on the day shift, reads
+of the inbox, think time) is defined here.
 
 Vocabulary:
 
@@ -34,6 +38,10 @@ from types import MappingProxyType
 from typing import Mapping
 
 from simulator.calendar import OSLO, is_workday
+from simulator.scenario import AppSurge, Behaviour, ChristmasWave
+
+MODEL = Behaviour()
+"""The SimPy model's behaviour defaults: the shared estimates."""
 
 ROLES: tuple[str, ...] = ("citizen", "relative", "staff")
 
@@ -50,13 +58,20 @@ calendar read's capacity on a 2-core machine."""
 
 # ----------------------------------------------------------------------------- diurnal curves (ESTIMATE, §6)
 
-CITIZEN_HOURLY: tuple[float, ...] = (
-    0.02, 0.01, 0.01, 0.01, 0.01, 0.02, 0.08, 0.35,  # 00–07: night, a few early risers
-    0.85, 1.00, 0.95, 0.75, 0.60, 0.55, 0.55, 0.55,  # 08–15: the morning peak (08–11)
-    0.55, 0.60, 0.80, 0.90, 0.85, 0.60, 0.30, 0.10,  # 16–23: the evening peak (18–21), quiet after 22
-)
-"""Recipients' own traffic by hour of a workday: active 07–23 with peaks around
-08–11 and 18–21 (domain.md §6, ESTIMATE)."""
+def hourly_from_bands(bands: list[tuple[float, float, float]]) -> tuple[float, ...]:
+    """Per-hour weights (peak hour = 1.0) from ``(from hour, to hour, share of the day)`` bands."""
+    rates = []
+    for hour in range(24):
+        mid = hour + 0.5
+        share, width = next((sh, end - start) for start, end, sh in bands if start <= mid < end or start <= mid + 24 < end)
+        rates.append(share / width)
+    peak = max(rates)
+    return tuple(rate / peak for rate in rates)
+
+
+CITIZEN_HOURLY: tuple[float, ...] = hourly_from_bands(MODEL.messages_profile())
+"""Recipients' own traffic by hour of a workday: the SimPy model's ``diurnal_messages``
+bands (active 07–23, peaks 08–11 and 18–21; domain.md §6, ESTIMATE)."""
 
 RELATIVE_HOURLY: tuple[float, ...] = (
     0.03, 0.01, 0.01, 0.01, 0.01, 0.02, 0.10, 0.30,
@@ -78,10 +93,13 @@ HOURLY: Mapping[str, tuple[float, ...]] = MappingProxyType(
     {"citizen": CITIZEN_HOURLY, "relative": RELATIVE_HOURLY, "staff": STAFF_HOURLY}
 )
 
-OFF_DAY_FACTOR: Mapping[str, float] = MappingProxyType({"citizen": 0.55, "relative": 0.55, "staff": 0.35})
+OFF_DAY_FACTOR: Mapping[str, float] = MappingProxyType({
+    "citizen": MODEL.weekend_message_factor, "relative": MODEL.weekend_message_factor, "staff": 0.35,
+})
 """Volume on weekends and public holidays relative to a workday. Citizens and
-relatives: 0.5–0.6 (domain.md §6, ESTIMATE). Staff: a skeleton crew; replies wait
-for the next workday, since the deadline is counted in workdays (ESTIMATE)."""
+relatives: the model's ``weekend_message_factor`` (domain.md §6: 0.5–0.6). Staff:
+a skeleton crew; replies wait for the next workday, since the deadline is
+counted in workdays (ESTIMATE)."""
 
 STAFF_OFF_DAY_HOURS = range(8, 16)
 """On a day off only the office work of the day shift thins out; evening and
@@ -97,38 +115,56 @@ ACTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType({
 """What each role can do. A proxy does not read the giver's access log: helsenorge
 refuses it by rule (``access-log.self-only``)."""
 
+FOLLOW_UP_SHARE = 0.3
+"""Share of sent messages that continue an existing thread (ESTIMATE)."""
+
+
+def _citizen_mix(*, access_log: bool) -> Mapping[str, float]:
+    # Calendar reads, messages and cancellations per recipient and week are the model's
+    # rates (their ratios are what matters here); reading the inbox and threads, and
+    # opening the settings, the model does not simulate: those are ESTIMATES.
+    calendar = MODEL.calendar_reads_per_reachable_per_week
+    messages = MODEL.messages_per_reachable_per_week
+    cancels = MODEL.cancellations_per_reachable_per_week
+    late = MODEL.late_cancellation_share
+    mix = {
+        "calendar": calendar, "inbox": 0.6 * calendar, "thread": 0.25 * calendar,
+        "send": messages * (1 - FOLLOW_UP_SHARE), "follow_up": messages * FOLLOW_UP_SHARE,
+        "cancel": cancels * (1 - late), "late_cancel": cancels * late, "settings": 0.05 * calendar,
+    }
+    if access_log:
+        mix["access_log"] = 0.05 * calendar
+    return MappingProxyType({action: round(100 * weight, 3) for action, weight in mix.items()})
+
+
 MIX: Mapping[str, Mapping[str, float]] = MappingProxyType({
-    # Timeavtaler is what recipients open most (is the nurse coming?), then Meldinger.
-    # Messages: 2–6 per active thread a month, staff replies ≈ 1:1 (domain.md §3.4) — a
-    # send is rarer than a read. Cancellations are rare outside holidays.
-    "citizen": MappingProxyType({
-        "calendar": 30, "inbox": 25, "thread": 10, "send": 12, "follow_up": 5, "cancel": 3, "late_cancel": 1,
-        "settings": 2, "access_log": 2,
-    }),
-    "relative": MappingProxyType({
-        "calendar": 30, "inbox": 25, "thread": 12, "send": 15, "follow_up": 6, "cancel": 4, "late_cancel": 1,
-        "settings": 2,
-    }),
+    "citizen": _citizen_mix(access_log=True),
+    "relative": _citizen_mix(access_log=False),
     # Staff: the inbox is the start page; replying is the job; the work list and
-    # "visit done" come from the handheld in the field.
+    # "visit done" come from the handheld in the field (ESTIMATE).
     "staff": MappingProxyType({"inbox": 30, "reply": 25, "worklist": 20, "visit_done": 15, "handheld": 10}),
 })
-"""Relative weights of the actions per role on an ordinary day (ESTIMATE)."""
+"""Relative weights of the actions per role on an ordinary day."""
 
 CANCEL_ACTIONS = frozenset({"cancel", "late_cancel"})
+
+
+CHRISTMAS_WAVE_DAYS = ((12, 21), (12, 27))
+"""First and last (month, day) of the wave, as ``scenarios/christmas.toml`` has it."""
+
+CHRISTMAS_MULTIPLIER: float = ChristmasWave.model_fields["cancellation_multiplier"].default
+"""The model's default factor on cancellations during the wave (ESTIMATE)."""
 
 
 def christmas_cancel_factor(day: date) -> float:
     """How much likelier a cancellation is on ``day`` because of Christmas.
 
-    ESTIMATE: families take recipients home for 24–26 December and cancel those
-    visits. The requests come in the days before, because the cut-off is 24 h
-    (and 15:00 on the last workday before the first workday after the holidays),
-    peaking on the 22nd–23rd and fading over the holidays themselves.
+    ESTIMATE (the model's): families take recipients home for 24–26 December and
+    cancel those visits, from a few days before (the cut-off is 24 h, and 15:00
+    on the last workday before the first workday after the holidays).
     """
-    if day.month != 12:
-        return 1.0
-    return {17: 1.5, 18: 2.0, 19: 2.5, 20: 3.0, 21: 3.5, 22: 5.0, 23: 6.0, 24: 3.0, 25: 1.5, 26: 1.5}.get(day.day, 1.0)
+    (m0, d0), (m1, d1) = CHRISTMAS_WAVE_DAYS
+    return CHRISTMAS_MULTIPLIER if (m0, d0) <= (day.month, day.day) <= (m1, d1) else 1.0
 
 
 CHRISTMAS_VISIT_DAYS = ((12, 24), (12, 25), (12, 26))
@@ -137,18 +173,11 @@ CHRISTMAS_VISIT_DAYS = ((12, 24), (12, 25), (12, 26))
 
 @dataclass(frozen=True)
 class Surge:
-    """A step up in traffic from a date, reached over a ramp: the June 2021 app surge.
+    """A step up in citizens' traffic from a date (optionally reached over a ramp): the June 2021 app surge."""
 
-    Defaults: the helsenorge app came in June 2021 (SOLID); the corona
-    certificate with QR codes was rolled out in it on 8 June 2021 (SOLID), the
-    likeliest driver of installs. The multiplier is helsenorge's visits
-    2021/2020 = 140.9 M / 72.9 M ≈ 1.93 (SOLID figures); that DigiHelse traffic
-    grew by the same factor is an ESTIMATE (domain.md §3.1–3.2).
-    """
-
-    start: date = date(2021, 6, 8)
-    multiplier: float = 140.9 / 72.9
-    ramp_days: int = 7
+    start: date
+    multiplier: float
+    ramp_days: int = 0
 
     def factor(self, day: date) -> float:
         if day < self.start:
@@ -159,7 +188,17 @@ class Surge:
         return 1.0 + (self.multiplier - 1.0) * progress
 
 
-JUNE_2021_SURGE = Surge()
+def _app_surge() -> Surge:
+    # The model's AppSurge: from 8 June 2021 (the QR corona certificate in the app; SOLID
+    # month, ESTIMATE day) more messages per reachable recipient (×1.8) and more people
+    # reachable (×1.3). For load, traffic per recipient is their product: an upper bound,
+    # since the model caps the self-login shares at 1 (ESTIMATE; helsenorge's visits went
+    # 72.9 M → 140.9 M from 2020 to 2021, ×1.93, SOLID).
+    surge = AppSurge()
+    return Surge(surge.from_date, surge.message_multiplier * surge.reachable_multiplier)
+
+
+JUNE_2021_SURGE = _app_surge()
 
 
 def _oslo(value: datetime) -> datetime:
@@ -284,12 +323,12 @@ PROFILES: Mapping[str, LoadProfile] = MappingProxyType({p.name: p for p in (
         timedelta(days=7), diurnal=False,
     ),
     LoadProfile(
-        "surge", "1–28 June 2021, day by day: the helsenorge app and corona certificate surge from 8 June",
+        "surge", "1–28 June 2021, day by day: the helsenorge app and corona certificate surge from 8 June 2021",
         _oslo_at(2021, 6, 1), timedelta(days=28), diurnal=False, surge=JUNE_2021_SURGE,
         service_start=_oslo_at(2021, 6, 14, 12),
     ),
     LoadProfile(
-        "christmas", "17–28 December, day by day: the cancellation wave for visits on 24–26 December",
+        "christmas", "17–28 December, day by day: the cancellation wave (21–27 Dec) for visits on 24–26 December",
         _oslo_at(2025, 12, 17), timedelta(days=11), diurnal=False, christmas=True,
         service_start=_oslo_at(2025, 12, 22, 12),
     ),
@@ -313,6 +352,6 @@ def profile(name: str) -> LoadProfile:
 
 
 __all__ = [
-    "ACTIONS", "CHRISTMAS_VISIT_DAYS", "JUNE_2021_SURGE", "LoadProfile", "MIX", "PROFILES", "ROLES", "ROLE_SHARE",
+    "ACTIONS", "CHRISTMAS_MULTIPLIER", "CHRISTMAS_VISIT_DAYS", "CHRISTMAS_WAVE_DAYS", "MODEL", "hourly_from_bands", "JUNE_2021_SURGE", "LoadProfile", "MIX", "PROFILES", "ROLES", "ROLE_SHARE",
     "Surge", "THINK_TIME_S", "christmas_cancel_factor", "daily_mean_weight", "daily_weight", "hourly_weight", "profile",
 ]

@@ -19,6 +19,7 @@ Every draw comes from a stream seeded by the scenario seed and the municipality
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -26,6 +27,7 @@ from typing import Callable
 
 import simpy
 
+from mocks.exchange.outgoing import lazy_bodies
 from mocks.helsenorge.rules import Refused
 from mocks.wire.msghead import parse_document
 from simulator.bus import SimBus
@@ -39,14 +41,6 @@ DAY = 86_400.0
 PLAN_AHEAD_DAYS = 2
 """Visits are on the plan this many days ahead, so a citizen can cancel before the cut-off."""
 
-CITIZEN_HOURLY = (  # ESTIMATE (domain §6): weekdays 07–23, peaks 08–11 and 18–21
-    0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.1, 0.6, 1.3, 1.4, 1.3, 1.0, 0.9, 0.9, 0.9, 0.9, 1.0, 1.1, 1.3, 1.4, 1.3, 0.9, 0.5, 0.2,
-)
-WEEKEND_CITIZEN_FACTOR = 0.55
-NURSING_BANDS = (  # ESTIMATE (domain §6): (from hour, to hour, share)
-    (7.0, 10.5, 0.40), (10.5, 15.0, 0.20), (15.0, 18.0, 0.15), (18.0, 23.0, 0.22), (23.0, 31.0, 0.03),
-)
-HELP_HOURS = (8.0, 15.5)
 INTRUSION_SHARE = 0.01
 """Share of citizen actions accompanied by someone trying to read another citizen's messages (a probe)."""
 
@@ -91,6 +85,9 @@ class Simulation:
         self.epoch = datetime.combine(first, time(0, 0), tzinfo=OSLO).astimezone(timezone.utc)
         self.stats = RunStats()
         self.world: DigitalWorld | None = None
+        self.nursing_bands = self.visits.nursing_profile()
+        self.help_hours = self.visits.help_window()
+        self.citizen_hourly = hourly_weights(self.behaviour.messages_profile())
 
     # ------------------------------------------------------------------ time
 
@@ -106,7 +103,7 @@ class Simulation:
     # ------------------------------------------------------------------ run
 
     def run(self) -> None:
-        with cutoff_ignored(self.faults):
+        with cutoff_ignored(self.faults), lazy_bodies():
             self._run()
 
     def _run(self) -> None:
@@ -165,7 +162,8 @@ class Simulation:
             env.process(self._carry_out(municipality, planned.pop(day), rng))
 
     def _plan_day(self, municipality, day: date, rng: random.Random) -> list[PlannedVisit]:
-        nursing_per_day, help_per_day = visits_by_day_factor(is_workday(day), self.visits.weekend_factor_nursing)
+        nursing_per_day, help_per_day = visits_by_day_factor(
+            is_workday(day), self.visits.weekend_factor_nursing, self.visits.practical_help_weekdays_only)
         base = self.day_start(day)
         kommune = municipality.kommunenummer
         plan: list[PlannedVisit] = []
@@ -178,7 +176,7 @@ class Simulation:
                     continue
                 count = int(rate) + (rng.random() < rate - int(rate))
                 for _ in range(count):
-                    hour = self._nursing_hour(rng) if service == "nursing" else rng.uniform(*HELP_HOURS)
+                    hour = self._nursing_hour(rng) if service == "nursing" else rng.uniform(*self.help_hours)
                     plan.append(PlannedVisit(None, recipient.id, service, base + round(hour * 3600)))
         plan.sort(key=lambda v: (v.start, v.recipient, v.service))
         ledger = self.ledger
@@ -199,14 +197,15 @@ class Simulation:
         means = self.visits.visit_minutes
         return lambda service: means.get(service, 30)
 
-    @staticmethod
-    def _nursing_hour(rng: random.Random) -> float:
+    def _nursing_hour(self, rng: random.Random) -> float:
+        """Hours after the day's midnight; the night band runs past 24 (the small hours of the next day)."""
         pick = rng.random()
-        for low, high, share in NURSING_BANDS:
+        for low, high, share in self.nursing_bands:
             if pick < share:
-                return rng.uniform(low, high) % 24 + (24 if low >= 24 else 0)
+                return rng.uniform(low, high)
             pick -= share
-        return rng.uniform(7.0, 10.5)
+        low, high, _ = self.nursing_bands[-1]
+        return rng.uniform(low, high)
 
     def _carry_out(self, municipality, plan: list[PlannedVisit], rng: random.Random):
         env = self.env
@@ -255,8 +254,10 @@ class Simulation:
         b = self.behaviour
         weekly = {"message": b.messages_per_reachable_per_week, "calendar": b.calendar_reads_per_reachable_per_week,
                   "cancel": b.cancellations_per_reachable_per_week}
-        peak = max(CITIZEN_HOURLY)
-        hourly_sum = sum(CITIZEN_HOURLY)
+        hourly = self.citizen_hourly
+        peak = max(hourly)
+        hourly_sum = sum(hourly)
+        weekend_factor = b.weekend_message_factor
         end = self.day_start(days[-1] + timedelta(days=1))
         while True:
             day = self.at(env.now).date()
@@ -270,7 +271,7 @@ class Simulation:
             if env.now >= end:
                 return
             now = self.at(env.now)
-            weight = CITIZEN_HOURLY[now.hour] / peak * (1.0 if now.weekday() < 5 else WEEKEND_CITIZEN_FACTOR)
+            weight = hourly[now.hour] / peak * (1.0 if now.weekday() < 5 else weekend_factor)
             if rng.random() >= weight:
                 continue
             pick = rng.random() * total_week
@@ -283,10 +284,14 @@ class Simulation:
     def _act(self, kommune: str, person: DigitalPerson, action: str, u1: float, u2: float):
         world = self.world
         env = self.env
-        actor = person.relative_fnr if (person.relative_fnr and (not person.self_login or u1 < self.behaviour.relative_message_share)) else person.fnr
-        if actor is None:
-            return
         now = self.at(env.now)
+        self_login = person.self_login or (person.self_login_from is not None and now.date() >= person.self_login_from)
+        if person.relative_fnr and (not self_login or u1 < self.behaviour.relative_message_share):
+            actor = person.relative_fnr
+        elif self_login:
+            actor = person.fnr
+        else:
+            return  # cannot log in yet (before the app surge) and has nobody acting for them
         self.ledger.record(env.now, "login", municipality=kommune, subject=actor)
         service = world.service_for(kommune, person)
         if service is None or not world.routable(kommune, service):
@@ -353,7 +358,8 @@ class Simulation:
         reply = yield self.env.process(self.bus.call(request))
         if reply is None:
             return []
-        return world.helsenorge.planned_visits_reply(actor, person.fnr, reply, None, self.at(self.env.now))
+        return world.helsenorge.planned_visits_reply(actor, person.fnr, reply, reply.document,
+                                                     self.at(self.env.now))
 
     # ------------------------------------------------------------------ staff
 
@@ -404,3 +410,16 @@ class Simulation:
         while env.now < end:
             yield env.timeout(300)
             self.bus.send_all(self.world.due_resends(self.at(env.now)))
+
+
+def hourly_weights(bands: list[tuple[float, float, float]]) -> list[float]:
+    """Per clock hour, the share of the day's activity: each band's share spread evenly over its hours."""
+    weights = [0.0] * 24
+    for low, high, share in bands:
+        width = high - low
+        hour = low
+        while hour < high:
+            step = min(high, math.floor(hour) + 1) - hour
+            weights[int(hour) % 24] += share * step / width
+            hour += step
+    return weights

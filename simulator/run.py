@@ -55,7 +55,8 @@ def run_scenario(
         raise ValueError(f"transport: {transport!r} is not available in this build (use inprocess)")
     simulation.run()
     days = [period.start + timedelta(days=i) for period in scenario.periods for i in range(period.days)]
-    total, helps = expected_visits(population, days, scenario.visits.weekend_factor_nursing, is_workday)
+    total, helps = expected_visits(population, days, scenario.visits.weekend_factor_nursing, is_workday,
+                                   scenario.visits.practical_help_weekdays_only)
     last = scenario.periods[-1]
     end_t = simulation.t_of(datetime.combine(last.start + timedelta(days=last.days), clock_time(0), tzinfo=OSLO))
     checks = verify(ledger, Expectations(total, helps / total if total else 0.0, end_t, REPLY_COMPLIANCE_MIN,

@@ -140,13 +140,20 @@ def per_municipality_replies(ledger: Ledger) -> dict[str, float]:
     return {m: ok / n for m, ok, n in rows if n}
 
 
-def visits_by_day_factor(day_workday: bool, weekend_factor: float) -> tuple[float, float]:
-    """Daily share of a weekly rate: (nursing, practical help) — the planner's own rule, stated once."""
+def visits_by_day_factor(day_workday: bool, weekend_factor: float, help_weekdays_only: bool = True
+                         ) -> tuple[float, float]:
+    """Daily share of a weekly rate: (nursing, practical help) — the planner's own rule, stated once.
+
+    Nursing runs every day, weekends and holidays at ``weekend_factor``; practical help only on
+    workdays unless the scenario says otherwise."""
     nursing = 1.0 / (5 + 2 * weekend_factor) * (1.0 if day_workday else weekend_factor)
-    return nursing, (1.0 / 5 if day_workday else 0.0)
+    if help_weekdays_only:
+        return nursing, (1.0 / 5 if day_workday else 0.0)
+    return nursing, 1.0 / 7
 
 
-def expected_visits(population, days, weekend_factor: float, is_workday) -> tuple[float, float]:
+def expected_visits(population, days, weekend_factor: float, is_workday, help_weekdays_only: bool = True
+                    ) -> tuple[float, float]:
     """Expected planned visits and practical-help visits over ``days`` for this population."""
     nursing_week = help_week = 0.0
     for municipality in population.municipalities:
@@ -155,7 +162,7 @@ def expected_visits(population, days, weekend_factor: float, is_workday) -> tupl
             help_week += r.help_per_week
     total = helps = 0.0
     for day in days:
-        n, h = visits_by_day_factor(is_workday(day), weekend_factor)
+        n, h = visits_by_day_factor(is_workday(day), weekend_factor, help_weekdays_only)
         total += nursing_week * n + help_week * h
         helps += help_week * h
     return total, helps

@@ -70,6 +70,8 @@ class DigitalPerson:
     group: str
     level: str
     relative_level: str | None
+    self_login_from: date | None = None
+    """Starts logging in themselves on this day (the June 2021 app surge), if not from the start."""
 
 
 @dataclass
@@ -130,7 +132,7 @@ class DigitalWorld:
                                   ref=msg_id)
                 stats.journal_counts[msg_id] = max(now_count, stats.journal_counts.get(msg_id, 0))
             elif subject == "APPREC" and envelope.to_her_id == HELSENORGE_HER_ID:
-                receipt = parse_document(envelope.body)
+                receipt = envelope.document or parse_document(envelope.body)
                 original = receipt.original_msg_id.id
                 sent = stats.sent_at.get(original)
                 if sent is not None and original not in stats.receipted:
@@ -139,7 +141,7 @@ class DigitalWorld:
                     ledger.record(t, "message.receipted", municipality=kommune, ref=original,
                                   value=round(t - sent, 3), detail=receipt.status_code)
             elif subject == "DIALOG_INNBYGGER_AVTALEAVBESTILLING" and envelope.to_her_id in self._epj_of_service:
-                document = parse_document(envelope.body)
+                document = envelope.document or parse_document(envelope.body)
                 calendar = document.calendar
                 if calendar is None or not calendar.events:
                     return
@@ -251,6 +253,8 @@ class DigitalWorld:
 
     @staticmethod
     def msg_id_of(envelope: Envelope) -> str:
+        if envelope.document is not None:
+            return envelope.document.msg_id
         root = etree.fromstring(envelope.body)
         return root.findtext(f"{{{NS_MSGHEAD}}}MsgInfo/{{{NS_MSGHEAD}}}MsgId")
 
@@ -347,7 +351,7 @@ def build_digital_world(population, scenario, *, seed: int, first_day: date, epo
                                     password=f"pw-{her_id}-{n:02d}", salt=b"0" * 16)
         rng = random.Random(f"{seed}:{kommune}:settings")
         for recipient in municipality.recipients:
-            if not (recipient.self_login or recipient.proxy):
+            if not (recipient.self_login or recipient.self_login_after_surge or recipient.proxy):
                 continue
             who = population.identity(recipient)
             services = tuple(municipality_her_id(kommune, SERVICE_INDEX[s]) for s in SERVICE_INDEX
@@ -383,8 +387,10 @@ def build_digital_world(population, scenario, *, seed: int, first_day: date, epo
                     world.entitled.setdefault(relative_fnr, set()).add(who.fnr)
             if level is NotificationLevel.FULL and not child:
                 world.entitled.setdefault(who.fnr, set()).add(who.fnr)
+            surge = scenario.events.app_surge
+            later = (surge.from_date if surge is not None and recipient.self_login_after_surge
+                     and not recipient.self_login and not child else None)
             municipal.people[recipient.id] = DigitalPerson(recipient.id, who.fnr, who.given, who.family,
                                                            recipient.self_login and not child, relative_fnr,
-                                                           recipient.group,
-                                                           recipient.level, relative_level)
+                                                           recipient.group, recipient.level, relative_level, later)
     return world

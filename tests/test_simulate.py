@@ -76,3 +76,17 @@ def test_unknown_fault_and_scenario_are_refused(tmp_path):
         run_scenario(load_scenario(SMOKE), out=tmp_path, faults=("gremlins",), report=False)
     result = CliRunner().invoke(app, ["simulate", "no-such-scenario"])
     assert result.exit_code == 2
+
+
+def test_skipping_xml_in_process_changes_nothing(tmp_path, monkeypatch):
+    """The in-process bus hands documents over without bytes; with bytes the ledger must be identical."""
+    import contextlib
+
+    import simulator.model as model
+
+    scenario = load_scenario(SMOKE)
+    fast = run_scenario(scenario, out=tmp_path / "fast", report=False).summary
+    monkeypatch.setattr(model, "lazy_bodies", contextlib.nullcontext)
+    wire = run_scenario(scenario, out=tmp_path / "wire", report=False).summary
+    assert fast.fingerprint == wire.fingerprint
+    assert fast.checks == wire.checks

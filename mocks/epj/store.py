@@ -18,10 +18,8 @@ the time the staff work by.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
-import json
 import os
 import sqlite3
 import threading
@@ -30,7 +28,7 @@ from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-from mocks.exchange.embedded import envelope_from_row, envelope_to_row
+from mocks.exchange.codec import envelope_from_json, envelope_to_json
 from mocks.exchange.envelope import Envelope
 from mocks.receipts import ReceiptTracker
 from simulator.calendar import OSLO
@@ -190,16 +188,8 @@ _DUMMY_HASH = hash_password("no such staff member", b"\0" * 16)
 """Checked against when the staff id is unknown, so a wrong id costs as long as a wrong password."""
 
 
-def dump_envelope(envelope: Envelope) -> str:
-    row = list(envelope_to_row(envelope))
-    row[-1] = base64.b64encode(row[-1]).decode("ascii")
-    return json.dumps(row, ensure_ascii=False)
-
-
-def load_envelope(blob: str) -> Envelope:
-    row = json.loads(blob)
-    row[-1] = base64.b64decode(row[-1])
-    return envelope_from_row(row)
+dump_envelope = envelope_to_json
+load_envelope = envelope_from_json
 
 
 class EpjStore:

@@ -73,9 +73,21 @@ class Envelope:
     cpa_id: str | None = None
     properties: dict[str, str] = field(default_factory=dict)
     """Further application properties (``errorCondition``, ``originalMessageId``, ``X-*`` metadata …)."""
+    document: object | None = field(default=None, compare=False, repr=False)
+    """In-process only: the document itself, with ``body`` left empty until someone needs bytes.
+    The simulation's bus hands it straight to the receiving core; anything that stores or sends
+    the envelope over a real wire calls :meth:`materialised` first."""
 
     def with_properties(self, **extra: str) -> "Envelope":
         return replace(self, properties={**self.properties, **extra})
+
+    def materialised(self) -> "Envelope":
+        """The same envelope with its body serialised (a no-op for an envelope that has bytes)."""
+        if self.document is None or self.body:
+            return self
+        from mocks.wire.msghead import to_xml
+
+        return replace(self, body=to_xml(self.document), document=None)
 
 
 @dataclass(frozen=True, slots=True)

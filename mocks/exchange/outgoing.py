@@ -8,12 +8,41 @@ correlation-id defaulting to the message-id), so no core hand-rolls headers.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timezone
+from typing import Iterator
 
 from mocks.wire.models import AppRec, MsgHead
 from mocks.wire.msghead import to_xml
 
 from .envelope import CONTENT_TYPE_PLAIN, Envelope, QueueKind, queue_name
+
+
+_LAZY_BODIES: ContextVar[bool] = ContextVar("lazy_bodies", default=False)
+
+
+@contextmanager
+def lazy_bodies() -> Iterator[None]:
+    """Inside a simulation: envelopes carry their document and skip serialising until someone needs bytes.
+
+    Nothing but the in-process bus ever sees such an envelope unserialised;
+    stores call ``Envelope.materialised()``. The cores behave identically, so
+    verdicts do not depend on whether bytes were made.
+    """
+    token = _LAZY_BODIES.set(True)
+    try:
+        yield
+    finally:
+        _LAZY_BODIES.reset(token)
+
+
+def _body(document, body: bytes | None) -> tuple[bytes, object | None]:
+    if body is not None:
+        return body, None
+    if _LAZY_BODIES.get():
+        return b"", document
+    return to_xml(document), None
 
 
 def envelope_for(
@@ -34,11 +63,13 @@ def envelope_for(
     else:
         subject = document.msg_type.v
     reply_kind = {QueueKind.SYNC: QueueKind.SYNC_REPLY, QueueKind.ASYNC: QueueKind.ASYNC}.get(kind)
+    data, carried = _body(document, body)
     return Envelope(
         message_id=message_id,
         to=queue_name(to_her_id, kind),
         subject=subject,
-        body=to_xml(document) if body is None else body,
+        body=data,
+        document=carried,
         content_type=CONTENT_TYPE_PLAIN,
         reply_to=queue_name(from_her_id, reply_kind) if reply_kind else None,
         correlation_id=correlation_id or message_id,
@@ -53,11 +84,13 @@ def sync_reply_for(request: Envelope, document: MsgHead, *, now: datetime, messa
     """The reply to a synchronous request: to its reply-to queue, same correlation-id, no reply-to."""
     if request.reply_to is None or request.from_her_id is None or request.to_her_id is None:
         raise ValueError("reply_to: a synchronous request must carry reply-to and both HER-ids")
+    data, carried = _body(document, None)
     return Envelope(
         message_id=message_id,
         to=request.reply_to,
         subject=document.msg_type.v,
-        body=to_xml(document),
+        body=data,
+        document=carried,
         content_type=CONTENT_TYPE_PLAIN,
         reply_to=None,
         correlation_id=request.correlation_id or request.message_id,

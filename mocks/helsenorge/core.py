@@ -39,14 +39,12 @@ from __future__ import annotations
 
 from lxml import etree
 
-import json
-import base64
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 
-from mocks.exchange.embedded import envelope_from_row, envelope_to_row
+from mocks.exchange.codec import envelope_from_json, envelope_to_json
 from mocks.exchange.envelope import Envelope, QueueKind
 from mocks.exchange.outgoing import envelope_for
 from mocks.notify.outbox import NotificationOutbox, scrub_phone_numbers
@@ -107,16 +105,8 @@ FETCH_DAYS_AHEAD = 28
 """Default HentPlanlagteTimer window (our choice; HN does not publish one): last week and four weeks ahead."""
 
 
-def _dump(envelope: Envelope) -> str:
-    row = list(envelope_to_row(envelope))
-    row[-1] = base64.b64encode(row[-1]).decode("ascii")
-    return json.dumps(row, ensure_ascii=False)
-
-
-def _load(blob: str) -> Envelope:
-    row = json.loads(blob)
-    row[-1] = base64.b64decode(row[-1])
-    return envelope_from_row(row)
+_dump = envelope_to_json
+_load = envelope_from_json
 
 
 def _local(value: datetime) -> str:

@@ -1,0 +1,266 @@
+"""The reference EPJ as a system under test: its node handlers, with or without a known fault.
+
+The conformance kit is only worth something if it catches the mistakes real
+EPJs make, so its own tests run it against the reference EPJ broken on purpose,
+one way at a time, and require that exactly the tests covering that mistake
+fail. The faults are wrappers around :class:`~mocks.epj.core.EpjCore` and the
+:class:`~mocks.node.Node` handlers, never changes to the core: the core stays
+the one correct implementation, and each fault is a few lines that show how a
+vendor could get it wrong.
+
+:class:`ReferenceHandlers` also answers the connectivity test
+(``DIALOG_INNBYGGER_TEST`` Foresporsel with TypeForesp ``KT`` → Svar on the
+synchronous channel), which the core's ``receive_sync`` does not do yet: a
+vendor's EPJ must answer it (the CPA lists the process, with no AppRec), so the
+reference must too. The answer belongs in ``EpjCore.receive_sync``; until it is
+there it lives here, in the layer every run of the reference EPJ goes through.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from enum import StrEnum
+
+from lxml import etree
+
+from mocks.exchange.envelope import Envelope, QueueKind
+from mocks.exchange.outgoing import envelope_for, sync_reply_for
+from mocks.node import Node
+from mocks.ports import Clock, IdSource
+from mocks.wire.apprec import apprec_error, apprec_for, apprec_status
+from mocks.wire.codes import OID_TYPE_FORESP_TEST, AppRecStatus, MessageFunction
+from mocks.wire.models import AppRec, CodedValue, MsgHead, WireFormatError, message_type
+from mocks.wire.msghead import build_svar, parse_document, to_xml
+from mocks.wire.safexml import XmlRejected, parse_xml
+
+from .core import EpjCore
+
+KOMTEST_CODE = CodedValue("KT", "Kommunikasjonstest", OID_TYPE_FORESP_TEST)
+"""TypeForesp of HN's connectivity test (kodeverk 7603), as in HN's Kommunikasjonstest sample."""
+
+DEFAULT_SLOW_SYNC_S = 3.0
+_AVVIST_DETAIL = "avvist av feilprofil avvist-everything"
+
+
+class Fault(StrEnum):
+    """One way a vendor's EPJ can get DigiHelse wrong (each breaks one family of requirements)."""
+
+    NO_APPREC = "no-apprec"
+    WRONG_ORIGINAL_MSGID = "wrong-original-msgid"
+    AVVIST_EVERYTHING = "avvist-everything"
+    JOURNALS_DUPLICATES = "journals-duplicates"
+    SLOW_SYNC = "slow-sync"
+    NO_TRANSPORT_CHECKS = "no-transport-checks"
+
+
+FAULT_DESCRIPTIONS: dict[Fault, str] = {
+    Fault.NO_APPREC: "journals and answers, but never sends an AppRec",
+    Fault.WRONG_ORIGINAL_MSGID: "puts the AMQP message-id in AppRec OriginalMsgId/Id instead of the MsgHead MsgId",
+    Fault.AVVIST_EVERYTHING: "answers every business message with AppRec status 2 (Avvist, X99) and does nothing",
+    Fault.JOURNALS_DUPLICATES: "does not de-duplicate on MsgId: a redelivered message is journaled and acted on again",
+    Fault.SLOW_SYNC: "answers synchronous requests only after the caller's timeout",
+    Fault.NO_TRANSPORT_CHECKS: "skips the receiver's transport checks (headers, well-formed XML, sender) "
+    "and never reports to the sender's _error queue",
+}
+
+
+def fault(name: str | None) -> Fault | None:
+    """The fault called ``name`` (None for none); ``ValueError`` names the known ones."""
+    if name is None or name == "":
+        return None
+    try:
+        return Fault(name)
+    except ValueError:
+        raise ValueError(f"unknown fault profile {name!r}; known: {', '.join(f.value for f in Fault)}") from None
+
+
+def _document(envelope: Envelope, root: object) -> MsgHead | AppRec | None:
+    """What the body is, if it parses; faults must never crash on what the core would refuse."""
+    try:
+        element = root if isinstance(root, etree._Element) else parse_xml(envelope.body)
+        return parse_document(element)
+    except (XmlRejected, WireFormatError, ValueError):
+        return None
+
+
+def komtest_answer(
+    core: EpjCore, envelope: Envelope, msg: MsgHead, *, now, msg_id: str
+) -> Envelope | None:
+    """The Svar to a ``DIALOG_INNBYGGER_TEST`` Foresporsel, or None when it is not one for us.
+
+    The reply is a Dialogmelding Notat in the same process, parties swapped and
+    ConversationRef set (the Kommunikasjonstest sample's shape), ``Ack`` N: the
+    CPA declares no AppRec for this process. Only a service of this EPJ
+    answers, so a test to a HER-id the EPJ does not serve times out, as it would
+    on the real bus.
+    """
+    if msg.msg_type.v != MessageFunction.TEST or envelope.reply_to is None or envelope.from_her_id is None:
+        return None
+    dialog = msg.dialogmelding
+    if dialog is None or not dialog.foresporsler or core.store.service(envelope.to_her_id) is None:
+        return None
+    # build_svar checks the process table, which has no TEST row: build it as an
+    # eKontakt Svar (same shape) and put the TEST process back on.
+    as_ekontakt = replace(msg, msg_type=message_type(MessageFunction.EKONTAKT))
+    svar = build_svar(
+        as_ekontakt, tekst="Kommunikasjonstest mottatt.", gen_date=now, msg_id=msg_id,
+        tema_kodet=dialog.foresporsler[0].type_foresp,
+    )  # fmt: skip
+    svar = replace(svar, msg_type=msg.msg_type, ack=False)
+    return sync_reply_for(envelope, svar, now=now, message_id=msg_id)
+
+
+class ReferenceHandlers:
+    """The reference EPJ's ``on_async``/``on_sync`` for a :class:`Node`, optionally with one fault."""
+
+    def __init__(
+        self,
+        core: EpjCore,
+        *,
+        ids: IdSource,
+        fault: Fault | None = None,
+        slow_sync_s: float = DEFAULT_SLOW_SYNC_S,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.core = core
+        self.ids = ids
+        self.fault = fault
+        self.slow_sync_s = slow_sync_s
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._deliveries: dict[str, int] = {}
+        self._aliases: dict[str, list[str]] = {}
+
+    # ------------------------------------------------------------------ asynchronous
+
+    def on_async(self, envelope: Envelope, root: object, now) -> list[Envelope]:
+        if self.fault is Fault.AVVIST_EVERYTHING:
+            return self._avvist(envelope, root, now)
+        if self.fault is Fault.JOURNALS_DUPLICATES:
+            return self._without_dedup(envelope, root, now)
+        out = self.core.receive(envelope, root if isinstance(root, etree._Element) else None, now)
+        if self.fault is Fault.NO_APPREC:
+            return [e for e in out if e.subject != MessageFunction.APPREC]
+        if self.fault is Fault.WRONG_ORIGINAL_MSGID:
+            return [self._amqp_id_as_original(e, envelope) if e.subject == MessageFunction.APPREC else e for e in out]
+        return out
+
+    def _avvist(self, envelope: Envelope, root: object, now) -> list[Envelope]:
+        msg = _document(envelope, root)
+        if not isinstance(msg, MsgHead):
+            # What the core refuses anyway (unreadable MsgHeads) is refused with X99 too; AppRecs settle as usual.
+            out = self.core.receive(envelope, root if isinstance(root, etree._Element) else None, now)
+            return [self._as_x99(e) if e.subject == MessageFunction.APPREC else e for e in out]
+        to_her_id = envelope.from_her_id or msg.sender.service_her_id
+        from_her_id = envelope.to_her_id or msg.receiver.service_her_id
+        if to_her_id is None or from_her_id is None:
+            return []
+        profile = self.core.profile
+        rec = apprec_for(
+            msg, AppRecStatus.AVVIST, [apprec_error("X99", _AVVIST_DETAIL)], profile.apprec_version, gen_date=now,
+            msg_id=self.ids(), software_name=profile.software_name, software_version=profile.software_version,
+        )  # fmt: skip
+        return [envelope_for(rec, from_her_id=from_her_id, to_her_id=to_her_id, now=now, message_id=rec.id)]
+
+    @staticmethod
+    def _as_x99(out: Envelope) -> Envelope:
+        rec = parse_document(out.body)
+        if not isinstance(rec, AppRec):
+            return out
+        rejected = replace(rec, status=apprec_status(AppRecStatus.AVVIST), errors=(apprec_error("X99", _AVVIST_DETAIL),))
+        return replace(out, body=to_xml(rejected))
+
+    def _without_dedup(self, envelope: Envelope, root: object, now) -> list[Envelope]:
+        """Every delivery is new to this EPJ: a repeated MsgId is journaled under an internal alias.
+
+        The core de-duplicates on MsgId, so the only way to make it forget is to
+        show it a MsgId it has not seen; what goes back out names the real MsgId
+        again, as a sloppy EPJ that keys its journal on something else would.
+        """
+        msg = _document(envelope, root)
+        if not isinstance(msg, MsgHead):
+            return self.core.receive(envelope, root if isinstance(root, etree._Element) else None, now)
+        with self._lock:
+            seen = self._deliveries.get(msg.msg_id, 0)
+            self._deliveries[msg.msg_id] = seen + 1
+            alias = f"{msg.msg_id}-dup{seen}" if seen else None
+            if alias is not None:
+                self._aliases.setdefault(msg.msg_id, []).append(alias)
+        if alias is None:
+            return self.core.receive(envelope, msg, now)
+        out = self.core.receive(envelope, replace(msg, msg_id=alias), now)
+        return [replace(e, body=e.body.replace(alias.encode(), msg.msg_id.encode())) for e in out]
+
+    @staticmethod
+    def _amqp_id_as_original(out: Envelope, incoming: Envelope) -> Envelope:
+        rec = parse_document(out.body)
+        if not isinstance(rec, AppRec):
+            return out
+        wrong = replace(rec, original_msg_id=replace(rec.original_msg_id, id=incoming.message_id))
+        return replace(out, body=to_xml(wrong))
+
+    # ------------------------------------------------------------------ synchronous
+
+    def on_sync(self, envelope: Envelope, root: object, now) -> Envelope | None:
+        if self.fault is Fault.SLOW_SYNC:
+            self._sleep(self.slow_sync_s)
+        msg = _document(envelope, root)
+        if isinstance(msg, MsgHead) and msg.msg_type.v == MessageFunction.TEST:
+            return komtest_answer(self.core, envelope, msg, now=now, msg_id=self.ids())
+        return self.core.receive_sync(envelope, root if isinstance(root, etree._Element) else None, now)
+
+    # ------------------------------------------------------------------ what the journal says
+
+    def journal_count(self, msg_id: str) -> int:
+        """Cases journaled for one incoming MsgId, counting what a fault journaled under an alias."""
+        with self._lock:
+            aliases = list(self._aliases.get(msg_id, ()))
+        return self.core.journal_count(msg_id) + sum(self.core.journal_count(a) for a in aliases)
+
+    def tick(self, now) -> list[Envelope]:
+        return self.core.due_resends(now)
+
+    # ------------------------------------------------------------------ the node
+
+    def node(self, exchange, her_ids: list[int], clock: Clock) -> Node:
+        """The receive loops for ``her_ids``; without transport checks for that fault."""
+        cls = _UncheckedNode if self.fault is Fault.NO_TRANSPORT_CHECKS else Node
+        return cls(exchange, list(her_ids), self.on_async, clock, self.ids, on_sync=self.on_sync, on_tick=self.tick)
+
+
+class _UncheckedNode(Node):
+    """A node that hands every delivery straight to the application: no header, XML or sender checks.
+
+    Nothing goes to the sender's ``_error`` queue; whatever the core makes of
+    the body is what happens (a malformed body is silently dropped, a spoofed or
+    header-less message is processed as if it were fine).
+    """
+
+    def process(self, delivery, *, sync: bool) -> None:
+        envelope = delivery.envelope
+        self.stats.received += 1
+        try:
+            now = self.clock()
+            if sync:
+                reply = self.on_sync(envelope, None, now) if self.on_sync else None
+                self._send([reply] if reply is not None else [])
+            else:
+                self._send(self.on_async(envelope, None, now))
+            self.exchange.ack(delivery)
+        except Exception:  # noqa: BLE001 - as Node: redeliver, never lose
+            self.stats.failures += 1
+            self.exchange.release(delivery)
+
+
+__all__ = [
+    "DEFAULT_SLOW_SYNC_S",
+    "FAULT_DESCRIPTIONS",
+    "Fault",
+    "KOMTEST_CODE",
+    "ReferenceHandlers",
+    "fault",
+    "komtest_answer",
+]
