@@ -18,9 +18,9 @@ install: $(BIN)/.installed
 broker-deps:
 	bash scripts/install-rabbitmq.sh
 
-## run: the main job on the embedded default
+## run: the main job on the embedded default — the smoke scenario through the service cores, verified
 run: install
-	$(BIN)/digihelse demo --out build/demo $(if $(wildcard $(SCHEMAS)),--schemas $(SCHEMAS))
+	$(BIN)/digihelse simulate smoke --out build/smoke
 
 ## test: the project's tests (what .ci/run runs)
 test: install broker-deps
