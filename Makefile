@@ -31,3 +31,4 @@ bench: install broker-deps
 	$(BIN)/python benchmarks/wire.py
 	$(BIN)/python benchmarks/exchange.py
 	$(BIN)/python benchmarks/citizen_api.py
+	$(BIN)/python benchmarks/load.py

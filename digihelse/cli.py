@@ -19,6 +19,7 @@ from mocks.wire.schema import SchemaDirError, SchemaSet
 from mocks.wire.validate import Report, validate_bytes
 
 from .broker_cli import broker_app
+from .load_cli import load
 from .parties_cli import parties
 from .serve_cli import serve
 from .simulate_cli import simulate
@@ -35,6 +36,7 @@ app.add_typer(broker_app, name="broker", help="Run a local RabbitMQ (AMQP 1.0) b
 app.command(name="serve")(serve)
 app.command(name="parties")(parties)
 app.command(name="simulate")(simulate)
+app.command(name="load")(load)
 console = Console()
 errors = Console(stderr=True)
 

@@ -256,6 +256,7 @@ class LoadResult:
     total: EndpointStats | None = None
     failure_reasons: list[str] = field(default_factory=list)
     cpu_warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     invariants: dict | None = None
     invariants_skipped: str | None = None
     problems: list[str] = field(default_factory=list)
@@ -304,16 +305,25 @@ def read_failures(csv_path: Path, limit: int = 10) -> list[str]:
     return out[:limit]
 
 
-def cpu_warnings(logs: list[Path]) -> list[str]:
-    """Locust's own "CPU usage above 90%" lines: the load generator, not the server, may be the limit."""
+def _log_lines(logs: list[Path], patterns: tuple[str, ...]) -> list[str]:
     found = []
     for path in logs:
         if not path.exists():
             continue
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            if any(p in line for p in CPU_PATTERNS):
+            if any(p in line for p in patterns):
                 found.append(f"{path.name}: {line.split(': ', 1)[-1][:200]}")
     return found
+
+
+def cpu_warnings(logs: list[Path]) -> list[str]:
+    """Locust's own "CPU usage above 90%" lines: the load generator, not the server, may be the limit."""
+    return _log_lines(logs, CPU_PATTERNS)
+
+
+def identity_warnings(logs: list[Path]) -> list[str]:
+    """Users that found no identity and stopped: the run had less load than asked for."""
+    return _log_lines(logs, ("identity in partition",))
 
 
 def wait_settled(db: Path, timeout: float, every: float = 0.25) -> int:
@@ -415,6 +425,7 @@ def run_load(
         if locust.timed_out:
             result.problems.append(f"Locust did not finish within {seconds + LOCUST_GRACE_S:g} s and was stopped")
         result.cpu_warnings = cpu_warnings(locust.logs)
+        result.notes = identity_warnings(locust.logs)[:5]
         result.reports = {"html": str(out / "report.html"), "csv": str(out / "locust_stats.csv"),
                           "logs": ", ".join(str(p) for p in locust.logs)}
         if store is not None:
@@ -501,6 +512,8 @@ def print_summary(result: LoadResult, console: Console) -> None:
             console.print(f"  {line}", highlight=False)
     else:
         console.print("Load generator CPU: no Locust CPU warning.")
+    for note in result.notes:
+        console.print(f"[yellow]fewer users than asked:[/] {note}", highlight=False)
     console.print(f"Reports: {result.reports.get('html', '–')}, {result.reports.get('csv', '–')}; "
                   f"summary.json in {result.out}", highlight=False)
     if result.problems:

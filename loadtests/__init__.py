@@ -1,0 +1,7 @@
+"""Locust load tests for the DigiHelse harness (run through ``digihelse load``, or ``locust -f loadtests/locustfile.py``).
+
+Locust monkey-patches the standard library with gevent on import, so these
+modules are only ever imported inside a Locust process; the harness's own
+processes (and its tests) start Locust as a subprocess. ``identities`` imports
+no Locust and can be used anywhere.
+"""
