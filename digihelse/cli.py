@@ -19,6 +19,7 @@ from mocks.wire.schema import SchemaDirError, SchemaSet
 from mocks.wire.validate import Report, validate_bytes
 
 from .broker_cli import broker_app
+from .conformance_cli import conformance
 from .load_cli import load
 from .parties_cli import parties
 from .serve_cli import serve
@@ -37,6 +38,7 @@ app.command(name="serve")(serve)
 app.command(name="parties")(parties)
 app.command(name="simulate")(simulate)
 app.command(name="load")(load)
+app.command(name="conformance")(conformance)
 console = Console()
 errors = Console(stderr=True)
 

@@ -28,6 +28,12 @@ def _fail_usage(message: str) -> None:
     raise typer.Exit(USAGE_ERROR)
 
 
+def _problem(error: dict) -> str:
+    message = str(error["msg"]).removeprefix("Value error, ")
+    where = ".".join(map(str, error["loc"]))
+    return f"{where}: {message}" if where else message
+
+
 def _write(path: Path, data: str | bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -71,8 +77,8 @@ def conformance(
         tests = all_tests()
         if list_tests:
             for test in tests:
-                console.print(f"{test.id}  {GROUP_BY_ID[test.group].title:13} {test.title}  "
-                              f"[{', '.join(test.requirements)}]", highlight=False, markup=False)  # fmt: skip
+                typer.echo(f"{test.id}  {GROUP_BY_ID[test.group].title:13} {test.title}  "
+                           f"[{', '.join(test.requirements)}]")  # fmt: skip
         if requirements:
             reqs = load_requirements()
             print_coverage(console, reqs, coverage(reqs, [(t.id, t.requirements) for t in tests]))
@@ -85,7 +91,7 @@ def conformance(
             reference=reference, fault=fault,
         )  # fmt: skip
     except ValidationError as exc:
-        _fail_usage("; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors()))
+        _fail_usage("; ".join(_problem(e) for e in exc.errors()))
     logging.getLogger("mocks.node").setLevel(logging.ERROR)  # late sync replies are reported by the tests
     try:
         result = run_kit(options, ConsoleListener(console))

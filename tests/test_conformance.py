@@ -158,7 +158,7 @@ def test_reference_epj_passes_every_test(reference_result):
 
 
 def test_the_agreement_sets_the_apprec_deadline_without_an_override(rabbitmq):
-    result = run_kit(options(rabbitmq, 20, apprec_timeout=None, only=["DH-TIM-001"]))
+    result = run_kit(options(rabbitmq, 9, apprec_timeout=None, only=["DH-TIM-001"]))
     assert states(result) == {"DH-TIM-001": State.PASS}, explain(result)
     assert result.settings.apprec_deadline_s == 180 * 60
     assert result.settings.apprec_deadline_source.startswith("timeToPerform 180 min in CPA ")
@@ -236,6 +236,13 @@ def test_a_manual_step_nobody_does_ends_in_wait(rabbitmq):
     assert test.state is State.WAIT and "MANUAL STEP" in test.messages[0], explain(waited)
     assert waited.summary.waiting == 1 and waited.exit_code == 1
     assert skipped.tests()[0].state is State.SKIP and skipped.exit_code == 0
+
+
+def test_embedded_broker_runs_kit_and_reference_in_one_process():
+    result = run_kit(KitOptions(broker="embedded", reference=True, sync_timeout=SYNC_TIMEOUT_S,
+                                apprec_timeout=APPREC_TIMEOUT_S, only=["connectivity", "DH-MSG-001"]))  # fmt: skip
+    assert states(result) == dict.fromkeys(["DH-CON-001", "DH-CON-002", "DH-MSG-001"], State.PASS), explain(result)
+    assert result.target.broker == "embedded"
 
 
 # ----------------------------------------------------------------------------------------- reports

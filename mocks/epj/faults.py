@@ -26,20 +26,17 @@ from enum import StrEnum
 
 from lxml import etree
 
-from mocks.exchange.envelope import Envelope, QueueKind
+from mocks.exchange.envelope import Envelope
 from mocks.exchange.outgoing import envelope_for, sync_reply_for
 from mocks.node import Node
 from mocks.ports import Clock, IdSource
 from mocks.wire.apprec import apprec_error, apprec_for, apprec_status
-from mocks.wire.codes import OID_TYPE_FORESP_TEST, AppRecStatus, MessageFunction
-from mocks.wire.models import AppRec, CodedValue, MsgHead, WireFormatError, message_type
+from mocks.wire.codes import AppRecStatus, MessageFunction
+from mocks.wire.models import AppRec, MsgHead, WireFormatError, message_type
 from mocks.wire.msghead import build_svar, parse_document, to_xml
 from mocks.wire.safexml import XmlRejected, parse_xml
 
 from .core import EpjCore
-
-KOMTEST_CODE = CodedValue("KT", "Kommunikasjonstest", OID_TYPE_FORESP_TEST)
-"""TypeForesp of HN's connectivity test (kodeverk 7603), as in HN's Kommunikasjonstest sample."""
 
 DEFAULT_SLOW_SYNC_S = 3.0
 _AVVIST_DETAIL = "avvist av feilprofil avvist-everything"
@@ -259,7 +256,6 @@ __all__ = [
     "DEFAULT_SLOW_SYNC_S",
     "FAULT_DESCRIPTIONS",
     "Fault",
-    "KOMTEST_CODE",
     "ReferenceHandlers",
     "fault",
     "komtest_answer",

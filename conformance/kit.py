@@ -1,0 +1,212 @@
+"""One conformance run, from options to results: broker, reference EPJ if asked, parties, session, tests.
+
+The command line and the kit's own tests both come through :func:`run_kit`, so
+what the tests prove about the kit is what a vendor runs.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from mocks.epj.faults import fault as parse_fault
+from mocks.exchange.base import Exchange
+from mocks.exchange.envelope import SYNC_CALL_TIMEOUT_S
+from mocks.wire.identifiers import fnr_problem, herid_problem
+from mocks.wire.schema import SchemaDirError, SchemaSet
+
+from .inputs import MessageFactory, unknown_patient_fnr
+from .parties import DEFAULT_KIT_HER_ID, KitParties
+from .reference import DEFAULT_HER_ID_BASE, ConnectionPerQueue, ReferenceEpj
+from .results import RunSettings, RunTarget, SuiteResult
+from .runner import Listener, run_suite
+from .session import Session, Target, Timing
+from .suite import all_tests, select
+from .timefmt import duration
+
+
+class UsageError(ValueError):
+    """The run cannot start as asked (exit code 2): bad options, unusable schemas, no broker."""
+
+
+class KitOptions(BaseModel):
+    """What a run is told, validated at the boundary (the command line builds one of these)."""
+
+    broker: str | None = Field(None, description="amqp:// URL, or 'embedded' (with --reference only)")
+    epj_her_id: int | None = None
+    service_her_ids: list[int] = Field(default_factory=list)
+    patients: list[str] = Field(default_factory=list)
+    unknown_patient: str | None = None
+    kit_her_id: int = DEFAULT_KIT_HER_ID
+    only: list[str] = Field(default_factory=list)
+    schemas: Path | None = None
+    sync_timeout: float = Field(15.0, gt=0)
+    apprec_timeout: float | None = Field(None, gt=0)
+    manual_timeout: float = Field(300.0, ge=0)
+    reference: bool = False
+    fault: str | None = None
+    reference_her_id_base: int = DEFAULT_HER_ID_BASE
+    slow_sync_s: float | None = Field(None, gt=0, description="slow-sync: seconds before answering "
+                                      "[default: the sync timeout + 1 s, so the answer is always late]")
+
+    @field_validator("patients", "unknown_patient")
+    @classmethod
+    def _fnr(cls, value):
+        for fnr in [value] if isinstance(value, str) else value or []:
+            problem = fnr_problem(fnr)
+            if problem is not None:
+                raise ValueError(f"{fnr}: {problem[1]}")
+        return value
+
+    @field_validator("service_her_ids", "epj_her_id", "kit_her_id")
+    @classmethod
+    def _her_ids(cls, value):
+        for her_id in [value] if isinstance(value, int) else value or []:
+            problem = herid_problem(str(her_id))
+            if problem is not None:
+                raise ValueError(problem[1])
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "KitOptions":
+        if self.fault is not None:
+            if not self.reference:
+                raise ValueError("--fault needs --reference (it breaks the built-in reference EPJ)")
+            parse_fault(self.fault)
+        if self.broker == "embedded" and not self.reference:
+            raise ValueError("--broker embedded works only with --reference: a vendor's EPJ needs a real broker")
+        if self.broker is not None and self.broker != "embedded" and not self.broker.startswith(("amqp://", "amqps://")):
+            raise ValueError(f"--broker {self.broker!r} is not an amqp:// URL")
+        if not self.reference:
+            missing = [name for name, v in (("--broker", self.broker), ("--epj-her-id", self.epj_her_id),
+                                            ("--patient", self.patients)) if not v]  # fmt: skip
+            if missing:
+                raise ValueError(f"{', '.join(missing)} required (or use --reference)")
+        return self
+
+
+def redact(url: str) -> str:
+    """The broker URL without its password, for reports."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _schemas(directory: Path | None) -> SchemaSet | None:
+    if directory is None:
+        return None
+    try:
+        return SchemaSet.load(directory)
+    except SchemaDirError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _amqp(url: str) -> Exchange:
+    from mocks.exchange.amqp import AmqpExchange
+
+    return AmqpExchange(url, min_receive_wait=0.01)
+
+
+def run_kit(options: KitOptions, listener: Listener | None = None) -> SuiteResult:
+    """Run the selected tests against the EPJ the options name (or the reference EPJ) and return the results."""
+    try:
+        tests = select(all_tests(), options.only)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    schemas = _schemas(options.schemas)
+    with ExitStack() as stack:
+        broker_url = options.broker
+        if broker_url is None:  # --reference without --broker: a private RabbitMQ on loopback
+            broker_url = stack.enter_context(PrivateBroker())
+        if broker_url == "embedded":
+            from mocks.exchange.embedded import EmbeddedExchange
+
+            shared = EmbeddedExchange()
+            stack.callback(shared.close)
+            kit_exchange = epj_exchange = shared
+        else:
+            kit_exchange = _amqp(broker_url)
+            stack.callback(kit_exchange.close)
+            epj_exchange = ConnectionPerQueue(lambda: _amqp(broker_url)) if options.reference else None
+            if epj_exchange is not None:
+                stack.callback(epj_exchange.close)
+        reference = None
+        names: dict[int, str] = {}
+        patient_names: dict[str, tuple[str, str]] = {}
+        if options.reference:
+            reference = ReferenceEpj(epj_exchange, options.kit_her_id, fault=parse_fault(options.fault),
+                                     her_id_base=options.reference_her_id_base,
+                                     slow_sync_s=options.slow_sync_s or options.sync_timeout + 1.0)  # fmt: skip
+            reference.start()
+            stack.callback(reference.stop)
+            epj_her_id, services, patients = reference.epj_her_id, reference.service_her_ids, reference.patients
+            names, patient_names = reference.names, reference.patient_names
+        else:
+            epj_her_id = options.epj_her_id
+            services = options.service_her_ids or [epj_her_id]
+            patients = options.patients
+        try:
+            parties = KitParties(options.kit_her_id, epj_her_id, services, names=names)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        agreement = parties.agreement(services[0])
+        if options.apprec_timeout is not None:
+            deadline, source = options.apprec_timeout, "--apprec-timeout"
+        elif agreement.time_to_perform is not None:
+            deadline = agreement.time_to_perform.total_seconds()
+            source = f"timeToPerform {duration(deadline)} in CPA {agreement.cpa_id}"
+        else:
+            deadline, source = 180 * 60.0, "no timeToPerform in the CPA: NHN's usual 180 min"
+        factory = MessageFactory(parties, names=patient_names)
+        factory.cpa_ids = {service: parties.agreement(service).cpa_id for service in services}
+        unknown = options.unknown_patient or unknown_patient_fnr(set(patients) | set(patient_names))
+        timing = Timing(sync_timeout=options.sync_timeout, apprec_deadline=deadline, deadline_source=source,
+                        manual_timeout=options.manual_timeout,
+                        precondition_timeout=max(SYNC_CALL_TIMEOUT_S, 3 * options.sync_timeout))  # fmt: skip
+        session = Session(kit_exchange, parties, factory, Target(epj_her_id, services, patients, unknown), timing,
+                          schemas=schemas, driver=reference)  # fmt: skip
+        try:
+            session.open()
+        except Exception as exc:  # noqa: BLE001 - nothing can run without the kit's queues
+            detail = str(exc).replace(broker_url, redact(broker_url))
+            raise UsageError(f"cannot declare the kit's queues on {redact(broker_url)}: {detail}") from None
+        target = RunTarget(broker=redact(broker_url), epj_her_id=epj_her_id, service_her_ids=services,
+                           patients=patients, kit_her_id=options.kit_her_id, reference=options.reference,
+                           fault=options.fault)  # fmt: skip
+        settings = RunSettings(sync_timeout_s=options.sync_timeout, apprec_deadline_s=deadline,
+                               apprec_deadline_source=source, manual_timeout_s=options.manual_timeout,
+                               cpa_id=agreement.cpa_id, schemas=str(schemas.directory) if schemas else None,
+                               only=options.only)  # fmt: skip
+        return run_suite(session, tests, target=target, settings=settings, listener=listener)
+
+
+class PrivateBroker:
+    """A LocalBroker in a temporary directory for the length of the run."""
+
+    def __enter__(self) -> str:
+        from mocks.broker import BrokerError, LocalBroker, find_rabbitmq_bin, free_port
+
+        if find_rabbitmq_bin() is None:
+            raise UsageError("--reference without --broker starts a private RabbitMQ, but rabbitmq-server is not "
+                             "installed (scripts/install-rabbitmq.sh); give --broker amqp://… or --broker embedded")  # fmt: skip
+        self._dir = tempfile.mkdtemp(prefix="digihelse-conformance-")
+        self._broker = LocalBroker(port=free_port(), dir=self._dir)
+        try:
+            self._broker.start()
+        except BrokerError as exc:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            raise UsageError(f"could not start a private RabbitMQ: {exc}") from None
+        return self._broker.url
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._broker.stop()
+        finally:
+            shutil.rmtree(self._dir, ignore_errors=True)

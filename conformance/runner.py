@@ -1,0 +1,92 @@
+"""Running the selected tests in order and turning what each found into a verdict.
+
+A test's exceptions are its verdicts: :class:`Failed`, :class:`Skipped` and
+:class:`StillWaiting` end it with that state; anything else is ``error`` — the
+kit could not judge, which a vendor must be able to tell apart from "your EPJ
+is wrong" (a broker that went away, a queue that does not exist).
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from datetime import datetime, timezone
+from typing import Protocol
+
+from .context import Failed, Skipped, StillWaiting, TestContext
+from .results import GroupResult, RunSettings, RunTarget, State, SuiteResult, Summary, TestResult
+from .session import Session
+from .suite import GROUPS, TestDef
+
+
+class Listener(Protocol):
+    def on_start(self, test: TestDef) -> None: ...
+
+    def on_wait(self, test: TestDef, what: str, timeout: float) -> None: ...
+
+    def on_result(self, result: TestResult) -> None: ...
+
+
+class Quiet:
+    def on_start(self, test: TestDef) -> None:
+        pass
+
+    def on_wait(self, test: TestDef, what: str, timeout: float) -> None:
+        pass
+
+    def on_result(self, result: TestResult) -> None:
+        pass
+
+
+def run_test(session: Session, test: TestDef, listener: Listener) -> TestResult:
+    listener.on_start(test)
+    ctx = TestContext(session, test, listener)
+    started = datetime.now(timezone.utc)
+    t0 = time.monotonic()
+    state = State.PASS
+    ending: str | None = None
+    with session.capture() as exchanges:
+        try:
+            test.run(ctx)
+        except Failed as exc:
+            state, ending = State.FAIL, str(exc)
+        except Skipped as exc:
+            state, ending = State.SKIP, str(exc)
+        except StillWaiting as exc:
+            state, ending = State.WAIT, str(exc)
+        except KeyError as exc:
+            state = State.ERROR
+            ending = f"the broker has no queue {exc.args[0]!r}: is the EPJ connected, and are its HER-ids right?"
+        except Exception as exc:  # noqa: BLE001 - the kit could not judge: say why, keep going
+            state = State.ERROR
+            frames = traceback.extract_tb(exc.__traceback__)
+            where = f" (at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno})" if frames else ""
+            ending = f"{type(exc).__name__}: {exc}{where}"
+    if state is State.PASS and ctx.failures:
+        state = State.FAIL
+    messages = ([ending] if ending else []) + ctx.failures + ctx.notes
+    result = TestResult(
+        id=test.id, title=test.title, group=test.group, requirements=list(test.requirements), state=state,
+        messages=messages, inputs=ctx.inputs, exchanges=list(exchanges), started_at=started,
+        duration_s=round(time.monotonic() - t0, 3),
+    )  # fmt: skip
+    listener.on_result(result)
+    return result
+
+
+def run_suite(
+    session: Session, tests: list[TestDef], *, target: RunTarget, settings: RunSettings, listener: Listener | None = None
+) -> SuiteResult:
+    listener = listener or Quiet()
+    started = datetime.now(timezone.utc)
+    results = [run_test(session, test, listener) for test in tests]
+    summary = Summary()
+    groups = []
+    for group in GROUPS:
+        mine = [r for r in results if r.group == group.id]
+        if mine:
+            groups.append(GroupResult(id=group.id, title=group.title, tests=mine))
+            for r in mine:
+                summary.add(r.state)
+    return SuiteResult(started_at=started, finished_at=datetime.now(timezone.utc), target=target, settings=settings,
+                       groups=groups, summary=summary)  # fmt: skip
