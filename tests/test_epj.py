@@ -904,3 +904,35 @@ def test_worklist_visits_and_handheld_over_http_never_show_phone_numbers(api: Ap
     for envelope in api.outbox.sent:
         no_phone(envelope.body)
     assert json.loads(api.bodies[-1])  # responses are JSON
+
+
+def test_reference_epj_answers_the_kommunikasjonstest_without_apprec():
+    """DIALOG_INNBYGGER_TEST is synchronous: a Svar on the reply queue with the correlation-id, no AppRec."""
+    from datetime import datetime, timezone
+
+    from mocks.epj.core import EpjCore
+    from mocks.epj.model import Service
+    from mocks.epj.store import EpjStore
+    from mocks.epj.vendors import GERICA
+    from mocks.exchange.envelope import QueueKind
+    from mocks.exchange.outgoing import envelope_for
+    from mocks.ports import IdSource
+    from mocks.wire.msghead import parse_document
+    from mocks.wire.safexml import parse_xml
+
+    from .conftest import HN, need
+
+    request = parse_document(need(HN / "Examples/Helsenorge.Messaging.Client/Samples2/"
+                                       "Dialogtjeneste12_Kommunikasjonstest_Request.xml").read_bytes())
+    service = request.receiver.service_her_id
+    store = EpjStore(":memory:", password_cost=16)
+    store.add_service(Service(service, "Tjeneste", "5001", request.receiver.her_id, "Kommune"))
+    core = EpjCore(store, profile=GERICA, ids=IdSource(1), helsenorge_her_id=request.sender.service_her_id)
+    now = datetime(2025, 3, 10, 9, 0, tzinfo=timezone.utc)
+    envelope = envelope_for(request, from_her_id=request.sender.service_her_id, to_her_id=service, now=now,
+                            message_id="kt-1", kind=QueueKind.SYNC)
+    reply = core.receive_sync(envelope, parse_xml(envelope.body), now)
+    assert reply is not None and reply.correlation_id == "kt-1" and reply.to == envelope.reply_to
+    answer = parse_document(reply.body)
+    assert answer.msg_type.v == "DIALOG_INNBYGGER_TEST" and answer.ack is False
+    assert answer.conversation_ref.ref_to_parent == request.msg_id

@@ -49,7 +49,7 @@ from mocks.exchange.outgoing import envelope_for, sync_reply_for
 from mocks.ports import IdSource
 from mocks.receipts import Tracked
 from mocks.wire.apprec import apprec_error, apprec_for
-from mocks.wire.codes import AppRecStatus
+from mocks.wire.codes import AppRecStatus, MessageFunction
 from mocks.wire.identifiers import IdentifierError, fnr_problem
 from mocks.wire.models import (
     FUNCTION_PROCESSES,
@@ -79,6 +79,8 @@ from mocks.wire.msghead import (
 )
 from mocks.wire.safexml import XmlRejected, parse_xml
 from simulator.calendar import OSLO, cancellation_deadline, reply_deadline
+
+from .komtest import komtest_answer
 
 from .model import (
     Case,
@@ -468,6 +470,8 @@ class EpjCore:
         _aware(now, "now")
         read = self._read(envelope, document)
         msg = read.doc
+        if isinstance(msg, MsgHead) and msg.msg_type.v == MessageFunction.TEST:
+            return komtest_answer(self, envelope, msg, now=now, msg_id=self.ids())
         if not isinstance(msg, MsgHead) or msg.function is not ProcessFunction.HENT_PLANLAGTE_TIMER:
             return None
         if envelope.reply_to is None or envelope.from_her_id is None or envelope.to_her_id is None:

@@ -27,13 +27,13 @@ from enum import StrEnum
 from lxml import etree
 
 from mocks.exchange.envelope import Envelope
-from mocks.exchange.outgoing import envelope_for, sync_reply_for
+from mocks.exchange.outgoing import envelope_for
 from mocks.node import Node
 from mocks.ports import Clock, IdSource
 from mocks.wire.apprec import apprec_error, apprec_for, apprec_status
 from mocks.wire.codes import AppRecStatus, MessageFunction
-from mocks.wire.models import AppRec, MsgHead, WireFormatError, message_type
-from mocks.wire.msghead import build_svar, parse_document, to_xml
+from mocks.wire.models import AppRec, MsgHead, WireFormatError
+from mocks.wire.msghead import parse_document, to_xml
 from mocks.wire.safexml import XmlRejected, parse_xml
 
 from .core import EpjCore
@@ -81,33 +81,6 @@ def _document(envelope: Envelope, root: object) -> MsgHead | AppRec | None:
         return parse_document(element)
     except (XmlRejected, WireFormatError, ValueError):
         return None
-
-
-def komtest_answer(
-    core: EpjCore, envelope: Envelope, msg: MsgHead, *, now, msg_id: str
-) -> Envelope | None:
-    """The Svar to a ``DIALOG_INNBYGGER_TEST`` Foresporsel, or None when it is not one for us.
-
-    The reply is a Dialogmelding Notat in the same process, parties swapped and
-    ConversationRef set (the Kommunikasjonstest sample's shape), ``Ack`` N: the
-    CPA declares no AppRec for this process. Only a service of this EPJ
-    answers, so a test to a HER-id the EPJ does not serve times out, as it would
-    on the real bus.
-    """
-    if msg.msg_type.v != MessageFunction.TEST or envelope.reply_to is None or envelope.from_her_id is None:
-        return None
-    dialog = msg.dialogmelding
-    if dialog is None or not dialog.foresporsler or core.store.service(envelope.to_her_id) is None:
-        return None
-    # build_svar checks the process table, which has no TEST row: build it as an
-    # eKontakt Svar (same shape) and put the TEST process back on.
-    as_ekontakt = replace(msg, msg_type=message_type(MessageFunction.EKONTAKT))
-    svar = build_svar(
-        as_ekontakt, tekst="Kommunikasjonstest mottatt.", gen_date=now, msg_id=msg_id,
-        tema_kodet=dialog.foresporsler[0].type_foresp,
-    )  # fmt: skip
-    svar = replace(svar, msg_type=msg.msg_type, ack=False)
-    return sync_reply_for(envelope, svar, now=now, message_id=msg_id)
 
 
 class ReferenceHandlers:
@@ -204,9 +177,6 @@ class ReferenceHandlers:
     def on_sync(self, envelope: Envelope, root: object, now) -> Envelope | None:
         if self.fault is Fault.SLOW_SYNC:
             self._sleep(self.slow_sync_s)
-        msg = _document(envelope, root)
-        if isinstance(msg, MsgHead) and msg.msg_type.v == MessageFunction.TEST:
-            return komtest_answer(self.core, envelope, msg, now=now, msg_id=self.ids())
         return self.core.receive_sync(envelope, root if isinstance(root, etree._Element) else None, now)
 
     # ------------------------------------------------------------------ what the journal says
@@ -258,5 +228,4 @@ __all__ = [
     "Fault",
     "ReferenceHandlers",
     "fault",
-    "komtest_answer",
 ]
