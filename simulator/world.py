@@ -22,7 +22,7 @@ from mocks.epj.model import CaseStatus, PatientRecord, Service, Staff, Visit, Vi
 from mocks.epj.store import EpjStore
 from mocks.exchange.envelope import Envelope
 from mocks.helsenorge.core import HelsenorgeCore
-from mocks.helsenorge.model import Channel, NotificationLevel, NotificationSettings
+from mocks.helsenorge.model import Channel, Delivery, NotificationLevel, NotificationSettings
 from mocks.helsenorge.store import HelsenorgeStore
 from mocks.helsenorge.wiring import registry_hooks
 from mocks.notify.outbox import NotificationOutbox
@@ -289,11 +289,8 @@ class DigitalWorld:
     def audit(self, t: float, ledger, stats) -> None:
         """What only the services' own records can tell: failures, duplicates, notifications."""
         for msg_id, sent in stats.sent_at.items():
-            delivery = self.helsenorge.message_delivery(msg_id)
-            state = getattr(delivery, "state", None) or getattr(delivery, "value", None)
-            state = str(getattr(state, "value", state)) if state is not None else None
-            if state in ("failed", "rejected"):
-                ledger.record(t, "message.failed", ref=msg_id, detail=state)
+            if self.helsenorge.message_delivery(msg_id) is Delivery.FAILED:
+                ledger.record(t, "message.failed", ref=msg_id, detail="failed")
             journaled = sum(epj.journal_count(msg_id) for epj in self.epjs.values())
             if journaled > 1:
                 ledger.record(t, "message.duplicate_journal", ref=msg_id, value=journaled)
