@@ -23,7 +23,13 @@ reply.sent                   staff answered (``value`` = seconds to spare before
 calendar.read                a citizen or relative opened the calendar
 notification.sent            an SMS/e-mail went out (``subject`` = receiver, ``detail`` = kind/channel)
 login                        a citizen or relative logged in
-access.denied                an access attempt was refused (``detail`` = rule)
+access.denied                a probe at another citizen's data was refused (``detail`` = rule)
+access.intrusion_attempt     someone tried to read another citizen's messages (a deliberate probe)
+access.granted_wrongly       ... and was let in (must never happen)
+access.refused               a citizen or proxy acting within their rights was refused (a service bug)
+visit.cancel_requested       a citizen or relative asked to cancel (``ref`` = the visit uid)
+message.dead_lettered        a message failed ten deliveries and went to a dead-letter queue
+message.duplicate_journal    the EPJ holds more than one journal entry for a MsgId (``value`` = count)
 transport.error              a transport error went to a sender's _error queue
 ===========================  ====================================================================
 """

@@ -301,7 +301,7 @@ class Simulation:
             try:
                 envelopes = world.helsenorge.send_message(actor, person.fnr, service, world.message_text(kind, u2), now)
             except Refused as refusal:
-                self.ledger.record(env.now, "access.denied", municipality=kommune, subject=actor, detail=refusal.rule)
+                self.ledger.record(env.now, "access.refused", municipality=kommune, subject=actor, detail=refusal.rule)
                 return
             msg_id = world.msg_id_of(envelopes[0])
             self.stats.sent_at[msg_id] = env.now
@@ -330,8 +330,8 @@ class Simulation:
                 self.stats.refused += 1
                 self.ledger.record(env.now, "visit.cancel_refused", municipality=kommune, subject=person.fnr,
                                    ref=visit.uid, detail=refusal.details.get("deadline"))
-            else:
-                self.ledger.record(env.now, "access.denied", municipality=kommune, subject=actor, detail=refusal.rule)
+            elif refusal.rule not in ("cancel.pending", "cancel.already-cancelled", "cancel.completed"):
+                self.ledger.record(env.now, "access.refused", municipality=kommune, subject=actor, detail=refusal.rule)
             return
         self.bus.send_all(envelopes)
 
@@ -353,13 +353,17 @@ class Simulation:
 
     def _read_calendar(self, kommune, actor, person, service):
         world = self.world
-        now = self.at(self.env.now)
-        request = world.helsenorge.planned_visits_request(actor, person.fnr, service, now)
-        reply = yield self.env.process(self.bus.call(request))
-        if reply is None:
+        try:
+            request = world.helsenorge.planned_visits_request(actor, person.fnr, service, self.at(self.env.now))
+            reply = yield self.env.process(self.bus.call(request))
+            if reply is None:
+                return []
+            return world.helsenorge.planned_visits_reply(actor, person.fnr, reply, reply.document,
+                                                         self.at(self.env.now))
+        except Refused as refusal:  # an entitled citizen turned away: a service bug the verifier must see
+            self.ledger.record(self.env.now, "access.refused", municipality=kommune, subject=actor,
+                               ref=person.fnr, detail=refusal.rule)
             return []
-        return world.helsenorge.planned_visits_reply(actor, person.fnr, reply, reply.document,
-                                                     self.at(self.env.now))
 
     # ------------------------------------------------------------------ staff
 

@@ -90,3 +90,13 @@ def test_skipping_xml_in_process_changes_nothing(tmp_path, monkeypatch):
     wire = run_scenario(scenario, out=tmp_path / "wire", report=False).summary
     assert fast.fingerprint == wire.fingerprint
     assert fast.checks == wire.checks
+
+
+def test_national_week_at_a_hundredth_hits_the_volume_targets(tmp_path):
+    """All 357 municipalities through the model: planned visits and the service split on the calibrated target."""
+    scenario = load_scenario(SMOKE.parent / "national-week.toml")
+    summary = run_scenario(scenario, out=tmp_path, scale=0.01, report=False).summary
+    assert summary.municipalities == 357
+    assert summary.checks["weekly_visits_on_target"].passed, summary.checks["weekly_visits_on_target"]
+    assert summary.checks["service_split_on_target"].passed
+    assert summary.passed, {k: v for k, v in summary.checks.items() if not v.passed}

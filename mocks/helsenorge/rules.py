@@ -48,10 +48,14 @@ class Refused(Exception):
     """A rule said no. ``rule`` is a stable id; ``details`` carries machine-readable extras (e.g. a deadline)."""
 
     def __init__(self, rule: str, message: str, **details: str) -> None:
-        super().__init__(message)
+        # args = (rule, message): code that re-raises a copy as type(exc)(*exc.args) — SimPy does — gets one back
+        super().__init__(rule, message)
         self.rule = rule
         self.message = message
         self.details = details
+
+    def __str__(self) -> str:
+        return self.message
 
     def as_dict(self) -> dict[str, str]:
         return {"rule": self.rule, "message": self.message, **self.details}
