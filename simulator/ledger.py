@@ -27,6 +27,7 @@ access.denied                a probe at another citizen's data was refused (``de
 access.intrusion_attempt     someone tried to read another citizen's messages (a deliberate probe)
 access.granted_wrongly       ... and was let in (must never happen)
 access.refused               a citizen or proxy acting within their rights was refused (a service bug)
+staff.refused                the EPJ refused one of its own staff's routine actions (a service bug)
 visit.cancel_requested       a citizen or relative asked to cancel (``ref`` = the visit uid)
 message.dead_lettered        a message failed ten deliveries and went to a dead-letter queue
 message.duplicate_journal    the EPJ holds more than one journal entry for a MsgId (``value`` = count)

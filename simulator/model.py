@@ -27,6 +27,7 @@ from typing import Callable
 
 import simpy
 
+from mocks.epj.model import EpjError
 from mocks.exchange.outgoing import lazy_bodies
 from mocks.helsenorge.rules import Refused
 from mocks.wire.msghead import parse_document
@@ -225,7 +226,11 @@ class Simulation:
                                       subject=str(visit.recipient), ref=visit.uid)
                         stats.wasted += 1
                     continue
-                world.complete_visit(kommune, visit.uid, visit.staff_id, self.at(env.now))
+                try:
+                    world.complete_visit(kommune, visit.uid, visit.staff_id, self.at(env.now))
+                except EpjError as refusal:  # the EPJ refused its own staff: visible, not a crash
+                    ledger.record(env.now, "staff.refused", municipality=kommune, ref=visit.uid,
+                                  detail=f"{type(refusal).__name__}: {refusal}")
             ledger.record(env.now, "visit.completed", municipality=kommune, service=visit.service,
                           subject=str(visit.recipient), ref=visit.uid, value=round(late, 3))
             stats.completed += 1
@@ -385,26 +390,33 @@ class Simulation:
     def _answer_inbox(self, kommune: str, rng: random.Random) -> None:
         world = self.world
         now = self.at(self.env.now)
+        for case, staff_id, epj in list(world.open_cases(kommune)):
+            try:
+                self._answer(kommune, case, staff_id, epj, now, rng)
+            except EpjError as refusal:
+                self.ledger.record(self.env.now, "staff.refused", municipality=kommune, ref=case.msg_id,
+                                   detail=f"{type(refusal).__name__}: {refusal}")
+
+    def _answer(self, kommune: str, case, staff_id: str, epj, now, rng: random.Random) -> None:
+        """One case: forward it, give a temporary answer, or answer it (the routine table's three ways)."""
         b = self.behaviour
-        for case, staff_id, epj in world.open_cases(kommune):
-            deadline = case.reply_deadline
-            spare = (deadline - now).total_seconds()
-            pick = rng.random()
-            if pick < b.forward_share and case.forwarded_to is None:
-                envelopes = world.forward(epj, case, staff_id, now)
-                detail = "forward"
-            elif pick < b.forward_share + b.temporary_reply_share and not case.replies:
-                envelopes = epj.temporary_reply(case.case_id, "Vi har mottatt meldingen og svarer innen fredag.",
-                                                now.date() + timedelta(days=3), staff_id=staff_id, now=now)
-                detail = "temporary"
-            else:
-                envelopes = epj.reply(case.case_id, "Takk for meldingen. Vi har ordnet dette.", staff_id=staff_id,
-                                      now=now)
-                detail = "final"
-            if detail != "forward" and not case.replies:
-                self.ledger.record(self.env.now, "reply.sent", municipality=kommune, ref=case.msg_id, value=spare,
-                                   detail=detail)
-            self.bus.send_all(envelopes)
+        spare = (case.reply_deadline - now).total_seconds()
+        pick = rng.random()
+        if pick < b.forward_share and case.forwarded_to is None:
+            envelopes = self.world.forward(epj, case, staff_id, now)
+            detail = "forward"
+        elif pick < b.forward_share + b.temporary_reply_share and not case.replies:
+            envelopes = epj.temporary_reply(case.case_id, "Vi har mottatt meldingen og svarer innen fredag.",
+                                            now.date() + timedelta(days=3), staff_id=staff_id, now=now)
+            detail = "temporary"
+        else:
+            envelopes = epj.reply(case.case_id, "Takk for meldingen. Vi har ordnet dette.", staff_id=staff_id,
+                                  now=now)
+            detail = "final"
+        if detail != "forward" and not case.replies:
+            self.ledger.record(self.env.now, "reply.sent", municipality=kommune, ref=case.msg_id, value=spare,
+                               detail=detail)
+        self.bus.send_all(envelopes)
 
     # ------------------------------------------------------------------ resends
 

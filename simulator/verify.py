@@ -128,10 +128,10 @@ def verify(ledger: Ledger, expect: Expectations, at) -> dict[str, Check]:
     # -- access control --------------------------------------------------------------
     attempts = counts.get("access.intrusion_attempt", 0)
     granted = counts.get("access.granted_wrongly", 0)
-    refused = counts.get("access.refused", 0)
-    checks["entitled_citizens_served"] = Check(
+    refused = counts.get("access.refused", 0) + counts.get("staff.refused", 0)
+    checks["entitled_actors_served"] = Check(
         passed=refused == 0, value=refused,
-        expected="no citizen or proxy acting within their rights is refused by helsenorge: 0 refusals")
+        expected="no citizen, proxy or staff member acting within their rights is refused by a service: 0")
     checks["access_control_held"] = Check(
         passed=granted == 0, value=granted,
         expected=f"every attempt to read another citizen's data refused ({attempts} attempts): 0 granted")
