@@ -30,7 +30,6 @@ import simpy
 from mocks.epj.model import EpjError
 from mocks.exchange.outgoing import lazy_bodies
 from mocks.helsenorge.rules import Refused
-from mocks.wire.msghead import parse_document
 from simulator.bus import SimBus
 from simulator.calendar import OSLO, cancellation_deadline, is_workday
 from simulator.faults import check_names, cutoff_ignored, forget_uniqueness

@@ -36,7 +36,6 @@ from mocks.registry.store import RegistryStore
 from mocks.wire.codes import NS_MSGHEAD
 from mocks.wire.msghead import parse_document
 from simulator.bus import Party, SimBus
-from simulator.calendar import OSLO
 from simulator.faults import wrap_epj_handler
 
 SERVICE_INDEX = {"nursing": 1, "help": 2}

@@ -8,10 +8,8 @@ scripts/install-rabbitmq.sh when it can (root), and otherwise skips — except u
 from __future__ import annotations
 
 import os
-import subprocess
 import uuid
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 
@@ -26,7 +24,7 @@ from typer.testing import CliRunner  # noqa: E402
 
 from digihelse.broker_cli import broker_app  # noqa: E402
 from mocks.broker import LocalBroker, free_port  # noqa: E402
-from mocks.exchange.amqp import FAILED_DELIVERIES_PROPERTY, AmqpExchange, DeliveryLost  # noqa: E402
+from mocks.exchange.amqp import FAILED_DELIVERIES_PROPERTY, DeliveryLost  # noqa: E402
 from mocks.exchange.envelope import (  # noqa: E402
     CONTENT_TYPE_PROTECTED,
     MAX_DELIVERIES,

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, timedelta
 
-import pytest
 from fastapi.testclient import TestClient
 
 from mocks.app import ServeSettings, build_app, build_harness
