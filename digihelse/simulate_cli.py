@@ -29,7 +29,8 @@ def simulate(
     seed: Annotated[Optional[int], typer.Option(help="Override the scenario's seed. Same seed and scale, same fingerprint.")] = None,
     scale: Annotated[float, typer.Option(min=0.0001, help="Multiply the number of recipients (0.1 = a tenth of the population).")] = 1.0,
     out: Annotated[Path, typer.Option(help="Directory for ledger.sqlite, summary.json and report.html.")] = Path("out/simulate"),
-    transport: Annotated[str, typer.Option(help="inprocess: services in this process on simulated time (default).")] = "inprocess",
+    transport: Annotated[str, typer.Option(help="inprocess: the service cores on simulated time over an in-process bus (default). http: the same world served over HTTP (uvicorn on loopback) with receive loops on a real embedded exchange, the model in accelerated wall-clock time.")] = "inprocess",
+    speed: Annotated[float, typer.Option(min=1.0, help="With --transport http: simulated seconds per real second (3600 = an hour a second).")] = 3600.0,
     no_report: Annotated[bool, typer.Option("--no-report", help="Skip the HTML report (summary.json is always written).")] = False,
 ) -> None:
     """Simulate a scenario through the service cores and verify what happened.
@@ -58,7 +59,7 @@ def simulate(
 
         try:
             result = run_scenario(loaded, out=out, seed=seed, scale=scale, transport=transport, progress=progress,
-                                  report=not no_report)
+                                  report=not no_report, speed=speed)
         except ValueError as exc:
             Console(stderr=True).print(f"error: {exc}")
             raise typer.Exit(2) from None

@@ -83,6 +83,8 @@ class Node:
     on_sync: SyncHandler | None = None
     on_tick: Callable[[object], list[Envelope]] | None = None
     """Called now and then with ``now``; returns envelopes due (resends)."""
+    on_processed: Callable[[Envelope, list[Envelope]], None] | None = None
+    """Told of every delivery handled and what it produced (the simulation's observer over a real exchange)."""
     stats: NodeStats = field(default_factory=NodeStats)
 
     def __post_init__(self) -> None:
@@ -109,6 +111,8 @@ class Node:
             self.stats.transport_errors += transport_error
             self._send(outgoing)
             self.exchange.ack(delivery)
+            if self.on_processed is not None:
+                self.on_processed(envelope, outgoing)
         except Exception:  # noqa: BLE001 - anything unexpected: redeliver, never lose
             self.stats.failures += 1
             log.exception("processing %s from %s failed; releasing for redelivery", envelope.message_id, delivery.queue)

@@ -31,6 +31,7 @@ from mocks.epj.model import EpjError
 from mocks.exchange.outgoing import lazy_bodies
 from mocks.helsenorge.rules import Refused
 from simulator.bus import SimBus
+from simulator.services import CaseView, InProcessServices
 from simulator.calendar import OSLO, cancellation_deadline, is_workday
 from simulator.faults import check_names, cutoff_ignored, forget_uniqueness
 from simulator.ledger import Ledger
@@ -71,9 +72,17 @@ class RunStats:
 
 class Simulation:
     def __init__(self, scenario, population, *, ledger: Ledger, seed: int,
-                 progress: Callable[[float], None] | None = None, faults: tuple[str, ...] = ()) -> None:
+                 progress: Callable[[float], None] | None = None, faults: tuple[str, ...] = (),
+                 transport: str = "inprocess", speed: float = 3600.0, work_dir=None) -> None:
         check_names(faults)
+        if transport not in ("inprocess", "http"):
+            raise ValueError(f"transport: {transport!r} is neither 'inprocess' nor 'http'")
+        if transport == "http" and faults:
+            raise ValueError("faults: fault injection runs in process only (--transport inprocess)")
         self.faults = faults
+        self.transport = transport
+        self.speed = speed
+        self.work_dir = work_dir
         self.scenario = scenario
         self.population = population
         self.ledger = ledger
@@ -97,12 +106,22 @@ class Simulation:
     def t_of(self, moment: datetime) -> float:
         return (moment.astimezone(timezone.utc) - self.epoch).total_seconds()
 
+    def now_t(self) -> float:
+        """Simulated seconds now: the SimPy clock in process; the served harness's clock when networked,
+        because that is the clock its cut-off and deadline rules read."""
+        if self.transport == "http":
+            return self.t_of(self._clock())
+        return self.env.now
+
     def day_start(self, day: date) -> float:
         return self.t_of(datetime.combine(day, time(0, 0), tzinfo=OSLO))
 
     # ------------------------------------------------------------------ run
 
     def run(self) -> None:
+        if self.transport == "http":  # real bytes on a real exchange: no lazy bodies
+            self._run()
+            return
         with cutoff_ignored(self.faults), lazy_bodies():
             self._run()
 
@@ -113,17 +132,23 @@ class Simulation:
         done_days = 0
         for period in self.scenario.periods:
             start_t = self.day_start(period.start)
-            env = simpy.Environment(initial_time=start_t)
-            bus = SimBus(env, self.epoch)
             if self.world is None:
                 self.world = build_digital_world(self.population, self.scenario, seed=self.seed,
                                                  first_day=period.start, epoch=self.epoch)
                 if "journal-twice" in self.faults:
                     for epj in self.world.epjs.values():
                         forget_uniqueness(epj)
-            self.world.attach(bus, ledger=self.ledger, stats=self.stats, faults=self.faults)
             self.world.activate_for(period.start)
-            self.env, self.bus = env, bus
+            served = None
+            if self.transport == "http":
+                env, served = self._serve(start_t)
+            else:
+                env = simpy.Environment(initial_time=start_t)
+                bus = SimBus(env, self.epoch)
+                self.world.attach(bus, ledger=self.ledger, stats=self.stats, faults=self.faults)
+                self.bus = bus
+                self.services = InProcessServices(self.world, bus)
+            self.env = env
             days = [period.start + timedelta(days=i) for i in range(period.days)]
             for municipality in self.population.municipalities:
                 env.process(self._planner(municipality, days))
@@ -138,9 +163,62 @@ class Simulation:
                 if self.progress:
                     self.progress((done_days + step) / total_days)
             env.run(until=end_t + 3600)  # let the last receipts of the period arrive
+            if served is not None:
+                self._settle(served)
             done_days += period.days
         self.world.audit(self.t_of(self.at(self.env.now)), self.ledger, self.stats)
         self.ledger.finish()
+
+    # ------------------------------------------------------------------ the networked transport
+
+    def _serve(self, start_t: float):
+        """Serve the world over HTTP and a real exchange; the model runs in accelerated wall-clock time."""
+        import queue
+        import tempfile
+        from pathlib import Path
+
+        import simpy.rt
+
+        from mocks.ports import ScaledClock
+        from simulator.services import NetworkedServices, ServedHarness
+
+        work = Path(self.work_dir or tempfile.mkdtemp(prefix="digihelse-sim-"))
+        work.mkdir(parents=True, exist_ok=True)
+        self._events: queue.SimpleQueue = queue.SimpleQueue()
+        self._observe = self.world.observer(self.ledger, self.stats)
+        env = simpy.rt.RealtimeEnvironment(initial_time=start_t, factor=1.0 / self.speed, strict=False)
+        clock = ScaledClock(self.at(start_t), self.speed)
+        self._clock = clock
+        served = ServedHarness(self.world, clock=clock, seed=self.seed, db_dir=work,
+                               observer=lambda envelope, out: self._events.put((envelope, out, clock())))
+        served.start(poll=0.05, tick_every=max(0.05, 300 / self.speed))
+        self.services = NetworkedServices(self.world, served.url)
+        env.process(self._drain())
+        env.sync()
+        return env, served
+
+    def _drain(self):
+        """Move what the served harness's receive loops saw into the ledger, from the model's own thread."""
+        while True:
+            yield self.env.timeout(30)
+            self._drain_now()
+
+    def _drain_now(self) -> None:
+        while not self._events.empty():
+            envelope, outgoing, when = self._events.get()
+            self._observe(envelope, outgoing, self.t_of(when))
+
+    def _settle(self, served) -> None:
+        """Wait (real time) until nothing is left on the exchange, then stop serving."""
+        import time as real_time
+
+        deadline = real_time.monotonic() + 60
+        while real_time.monotonic() < deadline and not served.idle():
+            real_time.sleep(0.2)
+        real_time.sleep(0.5)
+        served.stop()
+        self.services.close()
+        self._drain_now()
 
     # ------------------------------------------------------------------ visits
 
@@ -226,7 +304,7 @@ class Simulation:
                         stats.wasted += 1
                     continue
                 try:
-                    world.complete_visit(kommune, visit.uid, visit.staff_id, self.at(env.now))
+                    self.services.complete_visit(kommune, visit.uid, visit.staff_id, self.at(env.now))
                 except EpjError as refusal:  # the EPJ refused its own staff: visible, not a crash
                     ledger.record(env.now, "staff.refused", municipality=kommune, ref=visit.uid,
                                   detail=f"{type(refusal).__name__}: {refusal}")
@@ -288,7 +366,7 @@ class Simulation:
     def _act(self, kommune: str, person: DigitalPerson, action: str, u1: float, u2: float):
         world = self.world
         env = self.env
-        now = self.at(env.now)
+        now = self.at(self.now_t())
         self_login = person.self_login or (person.self_login_from is not None and now.date() >= person.self_login_from)
         if person.relative_fnr and (not self_login or u1 < self.behaviour.relative_message_share):
             actor = person.relative_fnr
@@ -303,41 +381,38 @@ class Simulation:
         if action == "message":
             kind = world.message_kind(u2)
             try:
-                envelopes = world.helsenorge.send_message(actor, person.fnr, service, world.message_text(kind, u2), now)
+                msg_id = self.services.send_message(actor, person.fnr, service, world.message_text(kind, u2), now)
             except Refused as refusal:
                 self.ledger.record(env.now, "access.refused", municipality=kommune, subject=actor, detail=refusal.rule)
                 return
-            msg_id = world.msg_id_of(envelopes[0])
             self.stats.sent_at[msg_id] = env.now
             self.stats.messages += 1
             self.ledger.record(env.now, "message.sent", municipality=kommune, service=str(service), subject=person.fnr,
                                ref=msg_id, detail=kind)
-            self.bus.send_all(envelopes)
             return
         visits = yield from self._read_calendar(kommune, actor, person, service)
         self.ledger.record(env.now, "calendar.read", municipality=kommune, subject=actor)
         if action != "cancel" or not visits:
             return
         late = u2 < self.behaviour.late_cancellation_share
-        now = self.at(env.now)
-        upcoming = [v for v in visits if v.status.value == "CONFIRMED" and v.start > now]
+        now = self.at(self.now_t())
+        upcoming = [v for v in visits if v.status == "CONFIRMED" and v.start > now]
         candidates = [v for v in upcoming if (cancellation_deadline(v.start) < now) == late]
         if not candidates:
             return
         visit = candidates[int(u1 * len(candidates)) % len(candidates)]
-        self.ledger.record(env.now, "visit.cancel_requested", municipality=kommune, subject=person.fnr,
+        self.ledger.record(self.now_t(), "visit.cancel_requested", municipality=kommune, subject=person.fnr,
                            ref=visit.uid)
         try:
-            envelopes = world.helsenorge.cancel_visit(actor, person.fnr, visit.uid, now)
+            self.services.cancel_visit(actor, person.fnr, visit.uid, now)
         except Refused as refusal:
             if refusal.rule == "cancel.after-cutoff":
                 self.stats.refused += 1
-                self.ledger.record(env.now, "visit.cancel_refused", municipality=kommune, subject=person.fnr,
+                self.ledger.record(self.now_t(), "visit.cancel_refused", municipality=kommune, subject=person.fnr,
                                    ref=visit.uid, detail=refusal.details.get("deadline"))
             elif refusal.rule not in ("cancel.pending", "cancel.already-cancelled", "cancel.completed"):
                 self.ledger.record(env.now, "access.refused", municipality=kommune, subject=actor, detail=refusal.rule)
             return
-        self.bus.send_all(envelopes)
 
     def _intrude(self, kommune: str, stranger: DigitalPerson, victim: DigitalPerson) -> None:
         """Someone tries to read another citizen's messages: helsenorge must refuse unless entitled."""
@@ -347,7 +422,7 @@ class Simulation:
         self.ledger.record(self.env.now, "access.intrusion_attempt", municipality=kommune, subject=stranger.fnr,
                            ref=victim.fnr)
         try:
-            self.world.helsenorge.inbox(stranger.fnr, victim.fnr, now)
+            self.services.read_inbox(stranger.fnr, victim.fnr, now)
         except Refused as refusal:
             self.ledger.record(self.env.now, "access.denied", municipality=kommune, subject=stranger.fnr,
                                ref=victim.fnr, detail=refusal.rule)
@@ -356,14 +431,8 @@ class Simulation:
                            ref=victim.fnr)
 
     def _read_calendar(self, kommune, actor, person, service):
-        world = self.world
         try:
-            request = world.helsenorge.planned_visits_request(actor, person.fnr, service, self.at(self.env.now))
-            reply = yield self.env.process(self.bus.call(request))
-            if reply is None:
-                return []
-            return world.helsenorge.planned_visits_reply(actor, person.fnr, reply, reply.document,
-                                                         self.at(self.env.now))
+            return (yield from self.services.read_calendar(self.env, actor, person.fnr, service, self.at))
         except Refused as refusal:  # an entitled citizen turned away: a service bug the verifier must see
             self.ledger.record(self.env.now, "access.refused", municipality=kommune, subject=actor,
                                ref=person.fnr, detail=refusal.rule)
@@ -387,35 +456,29 @@ class Simulation:
                 self._answer_inbox(kommune, rng)
 
     def _answer_inbox(self, kommune: str, rng: random.Random) -> None:
-        world = self.world
         now = self.at(self.env.now)
-        for case, staff_id, epj in list(world.open_cases(kommune)):
+        for case in self.services.open_cases(kommune):
             try:
-                self._answer(kommune, case, staff_id, epj, now, rng)
+                self._answer(kommune, case, now, rng)
             except EpjError as refusal:
                 self.ledger.record(self.env.now, "staff.refused", municipality=kommune, ref=case.msg_id,
                                    detail=f"{type(refusal).__name__}: {refusal}")
 
-    def _answer(self, kommune: str, case, staff_id: str, epj, now, rng: random.Random) -> None:
+    def _answer(self, kommune: str, case: CaseView, now, rng: random.Random) -> None:
         """One case: forward it, give a temporary answer, or answer it (the routine table's three ways)."""
         b = self.behaviour
         spare = (case.reply_deadline - now).total_seconds()
         pick = rng.random()
         if pick < b.forward_share and case.forwarded_to is None:
-            envelopes = self.world.forward(epj, case, staff_id, now)
-            detail = "forward"
-        elif pick < b.forward_share + b.temporary_reply_share and not case.replies:
-            envelopes = epj.temporary_reply(case.case_id, "Vi har mottatt meldingen og svarer innen fredag.",
-                                            now.date() + timedelta(days=3), staff_id=staff_id, now=now)
-            detail = "temporary"
+            how = "forward"
+        elif pick < b.forward_share + b.temporary_reply_share and not case.answered:
+            how = "temporary"
         else:
-            envelopes = epj.reply(case.case_id, "Takk for meldingen. Vi har ordnet dette.", staff_id=staff_id,
-                                  now=now)
-            detail = "final"
-        if detail != "forward" and not case.replies:
+            how = "final"
+        self.services.answer(case, how, now)
+        if how != "forward" and not case.answered:
             self.ledger.record(self.env.now, "reply.sent", municipality=kommune, ref=case.msg_id, value=spare,
-                               detail=detail)
-        self.bus.send_all(envelopes)
+                               detail=how)
 
     # ------------------------------------------------------------------ resends
 
@@ -424,7 +487,7 @@ class Simulation:
         end = self.day_start(days[-1] + timedelta(days=1)) + 3600
         while env.now < end:
             yield env.timeout(300)
-            self.bus.send_all(self.world.due_resends(self.at(env.now)))
+            self.services.due_resends(self.at(env.now))
 
 
 def hourly_weights(bands: list[tuple[float, float, float]]) -> list[float]:

@@ -37,6 +37,7 @@ def run_scenario(
     progress: Callable[[str, float], None] | None = None,
     report: bool = True,
     faults: tuple[str, ...] = (),
+    speed: float = 3600.0,
 ) -> RunResult:
     started = time.perf_counter()
     seed = scenario.seed if seed is None else seed
@@ -49,10 +50,9 @@ def run_scenario(
     note("population", 0.0)
     population = build_population(scenario, scale=scale)
     ledger = Ledger(ledger_path)
-    simulation = Simulation(scenario, population, ledger=ledger, seed=seed, faults=faults,
+    simulation = Simulation(scenario, population, ledger=ledger, seed=seed, faults=faults, transport=transport,
+                            speed=speed, work_dir=out / "served",
                             progress=lambda fraction: note("simulating", fraction))
-    if transport != "inprocess":
-        raise ValueError(f"transport: {transport!r} is not available in this build (use inprocess)")
     simulation.run()
     days = [period.start + timedelta(days=i) for period in scenario.periods for i in range(period.days)]
     total, helps = expected_visits(population, days, scenario.visits.weekend_factor_nursing, is_workday,

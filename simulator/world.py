@@ -113,9 +113,10 @@ class DigitalWorld:
         bus.on_dead_letter = lambda envelope, t: ledger.record(
             t, "message.dead_lettered", service=str(envelope.to_her_id), ref=envelope.message_id,
             detail=envelope.subject)
-        bus.observers.append(self._observer(ledger, stats))
+        bus.observers.append(self.observer(ledger, stats))
 
-    def _observer(self, ledger, stats) -> Callable[[Envelope, list[Envelope], float], None]:
+    def observer(self, ledger, stats) -> Callable[[Envelope, list[Envelope], float], None]:
+        """Ledger events that only the bus can see: journal entries, receipts, accepted cancellations."""
         def observe(envelope: Envelope, outgoing: list[Envelope], t: float) -> None:
             subject = envelope.subject
             if subject == "DIALOG_INNBYGGER_EKONTAKT" and envelope.to_her_id in self._epj_of_service:

@@ -1,0 +1,288 @@
+"""How the model's people reach the services: in process, or over HTTP to a running harness.
+
+The behaviour (who does what, when) is the same either way; only the path
+differs. In process, citizen and staff actions call the helsenorge and EPJ
+cores and the envelopes travel on the SimPy bus. Networked, every action is an
+HTTP request to the citizen or staff API of a served harness, whose receive
+loops move the envelopes over a real (embedded SQLite) exchange in accelerated
+wall-clock time. The verdicts must agree; the fingerprints need not (a real
+network decides its own timing).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time as real_time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+
+from mocks.epj.model import InvalidTransition
+from mocks.helsenorge.rules import Refused
+
+
+@dataclass(frozen=True, slots=True)
+class VisitView:
+    uid: str
+    start: datetime
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class CaseView:
+    case_id: str
+    msg_id: str
+    reply_deadline: datetime
+    forwarded_to: str | None
+    answered: bool
+    staff_id: str
+    installation: str
+    service_her_id: int
+
+
+class InProcessServices:
+    """The cores, directly; envelopes go on the SimPy bus."""
+
+    networked = False
+
+    def __init__(self, world, bus) -> None:
+        self.world = world
+        self.bus = bus
+
+    def send_message(self, actor: str, subject: str, service: int, text: str, now: datetime) -> str:
+        envelopes = self.world.helsenorge.send_message(actor, subject, service, text, now)
+        self.bus.send_all(envelopes)
+        return self.world.msg_id_of(envelopes[0])
+
+    def read_calendar(self, env, actor: str, subject: str, service: int, at):
+        request = self.world.helsenorge.planned_visits_request(actor, subject, service, at(env.now))
+        reply = yield env.process(self.bus.call(request))
+        if reply is None:
+            return []
+        visits = self.world.helsenorge.planned_visits_reply(actor, subject, reply, reply.document, at(env.now))
+        return [VisitView(v.uid, v.start, v.status.value) for v in visits]
+
+    def cancel_visit(self, actor: str, subject: str, uid: str, now: datetime) -> None:
+        self.bus.send_all(self.world.helsenorge.cancel_visit(actor, subject, uid, now))
+
+    def read_inbox(self, actor: str, subject: str, now: datetime) -> None:
+        self.world.helsenorge.inbox(actor, subject, now)
+
+    def open_cases(self, kommune: str) -> list[CaseView]:
+        key = self.world.municipalities[kommune].installation
+        return [CaseView(c.case_id, c.msg_id, c.reply_deadline, c.forwarded_to, bool(c.replies), staff, key,
+                         c.service_her_id)
+                for c, staff, _epj in self.world.open_cases(kommune)]
+
+    def answer(self, case: CaseView, how: str, now: datetime) -> None:
+        epj = self.world.epjs[case.installation]
+        if how == "forward":
+            envelopes = epj.forward(case.case_id, f"{case.service_her_id}-02", "Kan du svare denne?",
+                                    staff_id=case.staff_id, now=now)
+        elif how == "temporary":
+            envelopes = epj.temporary_reply(case.case_id, "Vi har mottatt meldingen og svarer innen fredag.",
+                                            now.date() + timedelta(days=3), staff_id=case.staff_id, now=now)
+        else:
+            envelopes = epj.reply(case.case_id, "Takk for meldingen. Vi har ordnet dette.", staff_id=case.staff_id,
+                                  now=now)
+        self.bus.send_all(envelopes)
+
+    def complete_visit(self, kommune: str, uid: str, staff_id: str, now: datetime) -> None:
+        self.world.complete_visit(kommune, uid, staff_id, now)
+
+    def due_resends(self, now: datetime) -> None:
+        self.bus.send_all(self.world.due_resends(now))
+
+
+class NetworkedServices:
+    """Every action an HTTP request to the served harness (citizen and staff APIs), with real tokens."""
+
+    networked = True
+
+    def __init__(self, world, base_url: str) -> None:
+        self.world = world
+        self.http = httpx.Client(base_url=base_url, timeout=30)
+        self._tokens: dict[str, str] = {}
+
+    def close(self) -> None:
+        self.http.close()
+
+    # -- authentication -------------------------------------------------------------
+
+    def _citizen(self, fnr: str) -> dict[str, str]:
+        token = self._tokens.get(fnr)
+        if token is None:
+            response = self.http.post("/helsenorge/api/login", json={"fnr": fnr, "eid": "bankid"})
+            _raise_refusal(response)
+            token = self._tokens[fnr] = response.json()["token"]
+        return {"Authorization": f"Bearer {token}"}
+
+    def _staff(self, installation: str, staff_id: str) -> dict[str, str]:
+        key = f"staff:{staff_id}"
+        token = self._tokens.get(key)
+        if token is None:
+            response = self.http.post(f"/epj/{installation}/api/login",
+                                      json={"staffId": staff_id, "password": f"pw-{staff_id}"})
+            response.raise_for_status()
+            token = self._tokens[key] = response.json()["token"]
+        return {"Authorization": f"Bearer {token}"}
+
+    # -- citizens ---------------------------------------------------------------------
+
+    def send_message(self, actor: str, subject: str, service: int, text: str, now: datetime) -> str:
+        body = {"serviceHerId": service, "text": text}
+        if actor != subject:
+            body["onBehalfOf"] = subject
+        response = self.http.post("/helsenorge/api/messages", headers=self._citizen(actor), json=body)
+        _raise_refusal(response)
+        return response.json()["msgId"]
+
+    def read_calendar(self, env, actor: str, subject: str, service: int, at):
+        response = self.http.get("/helsenorge/api/visits", headers=self._citizen(actor),
+                                 params={"on-behalf-of": subject})
+        _raise_refusal(response)
+        yield env.timeout(0)
+        return [VisitView(v["uid"], datetime.fromisoformat(v["start"]), v["status"])
+                for v in response.json()["visits"] if v["serviceHerId"] == service]
+
+    def cancel_visit(self, actor: str, subject: str, uid: str, now: datetime) -> None:
+        body = {"onBehalfOf": subject} if actor != subject else {}
+        response = self.http.post(f"/helsenorge/api/visits/{uid}/cancel", headers=self._citizen(actor), json=body)
+        _raise_refusal(response)
+
+    def read_inbox(self, actor: str, subject: str, now: datetime) -> None:
+        response = self.http.get("/helsenorge/api/inbox", headers=self._citizen(actor),
+                                 params={"on-behalf-of": subject})
+        _raise_refusal(response)
+
+    # -- staff --------------------------------------------------------------------------
+
+    def open_cases(self, kommune: str) -> list[CaseView]:
+        municipal = self.world.municipalities[kommune]
+        out: list[CaseView] = []
+        for service in ("nursing", "help"):
+            her_id = self.world.service_her_id(kommune, service)
+            first, second = f"{her_id}-01", f"{her_id}-02"
+            key = municipal.installation
+            for staff, wanted in ((first, "new"), (second, None)):
+                params = {"status": wanted} if wanted else {}
+                response = self.http.get(f"/epj/{key}/api/inbox", headers=self._staff(key, staff), params=params)
+                response.raise_for_status()
+                for c in response.json():
+                    if c["serviceHerId"] != her_id:
+                        continue
+                    forwarded = (c.get("forwardedTo") or {}).get("staffId")
+                    if staff == first and forwarded is None or (
+                            staff == second and forwarded == second and c["status"] != "ferdig_behandlet"):
+                        out.append(CaseView(c["caseId"], c["msgId"], datetime.fromisoformat(c["replyDeadline"]),
+                                            forwarded, bool(c["replies"]), staff, key, her_id))
+        return out
+
+    def answer(self, case: CaseView, how: str, now: datetime) -> None:
+        base = f"/epj/{case.installation}/api/cases/{case.case_id}"
+        headers = self._staff(case.installation, case.staff_id)
+        if how == "forward":
+            response = self.http.post(f"{base}/forward", headers=headers,
+                                      json={"toStaffId": f"{case.service_her_id}-02", "note": "Kan du svare denne?"})
+        elif how == "temporary":
+            response = self.http.post(f"{base}/temporary-reply", headers=headers,
+                                      json={"text": "Vi har mottatt meldingen og svarer innen fredag.",
+                                            "answerBy": (now.date() + timedelta(days=3)).isoformat()})
+        else:
+            response = self.http.post(f"{base}/reply", headers=headers,
+                                      json={"text": "Takk for meldingen. Vi har ordnet dette.", "final": True})
+        if response.status_code == 409:
+            raise InvalidTransition(response.text)
+        response.raise_for_status()
+
+    def complete_visit(self, kommune: str, uid: str, staff_id: str, now: datetime) -> None:
+        key = self.world.municipalities[kommune].installation
+        response = self.http.post(f"/epj/{key}/api/visits/{uid}/done", headers=self._staff(key, staff_id))
+        if response.status_code == 409:
+            raise InvalidTransition(response.text)
+        response.raise_for_status()
+
+    def due_resends(self, now: datetime) -> None:
+        return None  # the served harness's own receive loops resend on their tick
+
+
+def _raise_refusal(response: httpx.Response) -> None:
+    if response.status_code in (401, 403, 404, 409, 422):
+        detail = response.json().get("detail")
+        if isinstance(detail, dict) and "rule" in detail:
+            extras = {k: str(v) for k, v in detail.items() if k not in ("rule", "message")}
+            raise Refused(detail["rule"], detail.get("message", ""), **extras)
+        raise Refused(f"http.{response.status_code}", str(detail))
+    response.raise_for_status()
+
+
+class ServedHarness:
+    """The simulation's own world, served: uvicorn on loopback plus receive loops on an embedded exchange."""
+
+    def __init__(self, world, *, clock, seed: int, db_dir, observer) -> None:
+        from datetime import timedelta as span
+
+        import uvicorn
+        from fastapi import FastAPI
+
+        from mocks.app import ExchangeOutbox
+        from mocks.auth import TokenSigner
+        from mocks.epj.http import epj_router
+        from mocks.exchange.embedded import EmbeddedExchange
+        from mocks.helsenorge.http import helsenorge_router
+        from mocks.node import Node, SyncClient
+        from mocks.ports import IdSource
+        from mocks.registry.seed import HELSENORGE_HER_ID
+
+        self.exchange = EmbeddedExchange(str(db_dir / "exchange.sqlite"))
+        ids = IdSource(seed + 7)
+        self.events: queue.SimpleQueue = queue.SimpleQueue()
+        self.nodes = [Node(self.exchange, [HELSENORGE_HER_ID], world.helsenorge.receive, clock, ids,
+                           on_tick=world.helsenorge.due_resends, on_processed=observer)]
+        for key, epj in world.epjs.items():
+            services = [h for h, (k, _) in world._epj_of_service.items() if k == key]
+            self.nodes.append(Node(self.exchange, services, epj.receive, clock, ids, on_sync=epj.receive_sync,
+                                   on_tick=epj.due_resends, on_processed=observer))
+        self.sync = SyncClient(self.exchange, HELSENORGE_HER_ID)
+        signer = TokenSigner(b"simulation-http-transport-secret", lifetime=span(days=400))
+        outbox = ExchangeOutbox(self.exchange)
+        app = FastAPI()
+        app.include_router(helsenorge_router(world.helsenorge, signer=signer, clock=clock, outbox=outbox,
+                                             sync=self.sync), prefix="/helsenorge")
+        for key, epj in world.epjs.items():
+            app.include_router(epj_router(epj, signer=signer, clock=clock, outbox=outbox), prefix=f"/epj/{key}")
+        from mocks.broker import free_port
+
+        self.port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self._thread = threading.Thread(target=self.server.run, name="sim-http", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, *, poll: float, tick_every: float) -> None:
+        for node in self.nodes:
+            node.start(poll=poll, tick_every=tick_every)
+        self.sync.start()
+        self._thread.start()
+        deadline = real_time.monotonic() + 30
+        while not self.server.started:
+            if real_time.monotonic() > deadline:
+                raise RuntimeError("the simulation's HTTP server did not start")
+            real_time.sleep(0.05)
+
+    def idle(self) -> bool:
+        """No message waiting on any queue the nodes read."""
+        return all(self.exchange.depth(q) == 0 for node in self.nodes for q, _ in node.queues())
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout=10)
+        self.sync.stop()
+        for node in self.nodes:
+            node.stop()
+        self.exchange.close()
+
