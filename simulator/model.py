@@ -367,6 +367,8 @@ class Simulation:
         world = self.world
         env = self.env
         now = self.at(self.now_t())
+        if person.parent_until is not None and now.date() >= person.parent_until:
+            return  # turned 16: the parent's access has ended and the young person has not consented yet
         self_login = person.self_login or (person.self_login_from is not None and now.date() >= person.self_login_from)
         if person.relative_fnr and (not self_login or u1 < self.behaviour.relative_message_share):
             actor = person.relative_fnr

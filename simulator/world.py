@@ -23,6 +23,7 @@ from mocks.epj.store import EpjStore
 from mocks.exchange.envelope import Envelope
 from mocks.helsenorge.core import HelsenorgeCore
 from mocks.helsenorge.model import Channel, Delivery, NotificationLevel, NotificationSettings
+from mocks.helsenorge.people import birth_date_from_fnr, birthday
 from mocks.helsenorge.store import HelsenorgeStore
 from mocks.helsenorge.wiring import registry_hooks
 from mocks.notify.outbox import NotificationOutbox
@@ -71,6 +72,8 @@ class DigitalPerson:
     relative_level: str | None
     self_login_from: date | None = None
     """Starts logging in themselves on this day (the June 2021 app surge), if not from the start."""
+    parent_until: date | None = None
+    """A child's 16th birthday: from that day a parent no longer acts for them (and they have no consent yet)."""
 
 
 @dataclass
@@ -387,7 +390,8 @@ def build_digital_world(population, scenario, *, seed: int, first_day: date, epo
             surge = scenario.events.app_surge
             later = (surge.from_date if surge is not None and recipient.self_login_after_surge
                      and not recipient.self_login and not child else None)
-            municipal.people[recipient.id] = DigitalPerson(recipient.id, who.fnr, who.given, who.family,
-                                                           recipient.self_login and not child, relative_fnr,
-                                                           recipient.group, recipient.level, relative_level, later)
+            municipal.people[recipient.id] = DigitalPerson(
+                recipient.id, who.fnr, who.given, who.family, recipient.self_login and not child, relative_fnr,
+                recipient.group, recipient.level, relative_level, later,
+                birthday(birth_date_from_fnr(who.fnr), 16) if child else None)
     return world
