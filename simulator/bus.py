@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Callable
 
 import simpy
@@ -98,6 +98,3 @@ class SimBus:
                               ids=party.ids)
         return outgoing[0] if outgoing else None
 
-
-def utc(moment: datetime) -> datetime:
-    return moment.astimezone(timezone.utc)

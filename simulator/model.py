@@ -268,12 +268,11 @@ class Simulation:
                           subject=str(visit.recipient), ref=visit.uid, value=visit.start)
             stats.planned += 1
         if self.world is not None:
-            self.world.plan_visits(kommune, [v for v in plan if v.uid], self.at, self.minutes(municipality))
+            self.world.plan_visits(kommune, [v for v in plan if v.uid], self.at, self.visit_minutes)
         return plan
 
-    def minutes(self, municipality) -> Callable[[str], float]:
-        means = self.visits.visit_minutes
-        return lambda service: means.get(service, 30)
+    def visit_minutes(self, service: str) -> float:
+        return self.visits.visit_minutes.get(service, 30)
 
     def _nursing_hour(self, rng: random.Random) -> float:
         """Hours after the day's midnight; the night band runs past 24 (the small hours of the next day)."""

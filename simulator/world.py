@@ -276,11 +276,6 @@ class DigitalWorld:
                 if case.forwarded_to == second and case.status is not CaseStatus.FERDIG_BEHANDLET:
                     yield case, second, epj
 
-    @staticmethod
-    def forward(epj: EpjCore, case, staff_id: str, now: datetime) -> list[Envelope]:
-        to = f"{case.service_her_id}-02"
-        return epj.forward(case.case_id, to, "Kan du svare denne?", staff_id=staff_id, now=now)
-
     def due_resends(self, now: datetime) -> list[Envelope]:
         out = self.helsenorge.due_resends(now)
         for epj in self.epjs.values():
