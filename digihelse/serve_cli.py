@@ -38,6 +38,13 @@ def serve(
     start_at: Annotated[Optional[str], typer.Option("--start-at", help="Let the services' clock start at this ISO 8601 instant (e.g. 2025-03-10T08:00+01:00) instead of now.")] = None,
     speed: Annotated[float, typer.Option(min=0.001, help="How fast the services' clock runs relative to real time (60 = one hour per minute).")] = 1.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+    fault: Annotated[Optional[list[str]], typer.Option(
+        "--fault", metavar="KEY=VALUE",
+        help="Inject a transport fault (repeatable): apprec_loss=0.05, duplicate_share=0.05, crash_share=0.02, "
+             "slow_share=0.1, slow_factor=20, outage=PARTY@START/HOURS (PARTY: helsenorge, '*' for every EPJ, an "
+             "installation key or a kommunenummer; START: ISO 8601 with offset, on the services' clock), "
+             "broker_restart=START/MINUTES. Decisions are seeded by --seed. A scenario's [chaos] table is read "
+             "too; --fault options replace it.")] = None,
 ) -> None:
     """Serve helsenorge, the reference EPJs, AR/CPPA and notifications on one port.
 
@@ -48,17 +55,27 @@ def serve(
     import uvicorn
 
     from mocks.app import ServeSettings, build_app, build_harness, wall_clock
+    from mocks.chaos import parse_fault_options
     from mocks.ports import ScaledClock
 
     values: dict = {"broker": broker, "db": db}
     if scenario is not None:
         try:
-            values.update(tomllib.loads(scenario.read_text(encoding="utf-8")).get("serve", {}))
+            table = tomllib.loads(scenario.read_text(encoding="utf-8"))
+            values.update(table.get("serve", {}))
+            if "chaos" in table:
+                values["chaos"] = table["chaos"]
         except (OSError, tomllib.TOMLDecodeError) as exc:
             console.print(f"error: --scenario: cannot read {scenario}: {exc}")
             raise typer.Exit(2) from None
     if seed is not None:
         values["seed"] = seed
+    if fault:
+        try:
+            values["chaos"] = parse_fault_options(fault)
+        except ValueError as exc:
+            console.print(f"error: {exc}")
+            raise typer.Exit(2) from None
     try:
         settings = ServeSettings(**values)
     except ValidationError as exc:
@@ -85,6 +102,10 @@ def _summary(harness, host: str, port: int) -> None:
         staff = harness.world.staff[her_id][0]
         table.add_row(str(her_id), key, str(recipients), f"{staff} / pw-{staff}")
     console.print(table)
+    injector = getattr(harness.exchange, "injector", None)
+    if injector is not None:
+        console.print(f"[yellow]Injecting transport faults:[/] {injector.chaos.model_dump_json(exclude_defaults=True)}",
+                      highlight=False)
     example = harness.world.recipients[0]
     console.print(
         f"Serving on http://{host}:{port} (docs at /docs). Clock: {harness.clock():%Y-%m-%d %H:%M %Z}.\n"

@@ -77,6 +77,9 @@ def simulate(
         f"{v.target_per_week:,.0f}); messages sent {m.sent:,}, journaled {m.journaled:,}, receipted {m.receipted:,}, "
         f"failed {m.failed:,}, lost {m.lost:,}; {summary.events:,} events in {summary.wall_seconds:.1f} s",
         highlight=False)
+    if summary.faults:
+        injected = ", ".join(f"{kind.replace('_', ' ')} {n:,}" for kind, n in summary.faults.items())
+        console.print(f"faults ridden out: {injected}; shown failed to the sender {m.shown_failed:,}", highlight=False)
     console.print(f"fingerprint {summary.fingerprint}", highlight=False)
     console.print(f"wrote {out / 'summary.json'}" + ("" if no_report else f", {out / 'report.html'}"), highlight=False)
     verdict = "[bold green]PASS[/]" if summary.passed else "[bold red]FAIL[/]"

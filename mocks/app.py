@@ -13,6 +13,7 @@ which drains every queue until nothing moves — deterministic, for tests.
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 from contextlib import asynccontextmanager
@@ -25,12 +26,14 @@ from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
 from .auth import TokenSigner
+from .chaos import HELSENORGE_NAMES, Chaos, FaultInjector, epj_names
 from .epj.core import EpjCore
 from .epj.http import epj_router
 from .epj.store import EpjStore
 from .exchange.base import Exchange
 from .exchange.embedded import EmbeddedExchange
 from .exchange.envelope import Envelope
+from .exchange.faulty import FaultyExchange
 from .helsenorge.core import HelsenorgeCore
 from .helsenorge.http import helsenorge_router
 from .helsenorge.store import HelsenorgeStore
@@ -45,6 +48,7 @@ from .registry.http import ar_router, cppa_router
 from .registry.seed import HELSENORGE_HER_ID, HELSENORGE_ORG_HER_ID
 from .registry.store import RegistryStore
 
+log = logging.getLogger(__name__)
 
 class ServeSettings(BaseModel):
     """What ``digihelse serve`` is told; validated at the boundary."""
@@ -55,6 +59,7 @@ class ServeSettings(BaseModel):
     secret: str | None = Field(None, description="token signing secret; random per start when not given")
     patients_per_service: int = Field(6, ge=1, le=10_000)
     staff_per_service: int = Field(3, ge=1, le=1_000)
+    chaos: Chaos | None = Field(None, description="transport faults to inject (see mocks.chaos); None for none")
 
 
 def wall_clock() -> datetime:
@@ -69,7 +74,10 @@ class ExchangeOutbox:
 
     def send(self, envelopes: Iterable[Envelope]) -> None:
         for envelope in envelopes:
-            self.exchange.send(envelope)
+            try:
+                self.exchange.send(envelope)
+            except ConnectionError as exc:  # the bus is down: the sender has stored and tracked it, and resends
+                log.warning("not sent now, left to the sender's resend: %s", exc)
 
 
 def _sqlite(settings: ServeSettings, name: str) -> str:
@@ -170,6 +178,9 @@ def build_harness(
         )
         if saved is not None:
             saved.write_text(world.to_json(), encoding="utf-8")
+    if settings.chaos is not None and settings.chaos.active:
+        exchange = FaultyExchange(exchange, FaultInjector(settings.chaos, settings.seed), clock,
+                                  _outage_names(registry, world))
     harness = Harness(exchange, registry, helsenorge, epjs, notifications, TokenSigner(secret), clock, world,
                       background=background)
     harness.nodes.append(Node(exchange, [HELSENORGE_HER_ID], helsenorge.receive, clock, ids,
@@ -182,6 +193,21 @@ def build_harness(
     for party in registry.parties():  # every AR party has its queues, live or not
         exchange.declare(party.her_id)
     return harness
+
+
+def _outage_names(registry: Registry, world: World):
+    """Queue → what a ``--fault outage=PARTY@…`` may call its receiver (helsenorge, '*', installation, kommune)."""
+    def names_of(queue: str) -> frozenset[str]:
+        her_id = int(queue.split("_", 1)[0])
+        if her_id in (HELSENORGE_HER_ID, HELSENORGE_ORG_HER_ID):
+            return HELSENORGE_NAMES
+        key = world.epj_of_service.get(her_id)
+        if key is None:
+            return frozenset()
+        municipality = registry.get(her_id).municipality
+        return epj_names(key, [municipality] if municipality else [])
+
+    return names_of
 
 
 def build_app(harness: Harness) -> FastAPI:

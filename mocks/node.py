@@ -219,7 +219,13 @@ class SyncClient:
         key = request.correlation_id or request.message_id
         with self._lock:
             self._waiting[key] = None
-        self.exchange.send(request)
+        try:
+            self.exchange.send(request)
+        except ConnectionError as exc:  # the bus is down: to the caller, as good as no answer in time
+            log.warning("sync request %s not sent: %s", request.message_id, exc)
+            with self._lock:
+                self._waiting.pop(key, None)
+            return None
         if self._pump is not None:  # in-process: let the other side answer now
             self._pump()
         deadline = time.monotonic() + timeout

@@ -14,6 +14,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Callable
 
 from .exchange.codec import envelope_from_json, envelope_to_json
 from .exchange.envelope import Envelope
@@ -60,6 +61,8 @@ class ReceiptTracker:
                     next_at REAL, envelope TEXT NOT NULL, receipt_status TEXT, receipt_errors TEXT)"""
             )
             self._db.execute(f"CREATE INDEX IF NOT EXISTS {table}_due ON {table}(state, next_at)")
+        self.on_failed: Callable[[str, datetime], None] | None = None
+        """Told when a message turns FAILED (the moment the sender must see it), e.g. by a simulation's ledger."""
         self._earliest = self._next_due()
         """A lower bound on the next resend time: ``due`` asks the database only once it has passed.
         Callers poll every few minutes for hours; almost every poll finds nothing."""
@@ -106,6 +109,8 @@ class ReceiptTracker:
                     self._db.execute(
                         f"UPDATE {self._t} SET state=?, next_at=NULL WHERE msg_id=?", (DeliveryState.FAILED, msg_id)
                     )
+                    if self.on_failed is not None:
+                        self.on_failed(msg_id, now)
                     continue
                 self._db.execute(
                     f"UPDATE {self._t} SET attempts=attempts+1, next_at=? WHERE msg_id=?",

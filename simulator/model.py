@@ -27,6 +27,7 @@ from typing import Callable
 
 import simpy
 
+from mocks.chaos import FaultInjector
 from mocks.epj.model import EpjError
 from mocks.exchange.outgoing import lazy_bodies
 from mocks.helsenorge.rules import Refused
@@ -77,8 +78,9 @@ class Simulation:
         check_names(faults)
         if transport not in ("inprocess", "http"):
             raise ValueError(f"transport: {transport!r} is neither 'inprocess' nor 'http'")
-        if transport == "http" and faults:
-            raise ValueError("faults: fault injection runs in process only (--transport inprocess)")
+        if transport == "http" and (faults or scenario.chaos is not None):
+            raise ValueError("faults: fault injection in a simulation runs in process only (--transport inprocess); "
+                             "over HTTP, use `digihelse serve --fault`")
         self.faults = faults
         self.transport = transport
         self.speed = speed
@@ -93,6 +95,8 @@ class Simulation:
         first = scenario.periods[0].start
         self.epoch = datetime.combine(first, time(0, 0), tzinfo=OSLO).astimezone(timezone.utc)
         self.stats = RunStats()
+        self.chaos = (FaultInjector(scenario.chaos, seed)
+                      if scenario.chaos is not None and scenario.chaos.active else None)
         self.world: DigitalWorld | None = None
         self.nursing_bands = self.visits.nursing_profile()
         self.help_hours = self.visits.help_window()
@@ -145,7 +149,7 @@ class Simulation:
             else:
                 env = simpy.Environment(initial_time=start_t)
                 bus = SimBus(env, self.epoch)
-                self.world.attach(bus, ledger=self.ledger, stats=self.stats, faults=self.faults)
+                self.world.attach(bus, ledger=self.ledger, stats=self.stats, faults=self.faults, chaos=self.chaos)
                 self.bus = bus
                 self.services = InProcessServices(self.world, bus)
             self.env = env
@@ -433,11 +437,14 @@ class Simulation:
 
     def _read_calendar(self, kommune, actor, person, service):
         try:
-            return (yield from self.services.read_calendar(self.env, actor, person.fnr, service, self.at))
+            visits, live = yield from self.services.read_calendar(self.env, actor, person.fnr, service, self.at)
         except Refused as refusal:  # an entitled citizen turned away: a service bug the verifier must see
             self.ledger.record(self.env.now, "access.refused", municipality=kommune, subject=actor,
                                ref=person.fnr, detail=refusal.rule)
             return []
+        if not live:  # the EPJ did not answer in time: the citizen sees saved visits and a notice
+            self.ledger.record(self.env.now, "calendar.stale", municipality=kommune, subject=actor, ref=person.fnr)
+        return visits
 
     # ------------------------------------------------------------------ staff
 

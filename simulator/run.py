@@ -87,7 +87,9 @@ def run_scenario(
         messages=Messages(
             sent=counts.get("message.sent", 0), journaled=counts.get("message.journaled", 0),
             receipted=counts.get("message.receipted", 0), failed=counts.get("message.failed", 0), lost=int(lost),
-            duplicates=counts.get("message.duplicate_journal", 0)),
+            duplicates=counts.get("message.duplicate_journal", 0),
+            shown_failed=counts.get("message.shown_failed", 0)),
+        faults={kind.removeprefix("fault."): n for kind, n in sorted(counts.items()) if kind.startswith("fault.")},
         checks=checks, events=ledger.count, wall_seconds=0.0, fingerprint=ledger.fingerprint(),
         per_municipality=rows,
     )

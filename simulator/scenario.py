@@ -34,6 +34,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mocks.chaos import Chaos
+
 __all__ = [
     "AGE_BAND_RE",
     "AppSurge",
@@ -729,6 +731,9 @@ class Scenario(_Model):
     visits: Visits = Field(default_factory=Visits)
     behaviour: Behaviour = Field(default_factory=Behaviour)
     events: Events = Field(default_factory=Events)
+    chaos: Chaos | None = Field(
+        None, description="Survivable transport faults (outages, slow answers, lost AppRecs, duplicates, crashes, "
+                          "broker restarts) the run must ride out with every check still passing; see mocks.chaos.")
     serve: ServeSection | None = None
 
     @field_validator("municipalities", mode="before")

@@ -29,6 +29,8 @@ class Messages(BaseModel):
     failed: int = 0
     lost: int = 0
     duplicates: int = 0
+    shown_failed: int = 0
+    """Turned FAILED for the sender after the last resend (some are delivered later, after a long outage)."""
 
 
 class Check(BaseModel):
@@ -63,6 +65,8 @@ class Summary(BaseModel):
     visits: Visits
     messages: Messages
     checks: dict[str, Check] = Field(default_factory=dict)
+    faults: dict[str, int] = Field(
+        default_factory=dict, description="Transport faults injected by the scenario's [chaos] table, by kind.")
     events: int
     wall_seconds: float
     fingerprint: str

@@ -17,6 +17,7 @@ from typing import Callable
 
 from lxml import etree
 
+from mocks.chaos import HELSENORGE_NAMES, FaultInjector, epj_names
 from mocks.epj.core import EpjCore
 from mocks.epj.model import CaseStatus, PatientRecord, Service, Staff, Visit, VisitState
 from mocks.epj.store import EpjStore
@@ -103,15 +104,26 @@ class DigitalWorld:
 
     # ------------------------------------------------------------------ wiring
 
-    def attach(self, bus: SimBus, *, ledger, stats, faults: tuple[str, ...] = ()) -> None:
+    def attach(self, bus: SimBus, *, ledger, stats, faults: tuple[str, ...] = (),
+               chaos: FaultInjector | None = None) -> None:
         self.bus = bus
         rng = random.Random("helsenorge-bus")
         bus.register([HELSENORGE_HER_ID], Party(self.helsenorge.receive, None, self.helsenorge.ids,
-                                                HELSENORGE_LATENCY_S, rng))
+                                                HELSENORGE_LATENCY_S, rng, names=HELSENORGE_NAMES))
         for key, epj in self.epjs.items():
             services = [h for h, (k, _) in self._epj_of_service.items() if k == key]
+            kommuner = {kommune for h, (k, kommune) in self._epj_of_service.items() if k == key}
             bus.register(services, Party(wrap_epj_handler(epj.receive, epj, faults), epj.receive_sync, epj.ids,
-                                         epj.profile.async_processing_latency_s, random.Random(f"bus:{key}")))
+                                         epj.profile.async_processing_latency_s, random.Random(f"bus:{key}"),
+                                         sync_latency_s=epj.profile.sync_response_latency_s,
+                                         names=epj_names(key, kommuner)))
+        self.helsenorge.store.tracker.on_failed = lambda msg_id, now: ledger.record(
+            (now - bus.epoch).total_seconds(), "message.shown_failed", ref=msg_id,
+            detail="no AppRec after the last resend: the citizen sees the message as not delivered")
+        if chaos is not None:
+            bus.chaos = chaos
+            bus.on_fault = lambda kind, envelope, t: ledger.record(
+                t, f"fault.{kind}", service=str(envelope.to_her_id), ref=envelope.message_id, detail=envelope.subject)
         bus.duplicate_delivery = bool({"duplicate-delivery", "journal-twice"} & set(faults))
         bus.on_dead_letter = lambda envelope, t: ledger.record(
             t, "message.dead_lettered", service=str(envelope.to_her_id), ref=envelope.message_id,

@@ -820,7 +820,7 @@ class HelsenorgeCore:
 
     def planned_visits_timeout(self, actor: str, subject: str, request: Envelope, now: datetime) -> list[Visit]:
         """No reply in time: the cached visits with that service (the adapter tells the user they may be stale)."""
-        doc = parse_document(request.body)
+        doc = request.document or parse_document(request.body)
         found = self.store.sync_request(doc.msg_id)
         if found is None or found[0] != actor or found[1] != subject:
             raise Refused("sync.unknown-request", f"no visit request {doc.msg_id} of {actor} for {subject}")

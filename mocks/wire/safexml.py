@@ -32,8 +32,11 @@ class XmlRejected(ValueError):
     """The document cannot be parsed safely. ``rule`` names the rule broken."""
 
     def __init__(self, rule: str, message: str) -> None:
-        super().__init__(f"{rule}: {message}")
+        super().__init__(rule, message)  # args as given: SimPy and pickle rebuild an exception from its args
         self.rejection = XmlRejection(rule, message)
+
+    def __str__(self) -> str:
+        return f"{self.rule}: {self.detail}"
 
     @property
     def rule(self) -> str:
