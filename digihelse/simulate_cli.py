@@ -32,6 +32,7 @@ def simulate(
     transport: Annotated[str, typer.Option(help="inprocess: the service cores on simulated time over an in-process bus (default). http: the same world served over HTTP (uvicorn on loopback) with receive loops on a real embedded exchange, the model in accelerated wall-clock time.")] = "inprocess",
     speed: Annotated[float, typer.Option(min=1.0, help="With --transport http: simulated seconds per real second (3600 = an hour a second).")] = 3600.0,
     no_report: Annotated[bool, typer.Option("--no-report", help="Skip the HTML report (summary.json is always written).")] = False,
+    workers: Annotated[int, typer.Option(min=0, help="Processes to simulate with (in process only): the run is split into one shard per EPJ installation and the shards' ledgers merged in a fixed order, so the fingerprint is the same for any number. 0 = one per available core.")] = 1,
 ) -> None:
     """Simulate a scenario through the service cores and verify what happened.
 
@@ -41,6 +42,7 @@ def simulate(
     from pydantic import ValidationError
 
     from simulator.run import run_scenario
+    from simulator.shards import default_workers
     from simulator.scenario import load_scenario
 
     console = Console()
@@ -59,7 +61,8 @@ def simulate(
 
         try:
             result = run_scenario(loaded, out=out, seed=seed, scale=scale, transport=transport, progress=progress,
-                                  report=not no_report, speed=speed)
+                                  report=not no_report, speed=speed,
+                                  workers=workers or default_workers())
         except ValueError as exc:
             Console(stderr=True).print(f"error: {exc}")
             raise typer.Exit(2) from None

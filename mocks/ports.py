@@ -33,7 +33,7 @@ class SyncCaller(Protocol):
 class IdSource:
     """Message ids (GUIDs) from a seeded stream, so the same seed gives the same messages."""
 
-    def __init__(self, seed: int | None = None) -> None:
+    def __init__(self, seed: int | str | None = None) -> None:
         self._rng = random.Random(seed)
 
     def __call__(self) -> str:

@@ -119,6 +119,22 @@ class Ledger:
                 )
             self._pending.clear()
 
+    def append_from(self, path: str | Path) -> int:
+        """Append every event of another ledger file, in its order (a shard's, see :mod:`simulator.shards`);
+        returns how many. The rows are copied inside SQLite, never through Python objects."""
+        self.flush()
+        self._db.execute("ATTACH DATABASE ? AS shard", (str(path),))
+        try:
+            with self._db:
+                added = self._db.execute(
+                    "INSERT INTO events (t, kind, municipality, service, subject, ref, value, detail) "
+                    "SELECT t, kind, municipality, service, subject, ref, value, detail FROM shard.events ORDER BY seq"
+                ).rowcount
+        finally:
+            self._db.execute("DETACH DATABASE shard")
+        self.count += added
+        return added
+
     def set_meta(self, **values: str) -> None:
         with self._db:
             self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(values.items()))

@@ -47,6 +47,24 @@ INTRUSION_SHARE = 0.01
 """Share of citizen actions accompanied by someone trying to read another citizen's messages (a probe)."""
 
 
+@dataclass(frozen=True)
+class SimTime:
+    """Simulated seconds ⇄ Oslo time: ``t == 0`` is 00:00 Europe/Oslo on the scenario's first day."""
+
+    epoch: datetime
+
+    @classmethod
+    def of(cls, scenario) -> "SimTime":
+        first = scenario.periods[0].start
+        return cls(datetime.combine(first, time(0, 0), tzinfo=OSLO).astimezone(timezone.utc))
+
+    def at(self, t: float) -> datetime:
+        return (self.epoch + timedelta(seconds=t)).astimezone(OSLO)
+
+    def t_of(self, moment: datetime) -> float:
+        return (moment.astimezone(timezone.utc) - self.epoch).total_seconds()
+
+
 @dataclass(slots=True)
 class PlannedVisit:
     uid: str | None
@@ -74,7 +92,8 @@ class RunStats:
 class Simulation:
     def __init__(self, scenario, population, *, ledger: Ledger, seed: int,
                  progress: Callable[[float], None] | None = None, faults: tuple[str, ...] = (),
-                 transport: str = "inprocess", speed: float = 3600.0, work_dir=None) -> None:
+                 transport: str = "inprocess", speed: float = 3600.0, work_dir=None, stream: str = "all",
+                 index_ledger: bool = True) -> None:
         check_names(faults)
         if transport not in ("inprocess", "http"):
             raise ValueError(f"transport: {transport!r} is neither 'inprocess' nor 'http'")
@@ -82,6 +101,9 @@ class Simulation:
             raise ValueError("faults: fault injection in a simulation runs in process only (--transport inprocess); "
                              "over HTTP, use `digihelse serve --fault`")
         self.faults = faults
+        self.stream = stream
+        """The shard this simulation runs (see :mod:`simulator.shards`); names the world's random streams."""
+        self.index_ledger = index_ledger
         self.transport = transport
         self.speed = speed
         self.work_dir = work_dir
@@ -92,8 +114,8 @@ class Simulation:
         self.progress = progress
         self.behaviour = scenario.behaviour
         self.visits = scenario.visits
-        first = scenario.periods[0].start
-        self.epoch = datetime.combine(first, time(0, 0), tzinfo=OSLO).astimezone(timezone.utc)
+        self.time = SimTime.of(scenario)
+        self.epoch = self.time.epoch
         self.stats = RunStats()
         self.chaos = (FaultInjector(scenario.chaos, seed)
                       if scenario.chaos is not None and scenario.chaos.active else None)
@@ -105,10 +127,10 @@ class Simulation:
     # ------------------------------------------------------------------ time
 
     def at(self, t: float) -> datetime:
-        return (self.epoch + timedelta(seconds=t)).astimezone(OSLO)
+        return self.time.at(t)
 
     def t_of(self, moment: datetime) -> float:
-        return (moment.astimezone(timezone.utc) - self.epoch).total_seconds()
+        return self.time.t_of(moment)
 
     def now_t(self) -> float:
         """Simulated seconds now: the SimPy clock in process; the served harness's clock when networked,
@@ -138,7 +160,7 @@ class Simulation:
             start_t = self.day_start(period.start)
             if self.world is None:
                 self.world = build_digital_world(self.population, self.scenario, seed=self.seed,
-                                                 first_day=period.start, epoch=self.epoch)
+                                                 first_day=period.start, epoch=self.epoch, stream=self.stream)
                 if "journal-twice" in self.faults:
                     for epj in self.world.epjs.values():
                         forget_uniqueness(epj)
@@ -171,7 +193,10 @@ class Simulation:
                 self._settle(served)
             done_days += period.days
         self.world.audit(self.t_of(self.at(self.env.now)), self.ledger, self.stats)
-        self.ledger.finish()
+        if self.index_ledger:
+            self.ledger.finish()
+        else:
+            self.ledger.flush()
 
     # ------------------------------------------------------------------ the networked transport
 

@@ -10,9 +10,10 @@ from typing import Callable
 
 from simulator.calendar import OSLO, is_workday
 from simulator.ledger import Ledger
-from simulator.model import Simulation
+from simulator.model import Simulation, SimTime
 from simulator.population import build_population
 from simulator.scenario import Scenario
+from simulator.shards import run_sharded
 from simulator.summary import Messages, MunicipalityRow, Summary, Visits
 from simulator.verify import Expectations, expected_visits, per_municipality_replies, verify
 
@@ -38,6 +39,7 @@ def run_scenario(
     report: bool = True,
     faults: tuple[str, ...] = (),
     speed: float = 3600.0,
+    workers: int = 1,
 ) -> RunResult:
     started = time.perf_counter()
     seed = scenario.seed if seed is None else seed
@@ -50,17 +52,27 @@ def run_scenario(
     note("population", 0.0)
     population = build_population(scenario, scale=scale)
     ledger = Ledger(ledger_path)
-    simulation = Simulation(scenario, population, ledger=ledger, seed=seed, faults=faults, transport=transport,
-                            speed=speed, work_dir=out / "served",
-                            progress=lambda fraction: note("simulating", fraction))
-    simulation.run()
+    timeline = SimTime.of(scenario)
+    if transport == "inprocess":
+        ledger.set_meta(start=scenario.periods[0].start.isoformat(), seed=str(seed), scenario=scenario.name)
+        entitled = run_sharded(scenario, population, seed=seed, scale=scale, faults=faults, workers=workers,
+                               ledger=ledger, directory=out / "shards",
+                               progress=lambda fraction: note("simulating", fraction))
+    else:
+        if workers != 1:
+            raise ValueError("workers: the http transport runs one served world (use --workers 1)")
+        simulation = Simulation(scenario, population, ledger=ledger, seed=seed, faults=faults, transport=transport,
+                                speed=speed, work_dir=out / "served",
+                                progress=lambda fraction: note("simulating", fraction))
+        simulation.run()
+        entitled = simulation.world.entitled if simulation.world else {}
     days = [period.start + timedelta(days=i) for period in scenario.periods for i in range(period.days)]
     total, helps = expected_visits(population, days, scenario.visits.weekend_factor_nursing, is_workday,
                                    scenario.visits.practical_help_weekdays_only)
     last = scenario.periods[-1]
-    end_t = simulation.t_of(datetime.combine(last.start + timedelta(days=last.days), clock_time(0), tzinfo=OSLO))
+    end_t = timeline.t_of(datetime.combine(last.start + timedelta(days=last.days), clock_time(0), tzinfo=OSLO))
     checks = verify(ledger, Expectations(total, helps / total if total else 0.0, end_t, REPLY_COMPLIANCE_MIN,
-                                         simulation.world.entitled if simulation.world else {}), simulation.at)
+                                         entitled), timeline.at)
     counts = ledger.counts()
     by_service = dict(ledger.query("SELECT service, COUNT(*) FROM events WHERE kind='visit.planned' GROUP BY service"))
     planned = counts.get("visit.planned", 0)

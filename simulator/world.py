@@ -101,13 +101,15 @@ class DigitalWorld:
     _epj_of_service: dict[int, tuple[str, str]] = field(default_factory=dict)
     _live: dict[int, bool] = field(default_factory=dict)
     bus: SimBus | None = None
+    stream: str = "all"
+    """The shard this world serves (names its random streams)."""
 
     # ------------------------------------------------------------------ wiring
 
     def attach(self, bus: SimBus, *, ledger, stats, faults: tuple[str, ...] = (),
                chaos: FaultInjector | None = None) -> None:
         self.bus = bus
-        rng = random.Random("helsenorge-bus")
+        rng = random.Random(f"helsenorge-bus:{self.stream}")
         bus.register([HELSENORGE_HER_ID], Party(self.helsenorge.receive, None, self.helsenorge.ids,
                                                 HELSENORGE_LATENCY_S, rng, names=HELSENORGE_NAMES))
         for key, epj in self.epjs.items():
@@ -311,8 +313,12 @@ class DigitalWorld:
                           detail=f"{note.kind}/{note.channel}")
 
 
-def build_digital_world(population, scenario, *, seed: int, first_day: date, epoch: datetime) -> DigitalWorld:
-    """Register AR parties, seed helsenorge and the EPJ installations for the live municipalities."""
+def build_digital_world(population, scenario, *, seed: int, first_day: date, epoch: datetime,
+                        stream: str = "all") -> DigitalWorld:
+    """Register AR parties, seed helsenorge and the EPJ installations for the live municipalities.
+
+    ``stream`` names the shard this world serves: message ids and bus latencies draw from streams named by the
+    seed, the shard and the installation, so a shard's run never depends on which others ran beside it."""
     registry = Registry(RegistryStore(":memory:"))
     registry.register(CommunicationParty(HELSENORGE_ORG_HER_ID, "Norsk helsenett SF", PartyType.ORGANIZATION,
                                          municipality="5001", role=INNBYGGER))
@@ -322,10 +328,10 @@ def build_digital_world(population, scenario, *, seed: int, first_day: date, epo
     notifications = NotificationOutbox(":memory:")
     lookup, route_check = registry_hooks(registry, her_id=HELSENORGE_HER_ID)
     helsenorge = HelsenorgeCore(HelsenorgeStore(":memory:"), her_id=HELSENORGE_HER_ID, org_her_id=HELSENORGE_ORG_HER_ID,
-                                ids=IdSource(seed), registry_lookup=lookup, route_check=route_check,
+                                ids=IdSource(f"{seed}:{stream}:helsenorge"), registry_lookup=lookup, route_check=route_check,
                                 notifications=notifications)
     world = DigitalWorld(registry, helsenorge, notifications, {}, {},
-                         list(scenario.behaviour.message_kind_mix.items()))
+                         list(scenario.behaviour.message_kind_mix.items()), stream=stream)
     consent_at = epoch - timedelta(days=2)
     store = helsenorge.store
     for municipality in population.municipalities:
@@ -338,7 +344,7 @@ def build_digital_world(population, scenario, *, seed: int, first_day: date, epo
         if key not in world.epjs:
             profile = PROFILES.get(municipality.vendor, PROFILES["Gerica"])
             world.epjs[key] = EpjCore(EpjStore(":memory:", password_cost=16), profile=profile,
-                                      ids=IdSource(seed * 1_000 + len(world.epjs) + 1),
+                                      ids=IdSource(f"{seed}:{stream}:{key}"),
                                       helsenorge_her_id=HELSENORGE_HER_ID, helsenorge=helsenorge.sender)
         epj = world.epjs[key]
         org = municipality_her_id(kommune, 0)
