@@ -256,9 +256,11 @@ def build_app(harness: Harness) -> FastAPI:
 
     @app.get("/health", tags=["health"])
     def health() -> dict:
+        injector = getattr(harness.exchange, "injector", None)
         return {"status": "ok", "background": harness.background,
                 "nodes": [{"herIds": n.her_ids, "received": n.stats.received, "sent": n.stats.sent,
                            "transportErrors": n.stats.transport_errors, "failures": n.stats.failures}
-                          for n in harness.nodes]}
+                          for n in harness.nodes],
+                "faultsInjected": dict(injector.injected) if injector is not None else None}
 
     return app

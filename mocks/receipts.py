@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Callable
 
-from .exchange.codec import envelope_from_json, envelope_to_json
+from .exchange.codec import EnvelopeStash
 from .exchange.envelope import Envelope
 
 DEFAULT_BACKOFF = (timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1), timedelta(hours=4))
@@ -46,7 +46,7 @@ class Tracked:
 class ReceiptTracker:
     def __init__(
         self, connection: sqlite3.Connection, lock: threading.RLock, *, table: str = "outgoing",
-        backoff: tuple[timedelta, ...] = DEFAULT_BACKOFF,
+        backoff: tuple[timedelta, ...] = DEFAULT_BACKOFF, stash: EnvelopeStash | None = None,
     ) -> None:
         if not table.isidentifier():
             raise ValueError(f"table: {table!r} is not a valid identifier")
@@ -54,6 +54,7 @@ class ReceiptTracker:
         self._lock = lock
         self._t = table
         self.backoff = backoff
+        self._stash = stash or EnvelopeStash(durable=True)
         with self._lock, self._db:
             self._db.execute(
                 f"""CREATE TABLE IF NOT EXISTS {table} (
@@ -67,6 +68,11 @@ class ReceiptTracker:
         """A lower bound on the next resend time: ``due`` asks the database only once it has passed.
         Callers poll every few minutes for hours; almost every poll finds nothing."""
 
+    @property
+    def earliest_due(self) -> float | None:
+        """A lower bound (POSIX seconds) on when the next resend can be due; None when nothing is pending."""
+        return self._earliest
+
     def _next_due(self) -> float | None:
         row = self._db.execute(f"SELECT MIN(next_at) FROM {self._t} WHERE state=?", (DeliveryState.PENDING,)).fetchone()
         return row[0] if row else None
@@ -77,7 +83,7 @@ class ReceiptTracker:
             self._db.execute(
                 f"INSERT OR IGNORE INTO {self._t} VALUES (?, ?, 1, ?, ?, NULL, NULL)",
                 (msg_id, DeliveryState.PENDING, (now + self.backoff[0]).timestamp(),
-                 envelope_to_json(envelope)),
+                 self._stash.dump(envelope)),
             )
             first = (now + self.backoff[0]).timestamp()
             if self._earliest is None or first < self._earliest:
@@ -116,7 +122,7 @@ class ReceiptTracker:
                     f"UPDATE {self._t} SET attempts=attempts+1, next_at=? WHERE msg_id=?",
                     ((now + self.backoff[attempts]).timestamp(), msg_id),
                 )
-                out.append(envelope_from_json(blob))
+                out.append(self._stash.load(blob))
             self._earliest = self._next_due()
         return out
 
@@ -128,7 +134,7 @@ class ReceiptTracker:
             ).fetchone()
         if row is None:
             return None
-        return Tracked(row[0], DeliveryState(row[1]), row[2], envelope_from_json(row[3]), row[4], row[5])
+        return Tracked(row[0], DeliveryState(row[1]), row[2], self._stash.load(row[3]), row[4], row[5])
 
     def counts(self) -> dict[str, int]:
         with self._lock:

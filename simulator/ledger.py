@@ -82,10 +82,12 @@ class Event:
 class Ledger:
     """Append-only event log; writes in batches of ``batch`` rows inside one transaction each."""
 
-    def __init__(self, path: str | Path = ":memory:", *, batch: int = 20_000) -> None:
+    def __init__(self, path: str | Path = ":memory:", *, batch: int = 20_000, scratch: bool = False) -> None:
+        """``scratch``: a file only this run reads back (a shard's), so no journal at all."""
         self.path = str(path)
         self._db = sqlite3.connect(self.path)
-        self._db.execute("PRAGMA journal_mode=WAL" if self.path != ":memory:" else "PRAGMA journal_mode=MEMORY")
+        self._db.execute("PRAGMA journal_mode=OFF" if scratch else
+                         "PRAGMA journal_mode=WAL" if self.path != ":memory:" else "PRAGMA journal_mode=MEMORY")
         self._db.execute("PRAGMA synchronous=OFF")  # a ledger is rebuilt by re-running the seed, never repaired
         self._db.executescript(SCHEMA)
         self._pending: list[Row] = []

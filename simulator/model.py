@@ -181,7 +181,8 @@ class Simulation:
                 if self.world.is_digital(municipality.kommunenummer):
                     env.process(self._citizens(municipality, days))
                     env.process(self._staff(municipality, days))
-            env.process(self._resends(days))
+            if self.world.municipalities:
+                env.process(self._resends(days))
             end_t = self.day_start(days[-1] + timedelta(days=1))
             for step, day in enumerate(days, start=1):
                 env.run(until=self.day_start(day + timedelta(days=1)))
@@ -516,10 +517,19 @@ class Simulation:
     # ------------------------------------------------------------------ resends
 
     def _resends(self, days: list[date]):
+        """Every five minutes, the senders resend what is overdue. A poll that the trackers' lower bound says
+        cannot find anything skips the services (almost every poll: a message usually has its AppRec in
+        seconds)."""
         env = self.env
         end = self.day_start(days[-1] + timedelta(days=1)) + 3600
+        epoch = self.epoch.timestamp()
+        in_process = not self.services.networked
         while env.now < end:
             yield env.timeout(300)
+            if in_process:
+                earliest = self.world.earliest_due()
+                if earliest is None or epoch + env.now < earliest:
+                    continue
             self.services.due_resends(self.at(env.now))
 
 

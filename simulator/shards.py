@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -64,9 +65,8 @@ def run_shard(scenario, population, shard: Shard, *, seed: int, faults: tuple[st
     members = set(shard.municipalities)
     subset = replace(population, municipalities=[m for m in population.municipalities if m.kommunenummer in members])
     path = shard_ledger_path(directory, shard)
-    for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-        stale.unlink(missing_ok=True)
-    ledger = Ledger(path)
+    path.unlink(missing_ok=True)
+    ledger = Ledger(path, scratch=True)
     simulation = Simulation(scenario, subset, ledger=ledger, seed=seed, faults=faults, stream=shard.key,
                             index_ledger=False, progress=progress)
     simulation.run()
@@ -109,7 +109,8 @@ def run_sharded(scenario, population, *, seed: int, scale: float, faults: tuple[
         raise ValueError(f"workers: must be at least 1 (got {workers})")
     shards = plan_shards(population)
     total = sum(s.recipients for s in shards) or 1
-    directory.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(directory, ignore_errors=True)  # a crashed run's leftovers
+    directory.mkdir(parents=True)
     note = progress or (lambda fraction: None)
     outcomes: dict[int, ShardOutcome] = {}
     if workers == 1 or len(shards) == 1:
@@ -139,9 +140,9 @@ def run_sharded(scenario, population, *, seed: int, scale: float, faults: tuple[
     for shard in shards:
         path = shard_ledger_path(directory, shard)
         ledger.append_from(path)
-        for suffix in ("", "-wal", "-shm"):
-            path.with_name(path.name + suffix).unlink(missing_ok=True)
+        path.unlink()
         for receiver, subjects in outcomes[shard.index].entitled.items():
             entitled.setdefault(receiver, set()).update(subjects)
+    directory.rmdir()
     ledger.finish()
     return entitled

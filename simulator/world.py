@@ -290,6 +290,16 @@ class DigitalWorld:
                 if case.forwarded_to == second and case.status is not CaseStatus.FERDIG_BEHANDLET:
                     yield case, second, epj
 
+    def earliest_due(self) -> float | None:
+        """POSIX seconds before which no sender has anything to resend (None: nothing pending anywhere)."""
+        bounds = [tracker.earliest_due for tracker in self._trackers() if tracker.earliest_due is not None]
+        return min(bounds) if bounds else None
+
+    def _trackers(self):
+        yield self.helsenorge.store.tracker
+        for epj in self.epjs.values():
+            yield epj.store.outgoing
+
     def due_resends(self, now: datetime) -> list[Envelope]:
         out = self.helsenorge.due_resends(now)
         for epj in self.epjs.values():

@@ -123,6 +123,7 @@ def test_served_harness_rides_out_crashes_duplicates_and_lost_apprecs(tmp_path):
     _settle(harness, clock)
     injected = harness.exchange.injector.injected
     assert injected["crashed"] and injected["duplicated"] and injected["apprec_lost"]
+    assert client.get("/health").json()["faultsInjected"] == dict(injected)
     journal = [sum(epj.journal_count(msg_id) for epj in harness.epjs.values()) for msg_id in sent]
     assert journal == [1] * len(sent)
     assert {harness.helsenorge.message_delivery(msg_id).value for msg_id in sent} == {"delivered"}

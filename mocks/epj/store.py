@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-from mocks.exchange.codec import envelope_from_json, envelope_to_json
+from mocks.exchange.codec import EnvelopeStash
 from mocks.exchange.envelope import Envelope
 from mocks.receipts import ReceiptTracker
 from simulator.calendar import OSLO
@@ -188,8 +188,6 @@ _DUMMY_HASH = hash_password("no such staff member", b"\0" * 16)
 """Checked against when the staff id is unknown, so a wrong id costs as long as a wrong password."""
 
 
-dump_envelope = envelope_to_json
-load_envelope = envelope_from_json
 
 
 class EpjStore:
@@ -205,7 +203,8 @@ class EpjStore:
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(_SCHEMA)
-        self.outgoing = ReceiptTracker(self.db, self.lock, table="epj_outgoing")
+        self.envelopes = EnvelopeStash(durable=self.path != ":memory:")
+        self.outgoing = ReceiptTracker(self.db, self.lock, table="epj_outgoing", stash=self.envelopes)
 
     def close(self) -> None:
         with self.lock:
@@ -418,16 +417,15 @@ class EpjStore:
             row = self.db.execute("SELECT outcome, apprec FROM epj_received WHERE msg_id=?", (msg_id,)).fetchone()
         if row is None:
             return None
-        return row[0], load_envelope(row[1]) if row[1] else None
+        return row[0], self.envelopes.load(row[1]) if row[1] else None
 
-    @staticmethod
     def insert_received(
-        db: sqlite3.Connection, msg_id: str, *, sender_her_id: int | None, at: datetime, outcome: str,
+        self, db: sqlite3.Connection, msg_id: str, *, sender_her_id: int | None, at: datetime, outcome: str,
         apprec: Envelope | None,
     ) -> None:
         db.execute(
             "INSERT INTO epj_received VALUES (?, ?, ?, ?, ?, ?)",
-            (msg_id, sender_her_id, ts(at), outcome, dump_envelope(apprec) if apprec else None, 1 if apprec else 0),
+            (msg_id, sender_her_id, ts(at), outcome, self.envelopes.dump(apprec) if apprec else None, 1 if apprec else 0),
         )
 
     def count_apprec_resend(self, msg_id: str) -> None:
@@ -560,4 +558,4 @@ class EpjStore:
         return [HandheldNotice(s, uid, text, from_ts(at)) for s, uid, text, at in rows]
 
 
-__all__ = ["EpjStore", "dump_envelope", "from_ts", "hash_password", "load_envelope", "ts", "verify_password"]
+__all__ = ["EpjStore", "from_ts", "hash_password", "ts", "verify_password"]

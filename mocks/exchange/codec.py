@@ -56,3 +56,27 @@ def envelope_from_json(text: str) -> Envelope:
         return replace(envelope_from_row(row), document=pickle.loads(base64.b64decode(body[len(_PICKLED):])))
     row[-1] = base64.b64decode(body)
     return envelope_from_row(row)
+
+
+class EnvelopeStash:
+    """How one store keeps the envelopes it may send again: as JSON text in a file (durable across a restart,
+    readable by :mod:`mocks.invariants`), or — for a store in memory, which a restart loses anyway — as the
+    objects themselves behind a short key, which saves serialising every message of a simulated week."""
+
+    _PREFIX = "mem:"
+
+    def __init__(self, *, durable: bool) -> None:
+        self.durable = durable
+        self._objects: dict[str, Envelope] = {}
+
+    def dump(self, envelope: Envelope) -> str:
+        if self.durable:
+            return envelope_to_json(envelope)
+        key = f"{self._PREFIX}{len(self._objects)}"
+        self._objects[key] = envelope  # frozen dataclasses all the way down: safe to keep the reference
+        return key
+
+    def load(self, text: str) -> Envelope:
+        if text.startswith(self._PREFIX):
+            return self._objects[text]
+        return envelope_from_json(text)

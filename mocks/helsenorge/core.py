@@ -44,7 +44,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 
-from mocks.exchange.codec import envelope_from_json, envelope_to_json
 from mocks.exchange.envelope import Envelope, QueueKind
 from mocks.exchange.outgoing import envelope_for
 from mocks.notify.outbox import NotificationOutbox, scrub_phone_numbers
@@ -103,10 +102,6 @@ from .store import HelsenorgeStore
 FETCH_DAYS_BACK = 7
 FETCH_DAYS_AHEAD = 28
 """Default HentPlanlagteTimer window (our choice; HN does not publish one): last week and four weeks ahead."""
-
-
-_dump = envelope_to_json
-_load = envelope_from_json
 
 
 def _local(value: datetime) -> str:
@@ -548,12 +543,12 @@ class HelsenorgeCore:
         with self.store.lock:
             seen, blob = self.store.inbound_reply(doc.msg_id)
             if seen:
-                return [_load(blob)] if blob else []
+                return [self.store.envelopes.load(blob)] if blob else []
             status, errors = self._handle(doc, function, now)
             receipt = apprec_for(doc, status, errors, gen_date=now, msg_id=str(self.ids()))
             to_her_id = envelope.from_her_id or doc.sender.service_her_id
             reply = self._envelope(receipt, to_her_id, now)
-            self.store.record_inbound(doc.msg_id, function.value if function else None, _dump(reply), now)
+            self.store.record_inbound(doc.msg_id, function.value if function else None, self.store.envelopes.dump(reply), now)
             return [reply]
 
     def _handle(self, msg: MsgHead, function: ProcessFunction | None, now: datetime):

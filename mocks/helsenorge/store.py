@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from datetime import date, datetime, timezone
 from pathlib import Path
 
+from mocks.exchange.codec import EnvelopeStash
 from mocks.receipts import ReceiptTracker
 from mocks.wire.identifiers import validate_fnr
 from mocks.wire.models import VisitStatus
@@ -111,7 +112,8 @@ class HelsenorgeStore:
         with self.lock, self.db:
             self.db.executescript(SCHEMA)
         kwargs = {} if tracker_backoff is None else {"backoff": tuple(tracker_backoff)}
-        self.tracker = ReceiptTracker(self.db, self.lock, table="hn_outgoing", **kwargs)
+        self.envelopes = EnvelopeStash(durable=str(path) != ":memory:")
+        self.tracker = ReceiptTracker(self.db, self.lock, table="hn_outgoing", stash=self.envelopes, **kwargs)
 
     def _one(self, sql: str, args: Iterable = ()) -> tuple | None:
         with self.lock:
