@@ -158,7 +158,7 @@ def ts(value: datetime) -> str:
     """Fixed-width UTC text for a timezone-aware datetime (sortable, exact)."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"the EPJ stores timezone-aware datetimes only, got {value!r}")
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")  # = strftime("%Y-%m-%dT%H:%M:%S.%fZ"), faster
 
 
 def from_ts(text: str) -> datetime:

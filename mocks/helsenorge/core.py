@@ -148,6 +148,8 @@ class HelsenorgeCore:
         self.route_check = route_check
         self.notifications = notifications or NotificationOutbox(store.db, store.lock)
         self.sender = Organisation.with_her_id(org_name, org_her_id, Organisation.with_her_id(name, her_id))
+        self._remembered: set[tuple] = set()
+        """Service connections already written: every Avtale names its service, and the answer rarely changes."""
 
     # ================================================================== authorisation
 
@@ -600,10 +602,11 @@ class HelsenorgeCore:
         if service.her_id is None:
             return
         org = sender if sender.organisation is not None else None
-        self.store.connect_service(
-            fnr, service.her_id, service.name, org_her_id=org.her_id if org else None,
-            org_name=org.name if org else None,
-        )
+        key = (fnr, service.her_id, service.name, org.her_id if org else None, org.name if org else None)
+        if key in self._remembered:
+            return  # the same row again would change nothing
+        self.store.connect_service(fnr, service.her_id, service.name, org_her_id=key[3], org_name=key[4])
+        self._remembered.add(key)
 
     def _store_incoming_message(self, citizen: Citizen, msg: MsgHead, now: datetime) -> None:
         dialog = msg.dialogmelding

@@ -92,7 +92,7 @@ CREATE TABLE IF NOT EXISTS hn_sync_requests (
 def ts(value: datetime) -> str:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"helsenorge stores timezone-aware times only, got {value!r}")
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")  # = strftime("%Y-%m-%dT%H:%M:%S.%fZ"), faster
 
 
 def dt(text: str | None) -> datetime | None:

@@ -12,6 +12,7 @@ import re
 import sqlite3
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -24,6 +25,7 @@ _PHONE = re.compile(
 Norwegian phone number. Dots are not separators, so a date such as 13.03.2025 survives."""
 
 
+@lru_cache(maxsize=4096)
 def scrub_phone_numbers(text: str) -> str:
     """``text`` with anything that looks like a phone number removed.
 
@@ -37,7 +39,7 @@ def scrub_phone_numbers(text: str) -> str:
 def _ts(value: datetime) -> str:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("notification times must be timezone-aware")
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _dt(text: str) -> datetime:
@@ -108,7 +110,8 @@ class NotificationOutbox:
                 (recipient, channel, address, text, _ts(now), kind, about),
             )
             row_id = cur.lastrowid
-        return Notification(row_id, recipient, channel, address, text, _dt(_ts(now)), kind, about)
+        return Notification(row_id, recipient, channel, address, text, now.astimezone(timezone.utc).astimezone(OSLO),
+                            kind, about)
 
     def list(self, recipient: str | None = None, since: datetime | None = None) -> list[Notification]:
         """Oldest first; ``since`` is inclusive."""
