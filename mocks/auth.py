@@ -64,6 +64,8 @@ class TokenSigner:
         payload, dot, signature = token.partition(".")
         if not dot or not payload or not signature:
             raise TokenError("auth.malformed", "token is not of the form payload.signature")
+        if not token.isascii():  # base64url only; hmac.compare_digest and the signer need ASCII
+            raise TokenError("auth.malformed", "token holds characters outside base64url")
         if not hmac.compare_digest(self._sign(payload), signature):
             raise TokenError("auth.signature", "token signature does not match (forged or altered)")
         try:

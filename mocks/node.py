@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Protocol
 
 from .exchange.base import Exchange
-from .exchange.checks import check_incoming, transport_error_envelope
+from .exchange.checks import TransportError, check_incoming, transport_error_envelope
 from .exchange.envelope import SYNC_CALL_TIMEOUT_S, Delivery, Envelope, QueueKind, queue_name
 from .ports import Clock, IdSource
 
@@ -33,6 +33,13 @@ class SyncHandler(Protocol):
     def __call__(self, envelope: Envelope, root: object, now: object) -> Envelope | None: ...
 
 
+class Unprotector(Protocol):
+    """Opens a CMS-protected envelope at ``now`` (certificates are judged by date): the plain body, or the
+    transport error to report (:class:`mocks.security.protection.Unprotector`)."""
+
+    def __call__(self, envelope: Envelope, now: object) -> bytes | TransportError: ...
+
+
 def respond(
     envelope: Envelope,
     *,
@@ -41,18 +48,21 @@ def respond(
     sync: bool,
     now: object,
     ids: Callable[[], str],
+    unprotect: Unprotector | None = None,
 ) -> tuple[list[Envelope], bool]:
     """What a receiver sends in answer to ``envelope``, and whether it was a transport error.
 
     The receiver's whole duty in one pure step — header and body checks, then
     the core — shared by the networked node and the simulation's in-process bus,
     so both answer every message the same way. Exceptions from the core
-    propagate: the caller decides between redelivery and failure.
+    propagate: the caller decides between redelivery and failure. With
+    ``unprotect`` (opt-in) a CMS-protected body is decrypted and verified first,
+    and the core sees only the plain MsgHead.
     """
     if envelope.document is not None:  # in-process: a document a core built, never bytes from outside
         root = envelope.document
     else:
-        checked = check_incoming(envelope)
+        checked = check_incoming(envelope, unprotect=None if unprotect is None else (lambda e: unprotect(e, now)))
         if checked.error is not None:
             error = transport_error_envelope(envelope, checked.error, now=now, message_id=ids())
             return ([error] if error is not None else []), True
@@ -85,6 +95,9 @@ class Node:
     """Called now and then with ``now``; returns envelopes due (resends)."""
     on_processed: Callable[[Envelope, list[Envelope]], None] | None = None
     """Told of every delivery handled and what it produced (the simulation's observer over a real exchange)."""
+    unprotect: Unprotector | None = None
+    """Opt-in payload protection: removes CMS sign-then-encrypt before the checks. Off, a protected
+    message is answered with ``transport:unsupported-message``."""
     stats: NodeStats = field(default_factory=NodeStats)
 
     def __post_init__(self) -> None:
@@ -106,7 +119,13 @@ class Node:
         self.stats.received += 1
         try:
             outgoing, transport_error = respond(
-                envelope, on_async=self.on_async, on_sync=self.on_sync, sync=sync, now=self.clock(), ids=self.ids
+                envelope,
+                on_async=self.on_async,
+                on_sync=self.on_sync,
+                sync=sync,
+                now=self.clock(),
+                ids=self.ids,
+                unprotect=self.unprotect,
             )
             self.stats.transport_errors += transport_error
             self._send(outgoing)

@@ -17,6 +17,12 @@ Conventions:
   member acts outside their service (or a non-staff token is used); 404 for
   unknown ids; 409 when the action does not fit the state; 422 for bad input,
   in FastAPI's own ``[{"type", "loc", "msg"}]`` shape so clients parse one form.
+* Before FastAPI parses a body, :class:`~mocks.http_guard.GuardedRoute` refuses one
+  over 256 kB (413 ``request.too-large``), one that is not UTF-8 (422
+  ``request.encoding``), nests deeper than 32 levels (422 ``request.too-deep``) or
+  holds a lone surrogate (422 ``request.unicode``). Free
+  text that goes out as XML (replies, notes, reasons) has a length limit and
+  refuses control characters XML cannot carry (422 ``xml.forbidden-character``).
 * Staff phone numbers are not in any response model: they are not in the
   core's :class:`~mocks.epj.model.Staff` either.
 """
@@ -28,11 +34,12 @@ from datetime import date, datetime
 from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from mocks.auth import TokenError, TokenSigner
 from mocks.exchange.envelope import Envelope
+from mocks.http_guard import CalendarDate, CalendarDateTime, GuardedRoute, error_responses, xml_text
 from mocks.ports import Clock, Outbox
 from simulator.calendar import OSLO
 
@@ -71,8 +78,8 @@ class _Request(_Model):
 
 
 class LoginIn(_Request):
-    staff_id: str = Field(min_length=1)
-    password: str = Field(min_length=1)
+    staff_id: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
 
 
 class LoginOut(_Model):
@@ -163,28 +170,28 @@ class VisitActionOut(_Model):
 
 
 class ReplyIn(_Request):
-    text: str = Field(min_length=1)
+    text: xml_text(10_000, min_length=1)
     final: bool = True
 
 
 class TemporaryReplyIn(_Request):
-    text: str = ""
-    answer_by: date
+    text: xml_text(10_000) = ""
+    answer_by: CalendarDate
 
 
 class ForwardIn(_Request):
-    to_staff_id: str = Field(min_length=1)
-    note: str = ""
+    to_staff_id: str = Field(min_length=1, max_length=64)
+    note: xml_text(1_000) = ""
 
 
 class ChangeVisitIn(_Request):
-    start: AwareDatetime
-    end: AwareDatetime
-    staff_id: str | None = None
+    start: CalendarDateTime
+    end: CalendarDateTime
+    staff_id: str | None = Field(default=None, max_length=64)
 
 
 class CancelVisitIn(_Request):
-    reason: str = ""
+    reason: xml_text(1_000) = ""
 
 
 # ----------------------------------------------------------------------------- router
@@ -192,7 +199,7 @@ class CancelVisitIn(_Request):
 
 def epj_router(core: EpjCore, *, signer: TokenSigner, clock: Clock, outbox: Outbox) -> APIRouter:
     """The staff API, without a prefix (mount it where the harness wants it, e.g. ``/epj``)."""
-    router = APIRouter()
+    router = APIRouter(route_class=GuardedRoute, responses=error_responses(401, 403, 404, 409, 413, 422))
 
     def staff_ref(staff_id: str | None) -> StaffRef | None:
         if not staff_id:
@@ -253,10 +260,12 @@ def epj_router(core: EpjCore, *, signer: TokenSigner, clock: Clock, outbox: Outb
         return [SentOut(message_id=e.message_id, subject=e.subject, to=e.to) for e in envelopes]
 
     def current_staff(request: Request) -> Staff:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        header = request.headers.get("authorization")
+        if not header:
             raise _unauthorised("auth.missing", "an Authorization: Bearer <token> header is required")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():  # as the citizen API: sent, but not a bearer token
+            raise _unauthorised("auth.malformed", "expected Authorization: Bearer <token>")
         try:
             claims = signer.verify(token.strip(), now=clock())
         except TokenError as exc:
@@ -328,7 +337,7 @@ def epj_router(core: EpjCore, *, signer: TokenSigner, clock: Clock, outbox: Outb
         )  # fmt: skip
 
     @router.get("/api/worklist", response_model=list[VisitOut])
-    def worklist(staff: Staff = me_dep, day: Annotated[date | None, Query()] = None) -> list[VisitOut]:
+    def worklist(staff: Staff = me_dep, day: Annotated[CalendarDate | None, Query()] = None) -> list[VisitOut]:
         day = day or clock().astimezone(OSLO).date()
         return [visit_out(v) for v in _call(lambda: core.work_list(staff.staff_id, day))]
 

@@ -11,11 +11,16 @@ Order follows ``MessageListener``: header fields, then the content type and
 payload protection, then XML well-formedness, then the sender in the payload
 against ``fromHerId``. The first failure wins, as in the library, because a
 later check cannot run on what an earlier one refused.
+
+Payload protection is opt-in: without an ``unprotect`` step a CMS-protected
+body is refused as ``transport:unsupported-message``; with one (see
+:mod:`mocks.security.protection`) the step decrypts and verifies it, and its
+verdict is the transport error, or the plain XML the later checks read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -52,6 +57,10 @@ class TransportError:
     description: str
     data: list[str]
     """``errorConditionData`` before ``;``-joining: field names, or [expected, received]."""
+
+
+Unprotect = Callable[[Envelope], "bytes | TransportError"]
+"""Removes payload protection from a ``signed-and-enveloped-data`` envelope: the plain body, or why not."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,10 +106,21 @@ def missing_header_fields(envelope: Envelope) -> list[str]:
     return missing
 
 
+def _is_protected(envelope: Envelope) -> bool:
+    return _normalise_content_type(envelope.content_type or "") == _normalise_content_type(CONTENT_TYPE_PROTECTED)
+
+
 def check_header(
-    envelope: Envelope, *, allowed_content_types: Iterable[str] = ACCEPTED_CONTENT_TYPES
+    envelope: Envelope,
+    *,
+    allowed_content_types: Iterable[str] = ACCEPTED_CONTENT_TYPES,
+    protection: bool = False,
 ) -> TransportError | None:
-    """Header fields and content type: everything that can be judged without reading the body."""
+    """Header fields and content type: everything that can be judged without reading the body.
+
+    ``protection`` says whether the receiver can remove CMS protection; without
+    it a protected payload is ``transport:unsupported-message``.
+    """
     missing = missing_header_fields(envelope)
     if missing:
         return TransportError(
@@ -117,11 +137,11 @@ def check_header(
             f"(accepted: {', '.join(sorted(allowed))})",
             ["contentType"],
         )
-    if content_type == _normalise_content_type(CONTENT_TYPE_PROTECTED):
+    if _is_protected(envelope) and not protection:
         return TransportError(
             ErrorCondition.UNSUPPORTED_MESSAGE,
-            "CMS-protected payloads (signed-and-enveloped-data) are not supported by this harness yet; "
-            f"send unprotected XML with contentType {CONTENT_TYPE_PLAIN!r}",
+            "CMS-protected payloads (signed-and-enveloped-data) are not supported by this receiver "
+            f"(protection is off); send unprotected XML with contentType {CONTENT_TYPE_PLAIN!r}",
             [envelope.content_type or ""],
         )
     return None
@@ -217,13 +237,23 @@ def check_incoming(
     *,
     allowed_content_types: Iterable[str] = ACCEPTED_CONTENT_TYPES,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    unprotect: Unprotect | None = None,
 ) -> Checked:
-    """All receiver-side transport checks on one envelope, the first failure winning."""
-    error = check_header(envelope, allowed_content_types=allowed_content_types)
+    """All receiver-side transport checks on one envelope, the first failure winning.
+
+    ``unprotect`` (opt-in) opens CMS-protected payloads before the XML checks.
+    """
+    error = check_header(envelope, allowed_content_types=allowed_content_types, protection=unprotect is not None)
     if error is not None:
         return Checked(root=None, error=error)
+    body = envelope.body
+    if unprotect is not None and _is_protected(envelope):
+        opened = unprotect(envelope)
+        if isinstance(opened, TransportError):
+            return Checked(root=None, error=opened)
+        body = opened
     try:
-        root = parse_xml(envelope.body, max_bytes=max_bytes)
+        root = parse_xml(body, max_bytes=max_bytes)
     except XmlRejected as exc:
         return Checked(
             root=None,

@@ -13,7 +13,11 @@ login, consent, fullmakt rules); 404 for an unknown thread, visit or fullmakt;
 ``cancel.after-cutoff``, whose body carries the ``deadline`` (ISO, Europe/Oslo):
 cancelling the same visit a minute earlier would have worked, so it is a
 conflict with time, not a malformed request (422); 422 for bad input; 502 when
-the EPJ's synchronous reply is unusable.
+the EPJ's synchronous reply is unusable. Before any of that, :class:`~mocks.http_guard.GuardedRoute`
+refuses a body over 256 kB (413 ``request.too-large``), one that is not UTF-8 (422
+``request.encoding``), nests deeper than 32 levels (422 ``request.too-deep``) or carries
+a lone surrogate (422 ``request.unicode``); free text
+that travels as XML refuses control characters (422 ``xml.forbidden-character``).
 """
 
 from collections.abc import Callable
@@ -26,6 +30,7 @@ from pydantic.alias_generators import to_camel
 
 from mocks.auth import Claims, TokenError, TokenSigner
 from mocks.exchange.envelope import SYNC_CALL_TIMEOUT_S
+from mocks.http_guard import CalendarDate, GuardedRoute, error_responses, xml_text
 from mocks.ports import Clock, Outbox, SyncCaller
 from mocks.wire.identifiers import fnr_problem
 from mocks.wire.models import VisitStatus
@@ -70,6 +75,8 @@ def _valid_fnr(value: str) -> str:
 
 
 Fnr = Annotated[str, AfterValidator(_valid_fnr)]
+HerId = Annotated[int, Field(gt=0, lt=1_000_000_000)]
+"""A HER-id: 1–9 digits (larger numbers would not even fit the stores' integer columns)."""
 ScopeName = Literal["meldinger", "timeavtaler", "varsler"]
 
 
@@ -88,21 +95,21 @@ class LoginRequest(Camel):
 class FullmaktRequest(Camel):
     receiver_fnr: Fnr
     scope: list[ScopeName] = Field(min_length=1)
-    valid_to: date | None = None
+    valid_to: CalendarDate | None = None
     on_behalf_of: Fnr | None = None
 
 
 class MessageRequest(Camel):
-    service_her_id: int = Field(gt=0, lt=1_000_000_000)
-    text: str = Field(min_length=1, max_length=10_000)
+    service_her_id: HerId
+    text: xml_text(10_000, min_length=1)
     on_behalf_of: Fnr | None = None
-    thread_id: str | None = None
-    topic: str | None = Field(default=None, max_length=200)
+    thread_id: xml_text(100) | None = None
+    topic: xml_text(200) | None = None
 
 
 class CancelRequest(Camel):
     on_behalf_of: Fnr | None = None
-    reason: str | None = Field(default=None, max_length=1_000)
+    reason: xml_text(1_000) | None = None
 
 
 class SettingsRequest(Camel):
@@ -303,7 +310,7 @@ def helsenorge_router(
     sync: SyncCaller,
     sync_timeout: float = SYNC_CALL_TIMEOUT_S,
 ) -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(route_class=GuardedRoute, responses=error_responses(401, 403, 404, 409, 413, 422, 502))
 
     def caller(authorization: str | None = Header(default=None)) -> Claims:
         challenge = {"WWW-Authenticate": "Bearer"}
@@ -432,7 +439,7 @@ def helsenorge_router(
 
     @router.get("/api/visits", response_model=VisitsOut)
     def visits(claims: Caller, subject: OnBehalf,
-               service_her_id: int | None = Query(default=None, alias="serviceHerId", gt=0)):
+               service_her_id: int | None = Query(default=None, alias="serviceHerId", gt=0, lt=1_000_000_000)):
         actor, who = claims.sub, subject or claims.sub
         now = clock()
         services = [s for s in core.services(who) if service_her_id in (None, s.her_id)]

@@ -41,6 +41,11 @@ def notify_router(outbox: NotificationOutbox) -> APIRouter:
                 422, {"rule": "request.naive-datetime", "field": "since",
                       "message": "since must carry a time-zone offset, e.g. 2025-03-10T09:00:00+01:00"},
             )
+        if since is not None and not 1900 <= since.year <= 2999:  # year 1 or 9999 with an offset overflows UTC
+            raise HTTPException(
+                422, {"rule": "request.datetime-range", "field": "since",
+                      "message": "since must lie between the years 1900 and 2999"},
+            )
         return [NotificationOut.of(n) for n in outbox.list(recipient=recipient, since=since)]
 
     return router

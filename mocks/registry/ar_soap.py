@@ -15,6 +15,7 @@ parser; building uses lxml directly because we produce the input.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -34,10 +35,15 @@ NS_CP = "http://register.nhn.no/CommunicationParty"
 NS_COMMON = "http://register.nhn.no/Common"
 NS_XSI = "http://www.w3.org/2001/XMLSchema-instance"
 NS_XML = "http://www.w3.org/XML/1998/namespace"
+NS_CERT = "http://register.nhn.no/CertificateDetails"
 
 ACTION_BASE = "http://register.nhn.no/CommunicationParty/ICommunicationPartyService/"
 OP_GET_DETAILS = "GetCommunicationPartyDetails"
 ACTION_GET_DETAILS = ACTION_BASE + OP_GET_DETAILS
+OP_CERT_ENCRYPTION = "GetCertificateDetailsForEncryption"
+OP_CERT_SIGNATURE = "GetCertificateDetailsForValidatingSignature"
+CERTIFICATE_OPERATIONS = (OP_CERT_ENCRYPTION, OP_CERT_SIGNATURE)
+"""What Helsenorge.Registries' ``AddressRegistry`` asks AR for a party's certificates."""
 CONTENT_TYPE = "application/soap+xml; charset=utf-8"
 
 ERROR_INVALID_HERID = "InvalidHerIdSupplied"
@@ -164,6 +170,20 @@ def communication_party_details_response(
     return etree.tostring(env, xml_declaration=False, encoding="utf-8")
 
 
+def certificate_details_response(operation: str, der: bytes | None) -> bytes:
+    """``{operation}Response`` with a ``CertificateDetails`` (WSDL: ``Certificate`` base64 DER, ``LdapUrl``);
+    the result is nil when AR publishes no such certificate for the party."""
+    env, body = _envelope()
+    response = etree.SubElement(body, _q(NS_CP, f"{operation}Response"), nsmap={None: NS_CP})
+    result = etree.SubElement(response, _q(NS_CP, f"{operation}Result"), nsmap={"b": NS_CERT, "i": NS_XSI})
+    if der is None:
+        result.set(_q(NS_XSI, "nil"), "true")
+    else:
+        _text(result, "Certificate", base64.b64encode(der).decode("ascii"), NS_CERT)
+        _nil(result, "LdapUrl", NS_CERT)
+    return etree.tostring(env, xml_declaration=False, encoding="utf-8")
+
+
 def soap_fault(
     reason: str,
     *,
@@ -261,10 +281,10 @@ def parse_request(body: bytes, content_type: str | None = None) -> SoapRequest:
     return SoapRequest(operation, her_id)
 
 
-def build_request(her_id: int) -> bytes:
-    """``GetCommunicationPartyDetails(herId)`` as a client sends it (send with :func:`request_content_type`)."""
+def build_request(her_id: int, operation: str = OP_GET_DETAILS) -> bytes:
+    """``{operation}(herId)`` as a client sends it (send with :func:`request_content_type`)."""
     env, body = _envelope()
-    call = etree.SubElement(body, _q(NS_CP, OP_GET_DETAILS), nsmap={None: NS_CP})
+    call = etree.SubElement(body, _q(NS_CP, operation), nsmap={None: NS_CP})
     _text(call, "herId", her_id)
     return etree.tostring(env, encoding="utf-8")
 
@@ -335,17 +355,37 @@ def _raise_fault(fault: etree._Element) -> None:
     raise ArFault(code, reason, error_code, message)
 
 
+def _body_payload(root: etree._Element) -> etree._Element:
+    """The SOAP Body's first element, raising what a fault says; a bare document is returned as it is."""
+    if root.tag != _q(NS_SOAP12, "Envelope"):
+        return root
+    body = root.find(_q(NS_SOAP12, "Body"))
+    if body is None:
+        raise ValueError("SOAP envelope without a Body")
+    fault = body.find(_q(NS_SOAP12, "Fault"))
+    if fault is not None:
+        _raise_fault(fault)
+    payload = next((c for c in body if isinstance(c.tag, str)), None)
+    if payload is None:
+        raise ValueError("SOAP Body is empty")
+    return payload
+
+
+def parse_certificate_details(xml: bytes | str, operation: str) -> bytes | None:
+    """The DER certificate in AR's answer to ``operation`` (one of :data:`CERTIFICATE_OPERATIONS`), None when
+    the result is nil; :class:`PartyNotFound` / :class:`ArFault` for faults, as for party details."""
+    response = _body_payload(parse_xml(xml))
+    if response.tag != _q(NS_CP, f"{operation}Response"):
+        raise ValueError(f"not a {operation} response: {response.tag}")
+    result = response.find(_q(NS_CP, f"{operation}Result"))
+    if _is_nil(result):
+        return None
+    text = result.findtext(_q(NS_CERT, "Certificate"))  # type: ignore[union-attr]
+    return None if not text or not text.strip() else base64.b64decode("".join(text.split()))
+
+
 def _party_element(root: etree._Element) -> etree._Element:
-    if root.tag == _q(NS_SOAP12, "Envelope"):
-        body = root.find(_q(NS_SOAP12, "Body"))
-        if body is None:
-            raise ValueError("SOAP envelope without a Body")
-        fault = body.find(_q(NS_SOAP12, "Fault"))
-        if fault is not None:
-            _raise_fault(fault)
-        root = next((c for c in body if isinstance(c.tag, str)), None)
-        if root is None:
-            raise ValueError("SOAP Body is empty")
+    root = _body_payload(root)
     if root.tag == _q(NS_CP, "GetCommunicationPartyDetailsResponse"):
         result = root.find(_q(NS_CP, "GetCommunicationPartyDetailsResult"))
         if _is_nil(result):

@@ -21,6 +21,8 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from cryptography import x509
+
 from mocks.wire.identifiers import IdentifierError, validate_herid
 
 from .model import (
@@ -29,6 +31,7 @@ from .model import (
     CommunicationParty,
     NoAgreement,
     NoProfile,
+    PartyCertificates,
     PartyNotFound,
     PartyType,
     RegistryError,
@@ -82,6 +85,7 @@ class Registry:
         self.time_to_perform = time_to_perform
         self._lock = threading.RLock()
         self._parties: dict[int, CommunicationParty] = {p.her_id: p for p in self.store.list()}
+        self._certificates: dict[int, PartyCertificates] = {c.her_id: c for c in self.store.all_certificates()}
 
     # -- AR --------------------------------------------------------------------------------------
 
@@ -156,6 +160,34 @@ class Registry:
             seen.add(current.her_id)
             current = self.parent_of(current)
         return None
+
+    def publish_certificates(
+        self, her_id: int, *, signing: bytes | None, encryption: bytes | None
+    ) -> PartyCertificates:
+        """Publish a party's signing and encryption certificates (DER), replacing any published before.
+
+        Raises :class:`PartyNotFound` for an unknown HER-id and :class:`RegistryError`
+        (``signing``/``encryption``, rule ``certificate.invalid``) for bytes that are
+        not a DER X.509 certificate. Usage and dates are not judged here: AR
+        publishes what the party registered, and the receiver's validator decides.
+        """
+        for field, der in (("signing", signing), ("encryption", encryption)):
+            if der is not None:
+                try:
+                    x509.load_der_x509_certificate(der)
+                except ValueError as exc:
+                    raise RegistryError(field, "certificate.invalid", f"not a DER X.509 certificate: {exc}") from None
+        with self._lock:
+            self.get(her_id)
+            certificates = PartyCertificates(her_id, signing, encryption)
+            self.store.put_certificates(certificates)
+            self._certificates[her_id] = certificates
+            return certificates
+
+    def certificates(self, her_id: int) -> PartyCertificates:
+        """What AR publishes for ``her_id`` (fields None where nothing is); :class:`PartyNotFound` if unknown."""
+        self.get(her_id)
+        return self._certificates.get(her_id, PartyCertificates(her_id))
 
     # -- routing ---------------------------------------------------------------------------------
 

@@ -9,13 +9,17 @@ with ``@action @packageId``, ``BusinessTransactionCharacteristics@timeToPerform`
 and a ``ChannelId`` that resolves through ``DeliveryChannel`` and ``Transport``
 to the AMQP endpoint (the queue address from AR).
 
-Certificates are left out on purpose: the harness runs unprotected
-``text/plain`` payloads by default, and a CPA without them makes a client fall
-back to AR for certificates, as the real library does.
+Certificates appear when AR publishes them for the party, in NHN's shape:
+``Certificate@certId`` ``"enc"``/``"sign"`` holding
+``ds:KeyInfo/ds:X509Data/ds:X509Certificate`` (base64 DER), and each
+``CollaborationRole`` referring to ``"enc"`` with ``ApplicationCertificateRef``.
+A party without published certificates gets none, and a client falls back to AR
+for them, as the real library does.
 """
 
 from __future__ import annotations
 
+import base64
 import re
 import uuid
 from collections.abc import Iterable
@@ -27,13 +31,16 @@ from lxml import etree
 
 from mocks.wire.safexml import parse_xml
 
-from .model import CommunicationParty
+from .model import CommunicationParty, PartyCertificates
 from .processes import DEFAULT_TIME_TO_PERFORM, PACKAGE_PARTS, PROCESSES, SIMPLE_PARTS, Binding, ProcessDef
 
 NS_CPPA = "http://www.oasis-open.org/committees/ebxml-cppa/schema/cpp-cpa-2_0.xsd"
 NS_XLINK = "http://www.w3.org/1999/xlink"
 NS_XSI = "http://www.w3.org/2001/XMLSchema-instance"
+NS_DS = "http://www.w3.org/2000/09/xmldsig#"
 NSMAP = {"tns": NS_CPPA, "xlink": NS_XLINK, "xsi": NS_XSI}
+CERT_ENCRYPTION = "enc"
+CERT_SIGNING = "sign"
 
 CPA_START = "2020-01-01T00:00:00+01:00"
 CPA_END = "2099-12-31T23:59:59+01:00"
@@ -108,6 +115,7 @@ def _collaboration_role(
     process: ProcessDef,
     time_to_perform: str,
     other: CommunicationParty | None,
+    certificates: PartyCertificates | None,
 ) -> None:
     role = etree.SubElement(info, _t("CollaborationRole"))
     etree.SubElement(
@@ -126,6 +134,8 @@ def _collaboration_role(
         _t("Role"),
         {_t("name"): party.role, _x("type"): "simple", _x("href"): f"http://www.ehelse.no/processes#{party.role}"},
     )
+    if certificates is not None and certificates.encryption is not None:
+        etree.SubElement(role, _t("ApplicationCertificateRef"), {_t("certId"): CERT_ENCRYPTION})
     service_binding = etree.SubElement(role, _t("ServiceBinding"))
     etree.SubElement(service_binding, _t("Service"), {_t("type"): "string"}).text = process.service
     for direction, bindings in (("send", process.sends(party.role)), ("receive", process.receives(party.role))):
@@ -138,12 +148,20 @@ def _collaboration_role(
                 etree.SubElement(holder, _t("OtherPartyActionBinding")).text = _binding_id(other, process, mirror, binding)
 
 
+def _certificate(info: etree._Element, cert_id: str, der: bytes) -> None:
+    # ds is declared here rather than on the root, so a profile without certificates is unchanged byte for byte.
+    holder = etree.SubElement(info, _t("Certificate"), {_t("certId"): cert_id}, nsmap={"ds": NS_DS})
+    data = etree.SubElement(etree.SubElement(holder, f"{{{NS_DS}}}KeyInfo"), f"{{{NS_DS}}}X509Data")
+    etree.SubElement(data, f"{{{NS_DS}}}X509Certificate").text = base64.b64encode(der).decode("ascii")
+
+
 def _party_info(
     root: etree._Element,
     party: CommunicationParty,
     processes: Iterable[ProcessDef],
     time_to_perform: str,
     other: CommunicationParty | None = None,
+    certificates: PartyCertificates | None = None,
 ) -> set[str]:
     """Append a PartyInfo; return the package ids it references."""
     processes = list(processes)
@@ -161,7 +179,11 @@ def _party_info(
         info, _t("PartyRef"), {_x("type"): "simple", _x("href"): f"urn:digihelse-harness:ar:{party.her_id}"}
     )
     for process in processes:
-        _collaboration_role(info, party, process, time_to_perform, other)
+        _collaboration_role(info, party, process, time_to_perform, other, certificates)
+    if certificates is not None:
+        for cert_id, der in ((CERT_ENCRYPTION, certificates.encryption), (CERT_SIGNING, certificates.signing)):
+            if der is not None:
+                _certificate(info, cert_id, der)
     for channel, reply_mode in (("async", "none"), ("sync", "mshSignalsOnly")):
         channel_id = _channel_id(party, channel)
         delivery = etree.SubElement(
@@ -225,12 +247,18 @@ def _ordered(names: Iterable[str]) -> list[ProcessDef]:
     return [p for name, p in PROCESSES.items() if name in wanted]
 
 
-def build_cpp(party: CommunicationParty, *, time_to_perform: str = DEFAULT_TIME_TO_PERFORM) -> bytes:
-    """``CollaborationProtocolProfile`` declaring the party's activated processes in its role."""
+def build_cpp(
+    party: CommunicationParty,
+    *,
+    time_to_perform: str = DEFAULT_TIME_TO_PERFORM,
+    certificates: PartyCertificates | None = None,
+) -> bytes:
+    """``CollaborationProtocolProfile`` declaring the party's activated processes in its role, and its
+    published certificates."""
     root = etree.Element(
         _t("CollaborationProtocolProfile"), {_t("cppid"): cpp_id(party.her_id), _t("version"): "2_0b"}, nsmap=NSMAP
     )
-    packages = _party_info(root, party, _ordered(party.processes), time_to_perform)
+    packages = _party_info(root, party, _ordered(party.processes), time_to_perform, certificates=certificates)
     _packaging(root, packages)
     return etree.tostring(root, xml_declaration=True, encoding="utf-8")
 
@@ -242,8 +270,10 @@ def build_cpa(
     processes: Iterable[str],
     *,
     time_to_perform: str = DEFAULT_TIME_TO_PERFORM,
+    certificates: dict[int, PartyCertificates] | None = None,
 ) -> bytes:
-    """``CollaborationProtocolAgreement`` between two parties over ``processes`` (their common ones)."""
+    """``CollaborationProtocolAgreement`` between two parties over ``processes`` (their common ones);
+    ``certificates`` by HER-id for the parties that have published some."""
     root = etree.Element(
         _t("CollaborationProtocolAgreement"), {_t("cpaid"): cpa_id, _t("version"): "2_0b"}, nsmap=NSMAP
     )
@@ -251,8 +281,9 @@ def build_cpa(
     etree.SubElement(root, _t("Start")).text = CPA_START
     etree.SubElement(root, _t("End")).text = CPA_END
     defs = _ordered(processes)
-    packages = _party_info(root, first, defs, time_to_perform, other=second)
-    packages |= _party_info(root, second, defs, time_to_perform, other=first)
+    published = certificates or {}
+    packages = _party_info(root, first, defs, time_to_perform, other=second, certificates=published.get(first.her_id))
+    packages |= _party_info(root, second, defs, time_to_perform, other=first, certificates=published.get(second.her_id))
     _packaging(root, packages)
     return etree.tostring(root, xml_declaration=True, encoding="utf-8")
 
@@ -317,6 +348,8 @@ class PartyProfile:
     roles: tuple[ProfileRole, ...]
     endpoints: dict[str, str] = field(default_factory=dict)
     """Channel id → endpoint URI."""
+    certificates: dict[str, bytes] = field(default_factory=dict)
+    """``Certificate@certId`` (``"enc"``, ``"sign"``) → DER."""
 
     def processes(self) -> dict[str, set[str]]:
         result: dict[str, set[str]] = {}
@@ -401,11 +434,17 @@ def _parse_party(info: etree._Element) -> PartyProfile:
                 can_receive=() if service_binding is None else bindings("CanReceive", service_binding),
             )
         )
+    certificates = {}
+    for holder in info.findall(_t("Certificate")):
+        text = holder.findtext(f"{{{NS_DS}}}KeyInfo/{{{NS_DS}}}X509Data/{{{NS_DS}}}X509Certificate")
+        if _attr(holder, "certId") and text and text.strip():
+            certificates[_attr(holder, "certId")] = base64.b64decode("".join(text.split()))
     return PartyProfile(
         her_id=her_id,
         name=_attr(info, "partyName"),
         roles=tuple(roles),
         endpoints={cid: ep for cid, (ep, _) in channels.items() if ep},
+        certificates=certificates,
     )
 
 

@@ -12,7 +12,9 @@ will add the checks when the conformance kit needs to exercise them.
 Error shapes copy what a client of the real service must already handle: AR is
 a WCF service, and WCF answers every SOAP fault with HTTP 500 and the fault in
 the body (also for ``s:Sender`` faults such as an unknown HER-id); a content type
-other than ``application/soap+xml`` gets 415, XML it cannot read 400. The JSON
+other than ``application/soap+xml`` gets 415, XML it cannot read 400 (the fault
+reason starts with the hardened parser's rule, e.g. ``xml.doctype-forbidden``), a
+body over the parser's 10 MB limit 413 ``xml.too-large`` without being buffered. The JSON
 test API reports a refused registration as ``{"detail": [{"field", "rule",
 "message"}]}`` with 422, or 409 when the HER-id is taken.
 """
@@ -24,16 +26,29 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mocks.wire.safexml import XmlRejected
+from mocks.http_guard import JSON_BODY_LIMIT, BodyRefused, check_json_text, read_body
+from mocks.wire.safexml import DEFAULT_MAX_BYTES, XmlRejected
+
+from mocks.security.certificates import key_usage_names, pem, thumbprint
 
 from . import ar_soap, cppa_xml
 from .core import Agreement, Registry
-from .model import CommunicationParty, NoAgreement, NoProfile, PartyNotFound, PartyType, RegistryError
+from .model import (
+    CommunicationParty,
+    NoAgreement,
+    NoProfile,
+    PartyCertificates,
+    PartyNotFound,
+    PartyType,
+    RegistryError,
+)
 
 XML_MEDIA_TYPE = "application/xml"
 
@@ -132,6 +147,75 @@ class PartyIn(BaseModel):
         )
 
 
+class CertificateOut(BaseModel):
+    """One published certificate: the PEM a client loads, and what a person checks it by."""
+
+    pem: str
+    thumbprint: str
+    """SHA-1 of the DER, upper-case hex (.NET ``Thumbprint``)."""
+    subject: str
+    issuer: str
+    serialNumber: str
+    notBefore: datetime
+    notAfter: datetime
+    keyUsage: list[str]
+
+    @classmethod
+    def of(cls, der: bytes | None) -> "CertificateOut | None":
+        if der is None:
+            return None
+        certificate = x509.load_der_x509_certificate(der)
+        return cls(
+            pem=pem(certificate),
+            thumbprint=thumbprint(certificate),
+            subject=certificate.subject.rfc4514_string(),
+            issuer=certificate.issuer.rfc4514_string(),
+            serialNumber=f"{certificate.serial_number:X}",
+            notBefore=certificate.not_valid_before_utc,
+            notAfter=certificate.not_valid_after_utc,
+            keyUsage=key_usage_names(certificate),
+        )
+
+
+class CertificatesOut(BaseModel):
+    """What AR publishes for a party: ``GetCertificateDetailsForValidatingSignature`` and ``…ForEncryption``."""
+
+    herId: int
+    signing: CertificateOut | None
+    encryption: CertificateOut | None
+
+    @classmethod
+    def of(cls, certificates: PartyCertificates) -> "CertificatesOut":
+        return cls(
+            herId=certificates.her_id,
+            signing=CertificateOut.of(certificates.signing),
+            encryption=CertificateOut.of(certificates.encryption),
+        )
+
+
+class CertificatesIn(BaseModel):
+    """A party's public certificates in PEM; a field left out or null publishes none of that kind."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    signing: str | None = None
+    encryption: str | None = None
+
+    def to_der(self) -> dict[str, bytes | None]:
+        """DER by field name; :class:`RegistryError` naming the field whose PEM does not load."""
+        out: dict[str, bytes | None] = {}
+        for name in ("signing", "encryption"):
+            text = getattr(self, name)
+            if text is None:
+                out[name] = None
+                continue
+            try:
+                out[name] = x509.load_pem_x509_certificate(text.encode()).public_bytes(Encoding.DER)
+            except ValueError as exc:
+                raise RegistryError(name, "certificate.invalid", f"not a PEM X.509 certificate: {exc}") from None
+        return out
+
+
 def _inlined_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The model's JSON schema with ``$defs`` inlined, fit to embed in an OpenAPI request body."""
     schema = model.model_json_schema()
@@ -196,7 +280,7 @@ def ar_router(
         "/soap",
         response_class=Response,
         responses={200: {"content": {"application/soap+xml": {}}}, 500: {"description": "SOAP fault"}},
-        summary="AR SOAP 1.2 endpoint (GetCommunicationPartyDetails)",
+        summary="AR SOAP 1.2 endpoint (GetCommunicationPartyDetails, GetCertificateDetailsFor…)",
     )
     async def soap(request: Request) -> Response:
         content_type = request.headers.get("content-type", "")
@@ -209,13 +293,26 @@ def ar_router(
                 status_code=415,
                 media_type="text/plain",
             )
-        body = await request.body()
+        try:  # read no more than the parser would accept: a 1 GB upload is refused, not buffered
+            body = await read_body(request, DEFAULT_MAX_BYTES)
+        except BodyRefused:
+            declared = request.headers.get("content-length", "")
+            said = f"is {int(declared):,} bytes; the limit is" if declared.isdigit() else "exceeds the limit of"
+            return _soap(ar_soap.soap_fault(f"xml.too-large: document {said} {DEFAULT_MAX_BYTES:,} bytes",
+                                            subcode="a:InvalidMessage"), 413)
         try:
             call = ar_soap.parse_request(body, content_type)
         except XmlRejected as exc:
             return _soap(ar_soap.soap_fault(f"{exc.rule}: {exc.detail}", subcode="a:InvalidMessage"), 400)
         except ar_soap.SoapRequestError as exc:
             return _soap(ar_soap.soap_fault(exc.message, subcode=exc.subcode), 500)
+        if call.operation in ar_soap.CERTIFICATE_OPERATIONS:
+            try:
+                published = registry.certificates(call.her_id or 0)
+            except PartyNotFound:
+                return _soap(ar_soap.not_found_fault(), 500)
+            der = published.encryption if call.operation == ar_soap.OP_CERT_ENCRYPTION else published.signing
+            return _soap(ar_soap.certificate_details_response(call.operation, der))
         if call.operation != ar_soap.OP_GET_DETAILS:
             return _soap(
                 ar_soap.soap_fault(
@@ -250,6 +347,33 @@ def ar_router(
         except PartyNotFound as exc:
             raise HTTPException(404, exc.message) from None
 
+    @router.get(
+        "/api/parties/{herId}/certificates",
+        response_model=CertificatesOut,
+        responses={404: {"description": "unknown HER-id"}},
+        summary="The party's signing and encryption certificates",
+    )
+    def get_certificates(herId: int) -> CertificatesOut:  # noqa: N803
+        try:
+            return CertificatesOut.of(registry.certificates(herId))
+        except PartyNotFound as exc:
+            raise HTTPException(404, exc.message) from None
+
+    @router.put(
+        "/api/parties/{herId}/certificates",
+        response_model=CertificatesOut,
+        responses={404: {"description": "unknown HER-id"}, 422: {"description": "field and rule broken"}},
+        summary="Publish the party's signing and encryption certificates (PEM)",
+    )
+    def put_certificates(herId: int, payload: CertificatesIn) -> Any:  # noqa: N803
+        try:
+            published = registry.publish_certificates(herId, **payload.to_der())
+        except PartyNotFound as exc:
+            raise HTTPException(404, exc.message) from None
+        except RegistryError as exc:
+            return _registry_problem(exc)
+        return CertificatesOut.of(published)
+
     @router.post(
         "/api/parties",
         status_code=201,
@@ -263,9 +387,18 @@ def ar_router(
     async def register_party(request: Request) -> Any:
         # The body is validated here rather than by FastAPI so that every refusal,
         # from pydantic or from the registry's rules, has the same field/rule shape.
-        raw = await request.body()
         try:
+            raw = await read_body(request, JSON_BODY_LIMIT)
+        except BodyRefused as exc:
+            problem = json.loads(exc.response.body)["detail"]
+            return _problem(413, [{key: problem[key] for key in ("field", "rule", "message")}])
+        try:
+            check_json_text(raw)
             payload = PartyIn.model_validate(json.loads(raw or b"null"))
+        except BodyRefused as exc:  # not UTF-8, or a lone surrogate: same shape as every other refusal here
+            [error] = json.loads(exc.response.body)["detail"]
+            field = ".".join(str(part) for part in error["loc"][1:]) or "body"
+            return _problem(422, [{"field": field, "rule": error["type"], "message": error["msg"]}])
         except json.JSONDecodeError as exc:
             return _problem(422, [{"field": "body", "rule": "request.json_invalid", "message": str(exc)}])
         except ValidationError as exc:
@@ -302,7 +435,11 @@ def cppa_router(registry: Registry) -> APIRouter:
             party = registry.profile(herId)
         except (PartyNotFound, NoProfile) as exc:
             raise HTTPException(404, exc.message) from None
-        return _xml(cppa_xml.build_cpp(party, time_to_perform=registry.time_to_perform))
+        return _xml(
+            cppa_xml.build_cpp(
+                party, time_to_perform=registry.time_to_perform, certificates=registry.certificates(party.her_id)
+            )
+        )
 
     @router.get(
         "/Agreements/HerIds/{herIdA}/{herIdB}",
@@ -335,4 +472,5 @@ def _cpa(registry: Registry, agreement: Agreement) -> bytes:
         agreement.second,
         agreement.processes,
         time_to_perform=registry.time_to_perform,
+        certificates={p.her_id: registry.certificates(p.her_id) for p in (agreement.first, agreement.second)},
     )

@@ -90,6 +90,21 @@ class CommunicationParty:
         return cls(**{**data, "type": PartyType(data["type"]), "processes": frozenset(data.get("processes", ()))})
 
 
+@dataclass(frozen=True, slots=True)
+class PartyCertificates:
+    """The public certificates AR publishes for a party, DER-encoded; None where it publishes none.
+
+    AR answers ``GetCertificateDetailsForValidatingSignature`` with the signing
+    certificate (KeyUsage NonRepudiation) and ``GetCertificateDetailsForEncryption``
+    with the encryption certificate (KeyEncipherment); a receiver verifies the
+    sender's signature against the first, a sender encrypts to the second.
+    """
+
+    her_id: int
+    signing: bytes | None = None
+    encryption: bytes | None = None
+
+
 class RegistryError(ValueError):
     """A registration breaks a rule: ``field`` names the input, ``rule`` the rule (stable id)."""
 

@@ -14,7 +14,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from .model import CommunicationParty
+from .model import CommunicationParty, PartyCertificates
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS parties (
@@ -23,6 +23,11 @@ CREATE TABLE IF NOT EXISTS parties (
     doc           TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS parties_parent ON parties(parent_her_id);
+CREATE TABLE IF NOT EXISTS certificates (
+    her_id     INTEGER PRIMARY KEY REFERENCES parties(her_id),
+    signing    BLOB,
+    encryption BLOB
+);
 """
 
 
@@ -84,6 +89,20 @@ class RegistryStore:
                 "SELECT doc FROM parties WHERE parent_her_id = ? ORDER BY her_id", (her_id,)
             ).fetchall()
         return [CommunicationParty.from_dict(json.loads(doc)) for (doc,) in rows]
+
+    def put_certificates(self, certificates: PartyCertificates) -> None:
+        """Store (or replace) the certificates published for a party."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO certificates (her_id, signing, encryption) VALUES (?, ?, ?)",
+                (certificates.her_id, certificates.signing, certificates.encryption),
+            )
+
+    def all_certificates(self) -> list[PartyCertificates]:
+        """Every party's published certificates, ordered by HER-id."""
+        with self._lock:
+            rows = self._db.execute("SELECT her_id, signing, encryption FROM certificates ORDER BY her_id").fetchall()
+        return [PartyCertificates(her_id, signing, encryption) for her_id, signing, encryption in rows]
 
     def __len__(self) -> int:
         with self._lock:

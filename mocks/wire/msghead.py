@@ -338,7 +338,10 @@ def _parse_content(node: Node) -> Content | None:
         return parse_dialogmelding(el, path=f"{node.path}/Dialogmelding")
     if qname.localname == "icalendar" and qname.namespace == NS_XCAL:
         return parse_xcal(el, path=f"{node.path}/icalendar")
-    return XmlPayload(etree.tostring(el, method="c14n", exclusive=True))
+    try:
+        return XmlPayload(etree.tostring(el, method="c14n", exclusive=True))
+    except etree.C14NError as exc:  # e.g. a relative namespace URI, which canonical XML forbids
+        raise WireFormatError(f"{node.path}/{qname.localname}", f"payload cannot be canonicalised: {exc}") from None
 
 
 def parse_dialogmelding(data: bytes | str | etree._Element, *, path: str = "Dialogmelding") -> Dialogmelding:

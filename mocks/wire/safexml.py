@@ -9,6 +9,7 @@ document is a fast, clear rejection rather than a file read or a memory blow-up.
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 
@@ -18,6 +19,38 @@ DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 """Default size limit (10 MB): the service bus is meant for small messages."""
 
 _DOCTYPE_MARKERS = (b"<!DOCTYPE", "<!DOCTYPE".encode("utf-16-le"), "<!DOCTYPE".encode("utf-16-be"))
+
+ACCEPTED_ENCODINGS = frozenset({"utf-8", "utf8", "utf-16", "utf-16le", "utf-16be", "us-ascii", "ascii",
+                                "iso-8859-1", "latin1", "latin-1", "iso_8859-1", "windows-1252", "cp1252"})
+"""Encodings the DOCTYPE scan can see through (UTF-8, UTF-16 and the ASCII-compatible Latin-1 family).
+
+KITH messages are UTF-8. In UTF-32, UTF-7 or EBCDIC a DOCTYPE is a byte sequence the scan does not look
+for, so libxml2 would read the DTD before the post-parse check refused it: such documents are refused
+up front (``xml.encoding-unsupported``) instead."""
+
+_UCS4_STARTS = (b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00", b"\x00\x00\xff\xfe", b"\xfe\xff\x00\x00",
+                b"\x00\x00\x00<", b"<\x00\x00\x00", b"\x00\x00<\x00", b"\x00<\x00\x00")
+_EBCDIC_START = b"\x4c\x6f\xa7\x94"  # "<?xm" in EBCDIC
+_DECLARED_ENCODING = re.compile(r"""^\s*<\?xml[^>]*?\sencoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+
+
+def _encoding_problem(data: bytes) -> str | None:
+    """Why the document's encoding is refused, or None (XML 1.0 appendix F autodetection, then the declaration)."""
+    if data.startswith(_UCS4_STARTS):
+        return "UTF-32/UCS-4 documents are refused; send UTF-8"
+    if data.startswith(_EBCDIC_START):
+        return "EBCDIC documents are refused; send UTF-8"
+    head = data[:512]
+    if head.startswith((b"\xff\xfe", b"<\x00?\x00")):
+        text = head.decode("utf-16-le", errors="replace")
+    elif head.startswith((b"\xfe\xff", b"\x00<\x00?")):
+        text = head.decode("utf-16-be", errors="replace")
+    else:
+        text = head.decode("latin-1")
+    declared = _DECLARED_ENCODING.match(text.lstrip("\ufeff\xef\xbb\xbf"))
+    if declared and declared.group(1).lower() not in ACCEPTED_ENCODINGS:
+        return f"encoding {declared.group(1)!r} is refused; send UTF-8 (UTF-16 and ISO-8859-1 are also read)"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +106,11 @@ def parse_xml(data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> etree
     Rules (each a distinct ``rule`` on the exception):
     ``xml.too-large`` over ``max_bytes``; ``xml.doctype-forbidden`` any DOCTYPE
     (the carrier of XXE and entity expansion attacks); ``xml.too-deep`` nesting
-    beyond libxml2's safe depth; ``xml.not-well-formed`` anything else libxml2
-    refuses, including bad or mismatched encodings.
+    beyond libxml2's safe depth (256 levels); ``xml.encoding-unsupported`` an
+    encoding the DOCTYPE scan cannot see through (UTF-32, UTF-7, EBCDIC, …: see
+    :data:`ACCEPTED_ENCODINGS`); ``xml.entity-forbidden`` an entity reference;
+    ``xml.not-well-formed`` anything else libxml2 refuses, including bytes that
+    do not match the declared encoding.
     """
     if isinstance(data, str):
         data = data.encode("utf-8")
@@ -85,6 +121,9 @@ def parse_xml(data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> etree
         )
     if not data.strip():
         raise XmlRejected("xml.not-well-formed", "document is empty")
+    problem = _encoding_problem(data)
+    if problem is not None:
+        raise XmlRejected("xml.encoding-unsupported", problem)
     if any(marker in data for marker in _DOCTYPE_MARKERS):
         raise XmlRejected(
             "xml.doctype-forbidden",

@@ -243,6 +243,15 @@ def _parse_status(props: Node) -> VisitStatus | None:
     return VisitStatus.COMPLETED
 
 
+def _zone(tzid: str, path: str) -> ZoneInfo:
+    # ZoneInfo reads a file named by the key: "Europe" is a directory (IsADirectoryError), a long key
+    # is too long a file name (OSError), "../x" or a non-TZif file a ValueError. All mean: no such zone.
+    try:
+        return ZoneInfo(tzid)
+    except (ZoneInfoNotFoundError, OSError, ValueError):
+        raise WireFormatError(path, f"unknown time zone {tzid!r}") from None
+
+
 def _date_time(props: Node, name: str) -> datetime:
     prop = props.req(name)
     value = prop.find("date-time")
@@ -265,9 +274,7 @@ def _date_time(props: Node, name: str) -> datetime:
             parsed = datetime.fromisoformat(text)
             if tzid is None:
                 raise WireFormatError(value.path, f"floating local time {text!r} is not supported; use UTC or a TZID")
-            parsed = parsed.replace(tzinfo=ZoneInfo(tzid))
-    except ZoneInfoNotFoundError:
-        raise WireFormatError(f"{prop.path}/parameters/tzid", f"unknown time zone {tzid!r}") from None
+            parsed = parsed.replace(tzinfo=_zone(tzid, f"{prop.path}/parameters/tzid"))
     except ValueError as exc:
         if isinstance(exc, WireFormatError):
             raise
