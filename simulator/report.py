@@ -643,8 +643,12 @@ def _figures(summary: Summary) -> str:
         ("events", _n(summary.events)),
         ("wall time", f"{summary.wall_seconds:.1f}\u00a0s"),
     ])
+    faults = card("Faults ridden out", [
+        *((kind.replace("_", " "), _n(n)) for kind, n in summary.faults.items()),
+        ("shown failed to the sender", _n(m.shown_failed)),
+    ]) if summary.faults else ""
     by = f'<p class="note">Visits by service: {_e(services)}.</p>' if services else ""
-    return f'<div class="cards">{run}{visits}{messages}</div>{by}'
+    return f'<div class="cards">{run}{visits}{messages}{faults}</div>{by}'
 
 
 CSS = """

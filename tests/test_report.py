@@ -203,3 +203,14 @@ def test_summary_verdict_is_all_checks() -> None:
     data["passed"] = True
     with pytest.raises(ValidationError, match="contradicts"):
         Summary.model_validate(data)
+
+
+def test_injected_faults_get_their_own_card_and_only_then(tmp_path: Path, ledger: Ledger) -> None:
+    plain = render(tmp_path, ledger, make_summary(), "plain.html")
+    assert "Faults ridden out" not in plain
+    chaotic = make_summary().model_copy(update={"faults": {"apprec_lost": 12, "crashed": 3}})
+    chaotic.messages.shown_failed = 2
+    page = render(tmp_path, ledger, chaotic, "chaos.html")
+    card = page[page.index("Faults ridden out"):]
+    card = card[: card.index("</section>")]
+    assert "apprec lost" in card and ">12<" in card and "crashed" in card and "shown failed to the sender" in card
