@@ -204,6 +204,10 @@ class EpjStore:
                 self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(_SCHEMA)
         self.envelopes = EnvelopeStash(durable=self.path != ":memory:")
+        self._services: dict[int, Service] = {}
+        self._staff: dict[str, Staff] = {}
+        """Services and staff found before. Their rows are only ever inserted, never changed or deleted, so a
+        row once read stays true; a miss is not remembered (another process may insert it)."""
         self.outgoing = ReceiptTracker(self.db, self.lock, table="epj_outgoing", stash=self.envelopes)
 
     def close(self) -> None:
@@ -228,9 +232,15 @@ class EpjStore:
     def service(self, her_id: int | None) -> Service | None:
         if her_id is None:
             return None
+        known = self._services.get(her_id)
+        if known is not None:
+            return known
         with self.lock:
             row = self.db.execute("SELECT * FROM epj_services WHERE her_id=?", (her_id,)).fetchone()
-        return Service(*row) if row else None
+        if row is None:
+            return None  # not remembered: another process sharing the database may add it
+        service = self._services[her_id] = Service(*row)
+        return service
 
     def services(self) -> list[Service]:
         with self.lock:
@@ -298,11 +308,17 @@ class EpjStore:
     def staff(self, staff_id: str | None) -> Staff | None:
         if not staff_id:
             return None
+        known = self._staff.get(staff_id)
+        if known is not None:
+            return known
         with self.lock:
             row = self.db.execute(
                 "SELECT staff_id, name, service_her_id FROM epj_staff WHERE staff_id=?", (staff_id,)
             ).fetchone()
-        return Staff(*row) if row else None
+        if row is None:
+            return None
+        staff = self._staff[staff_id] = Staff(*row)
+        return staff
 
     def staff_of(self, service_her_id: int) -> list[Staff]:
         with self.lock:

@@ -42,3 +42,40 @@ class Exchange(Protocol):
         """Messages waiting on ``queue`` (visible or not yet acknowledged)."""
 
     def close(self) -> None: ...
+
+
+class ExchangeWrapper:
+    """An exchange around another that passes every call through: subclasses override the calls they watch or
+    change (the wiretap, the fault injector). Backend extras (idle checks, queue listings) pass through too."""
+
+    def __init__(self, inner: Exchange) -> None:
+        self.inner = inner
+
+    def declare(self, her_id: int) -> None:
+        self.inner.declare(her_id)
+
+    def send(self, envelope: Envelope) -> None:
+        self.inner.send(envelope)
+
+    def receive(self, queue: str, timeout: float = 0.0) -> Delivery | None:
+        return self.inner.receive(queue, timeout)
+
+    def ack(self, delivery: Delivery) -> None:
+        self.inner.ack(delivery)
+
+    def release(self, delivery: Delivery) -> None:
+        self.inner.release(delivery)
+
+    def reject(self, delivery: Delivery) -> None:
+        self.inner.reject(delivery)
+
+    def depth(self, queue: str) -> int:
+        return self.inner.depth(queue)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def __getattr__(self, name: str):
+        if name == "inner":  # not set yet (copying, unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.inner, name)

@@ -24,6 +24,7 @@ from typing import Callable
 
 from ..chaos import FaultInjector, ReceiverCrashed
 from ..ports import Clock
+from .base import ExchangeWrapper
 from .envelope import Delivery, Envelope
 
 log = logging.getLogger(__name__)
@@ -37,21 +38,18 @@ class BrokerUnavailable(ConnectionError):
     """The broker is restarting: nothing can be sent until it is back."""
 
 
-class FaultyExchange:
+class FaultyExchange(ExchangeWrapper):
     def __init__(self, inner, injector: FaultInjector, clock: Clock,
                  names_of: Callable[[str], frozenset[str]], *, sleep: Callable[[float], None] | None = None) -> None:
         """``names_of(queue)`` says what an outage may call the receiver of ``queue``."""
-        self.inner = inner
+        super().__init__(inner)
         self.injector = injector
         self.clock = clock
         self.names_of = names_of
         self._sleep = sleep or threading.Event().wait
         self._lock = threading.Lock()
 
-    # -- the Exchange protocol ----------------------------------------------------------
-
-    def declare(self, her_id: int) -> None:
-        self.inner.declare(her_id)
+    # -- where faults strike (everything else passes through) ------------------------------
 
     def send(self, envelope: Envelope) -> None:
         with self._lock:
@@ -87,18 +85,3 @@ class FaultyExchange:
         if crashed:
             raise ReceiverCrashed(f"injected crash before acknowledging {delivery.envelope.message_id}")
         self.inner.ack(delivery)
-
-    def release(self, delivery: Delivery) -> None:
-        self.inner.release(delivery)
-
-    def reject(self, delivery: Delivery) -> None:
-        self.inner.reject(delivery)
-
-    def depth(self, queue: str) -> int:
-        return self.inner.depth(queue)
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def __getattr__(self, name: str):  # backend extras (idle checks, queue listings) pass through
-        return getattr(self.inner, name)

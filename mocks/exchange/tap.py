@@ -7,38 +7,15 @@ exactly one AppRec with a matching OriginalMsgId.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from .base import Exchange
-from .envelope import Delivery, Envelope
+from .base import Exchange, ExchangeWrapper
+from .envelope import Envelope
 
 
-@dataclass
-class TappedExchange:
-    inner: Exchange
-    sent: list[Envelope] = field(default_factory=list)
+class TappedExchange(ExchangeWrapper):
+    def __init__(self, inner: Exchange) -> None:
+        super().__init__(inner)
+        self.sent: list[Envelope] = []
 
     def send(self, envelope: Envelope) -> None:
         self.inner.send(envelope)
         self.sent.append(envelope)
-
-    def declare(self, her_id: int) -> None:
-        self.inner.declare(her_id)
-
-    def receive(self, queue: str, timeout: float = 0.0) -> Delivery | None:
-        return self.inner.receive(queue, timeout)
-
-    def ack(self, delivery: Delivery) -> None:
-        self.inner.ack(delivery)
-
-    def release(self, delivery: Delivery) -> None:
-        self.inner.release(delivery)
-
-    def reject(self, delivery: Delivery) -> None:
-        self.inner.reject(delivery)
-
-    def depth(self, queue: str) -> int:
-        return self.inner.depth(queue)
-
-    def close(self) -> None:
-        self.inner.close()
