@@ -38,6 +38,11 @@ def serve(
     start_at: Annotated[Optional[str], typer.Option("--start-at", help="Let the services' clock start at this ISO 8601 instant (e.g. 2025-03-10T08:00+01:00) instead of now.")] = None,
     speed: Annotated[float, typer.Option(min=0.001, help="How fast the services' clock runs relative to real time (60 = one hour per minute).")] = 1.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+    protect: Annotated[bool, typer.Option(
+        "--protect", help="CMS sign-then-encrypt (AES-256-CBC) on the bus as Helsenorge.Messaging does it: test "
+                          "certificates are made at start for helsenorge and every EPJ service and published in AR "
+                          "(GET /ar/api/parties/{herId}/certificates); receivers open protected messages and answer "
+                          "bad ones with the transport conditions. Register your own with PUT on the same path.")] = False,
     fault: Annotated[Optional[list[str]], typer.Option(
         "--fault", metavar="KEY=VALUE",
         help="Inject a transport fault (repeatable): apprec_loss=0.05, duplicate_share=0.05, crash_share=0.02, "
@@ -58,7 +63,7 @@ def serve(
     from mocks.chaos import parse_fault_options
     from mocks.ports import ScaledClock
 
-    values: dict = {"broker": broker, "db": db}
+    values: dict = {"broker": broker, "db": db, "protect": protect}
     if scenario is not None:
         try:
             table = tomllib.loads(scenario.read_text(encoding="utf-8"))

@@ -60,6 +60,7 @@ class ServeSettings(BaseModel):
     patients_per_service: int = Field(6, ge=1, le=10_000)
     staff_per_service: int = Field(3, ge=1, le=1_000)
     chaos: Chaos | None = Field(None, description="transport faults to inject (see mocks.chaos); None for none")
+    protect: bool = Field(False, description="CMS sign-then-encrypt on the bus, certificates published in AR")
 
 
 def wall_clock() -> datetime:
@@ -178,21 +179,54 @@ def build_harness(
         )
         if saved is not None:
             saved.write_text(world.to_json(), encoding="utf-8")
+    credentials = _protection(settings, registry, world, clock) if settings.protect else {}
+    if credentials:
+        from .security.protection import ProtectingExchange
+
+        exchange = ProtectingExchange(exchange, credentials, registry)
     if settings.chaos is not None and settings.chaos.active:
         exchange = FaultyExchange(exchange, FaultInjector(settings.chaos, settings.seed), clock,
                                   _outage_names(registry, world))
     harness = Harness(exchange, registry, helsenorge, epjs, notifications, TokenSigner(secret), clock, world,
                       background=background)
     harness.nodes.append(Node(exchange, [HELSENORGE_HER_ID], helsenorge.receive, clock, ids,
-                              on_tick=helsenorge.due_resends))
+                              on_tick=helsenorge.due_resends,
+                              unprotect=_unprotector(credentials, [HELSENORGE_HER_ID], registry)))
     for key, epj in epjs.items():
         services = sorted(h for h, k in world.epj_of_service.items() if k == key)
         if services:
             harness.nodes.append(Node(exchange, services, epj.receive, clock, ids, on_sync=epj.receive_sync,
-                                      on_tick=epj.due_resends))
+                                      on_tick=epj.due_resends,
+                                      unprotect=_unprotector(credentials, services, registry)))
     for party in registry.parties():  # every AR party has its queues, live or not
         exchange.declare(party.her_id)
     return harness
+
+
+def _protection(settings: ServeSettings, registry: Registry, world: World, clock: Clock) -> dict:
+    """Test credentials for every party this harness serves, their certificates published in AR."""
+    from datetime import timedelta
+
+    from .security.certificates import der, party_credentials
+
+    now = clock()
+    credentials = {}
+    for her_id in [HELSENORGE_HER_ID, *sorted(world.epj_of_service)]:
+        party = registry.get(her_id)
+        made = party_credentials(her_id, party.name, valid_from=now - timedelta(days=1),
+                                 valid_to=now + timedelta(days=2 * 365))
+        registry.publish_certificates(her_id, signing=der(made.signing.certificate),
+                                      encryption=der(made.encryption.certificate))
+        credentials[her_id] = made
+    return credentials
+
+
+def _unprotector(credentials: dict, her_ids: list[int], registry: Registry):
+    if not credentials:
+        return None
+    from .security.protection import Unprotector
+
+    return Unprotector({h: credentials[h] for h in her_ids if h in credentials}, registry)
 
 
 def _outage_names(registry: Registry, world: World):

@@ -532,3 +532,39 @@ def test_nhns_cpp_sample_certificates_parse():
     # The library tells them apart by KeyUsage: KeyEncipherment is the encryption certificate, NonRepudiation the signing one.
     assert "keyEncipherment" in key_usage_names(certificates["enc"])
     assert "nonRepudiation" in key_usage_names(certificates["sign"])
+
+
+# -- the whole served harness with --protect ---------------------------------------------------------------
+
+
+def test_served_harness_with_protection_round_trips_messages_receipts_and_calendar_reads():
+    """`digihelse serve --protect`: every message on _async/_sync queues is CMS-protected on the wire, the
+    receivers open it, and the story still works: message journaled, AppRec back, calendar read live."""
+    from fastapi.testclient import TestClient
+
+    from mocks.app import ServeSettings, build_app, build_harness
+    from mocks.exchange.envelope import CONTENT_TYPE_PROTECTED
+    from mocks.exchange.tap import TappedExchange
+    from tests.test_story import MONDAY_0800, Clock, login_citizen
+
+    tapped = TappedExchange(EmbeddedExchange())
+    harness = build_harness(ServeSettings(seed=7, protect=True), clock=Clock(MONDAY_0800), exchange=tapped)
+    client = TestClient(build_app(harness))
+    recipient = harness.world.recipients[0]
+    published = client.get(f"/ar/api/parties/{recipient.service_her_id}/certificates").json()
+    assert published["signing"] and published["encryption"]
+    headers = login_citizen(client, recipient.relative.fnr)
+    sent = client.post("/helsenorge/api/messages", headers=headers, json={
+        "serviceHerId": recipient.service_her_id, "text": "Hemmelig hilsen", "onBehalfOf": recipient.fnr})
+    assert sent.status_code == 202, sent.text
+    harness.pump()
+    msg_id = sent.json()["msgId"]
+    assert sum(epj.journal_count(msg_id) for epj in harness.epjs.values()) == 1
+    assert harness.helsenorge.message_delivery(msg_id).value == "delivered"
+    on_wire = [e for e in tapped.sent if e.to.endswith(("_async", "_sync"))]
+    assert on_wire and all(e.content_type == CONTENT_TYPE_PROTECTED for e in on_wire)
+    assert not any(b"Hemmelig hilsen" in e.body for e in on_wire)  # nobody on the bus reads the text
+    assert {e.subject for e in on_wire} >= {"DIALOG_INNBYGGER_EKONTAKT", "APPREC"}
+    visits = client.get("/helsenorge/api/visits", headers=headers, params={"on-behalf-of": recipient.fnr}).json()
+    assert visits["source"] == "live", visits["notices"]
+    assert all(node.stats.transport_errors == 0 and node.stats.failures == 0 for node in harness.nodes)

@@ -39,6 +39,7 @@ from typing import Protocol
 
 from cryptography import x509
 
+from mocks.exchange.base import ExchangeWrapper
 from mocks.exchange.checks import TransportError
 from mocks.exchange.envelope import CONTENT_TYPE_PROTECTED, Envelope, ErrorCondition
 from mocks.registry.model import PartyCertificates, PartyNotFound
@@ -141,3 +142,29 @@ class Unprotector:
             raise ProtectionError(condition, description, data)
         assert signing is not None  # a missing certificate is an error above
         return unprotect(envelope.body, own.encryption.key, own.encryption.certificate, signing)
+
+
+class ProtectingExchange(ExchangeWrapper):
+    """The sender's step for a whole harness: every message a party it holds credentials for sends to an
+    ``_async`` or ``_sync`` queue goes out signed and encrypted to the receiver's AR certificate.
+
+    Replies on ``_syncreply`` queues and transport errors stay plain (the harness's sync client and the error
+    queues read them as they are). A receiver without an encryption certificate in AR gets plain text, as
+    Helsenorge.Messaging's send path refuses to protect to nobody; the receiving node decides what it accepts.
+    """
+
+    PROTECTED_QUEUES = ("_async", "_sync")
+
+    def __init__(self, inner, credentials: Mapping[int, PartyCredentials], ar: CertificateRegistry) -> None:
+        super().__init__(inner)
+        self.credentials = credentials
+        self.ar = ar
+
+    def send(self, envelope: Envelope) -> None:
+        sender = self.credentials.get(envelope.from_her_id or 0)
+        if sender is not None and envelope.to.endswith(self.PROTECTED_QUEUES):
+            try:
+                envelope = protect_envelope(envelope, sender, self.ar)
+            except (ProtectionError, PartyNotFound) as exc:
+                log.info("sending %s unprotected: %s", envelope.message_id, exc)
+        self.inner.send(envelope)
