@@ -241,8 +241,8 @@ class DigitalWorld:
         epj.store.add_visits(rows)
 
     def visit_state(self, kommune: str, uid: str) -> str | None:
-        visit = self.epjs[self.municipalities[kommune].installation].store.visit(uid)
-        return None if visit is None else visit.state.value
+        state = self.epjs[self.municipalities[kommune].installation].store.visit_state(uid)
+        return None if state is None else state.value
 
     def staff_was_told(self, kommune: str, uid: str) -> bool:
         store = self.epjs[self.municipalities[kommune].installation].store

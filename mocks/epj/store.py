@@ -401,6 +401,12 @@ class EpjStore:
             row = self.db.execute(f"{self._VISIT_SELECT} WHERE v.uid=?", (uid,)).fetchone()
         return self._visit(row) if row else None
 
+    def visit_state(self, uid: str) -> VisitState | None:
+        """Only the state: what a planner checks before each visit, without building the visit."""
+        with self.lock:
+            row = self.db.execute("SELECT state FROM epj_visits WHERE uid=?", (uid,)).fetchone()
+        return VisitState(row[0]) if row else None
+
     def visits_of_patient(
         self, fnr: str, service_her_id: int, start_from: datetime, start_before: datetime
     ) -> list[Visit]:
