@@ -114,6 +114,17 @@ class HelsenorgeStore:
         kwargs = {} if tracker_backoff is None else {"backoff": tuple(tracker_backoff)}
         self.envelopes = EnvelopeStash(durable=str(path) != ":memory:")
         self.tracker = ReceiptTracker(self.db, self.lock, table="hn_outgoing", stash=self.envelopes, **kwargs)
+        self._cache: dict[str, dict] = {}
+
+    def _remembered(self, table: str, key, load):
+        """``load()`` once per key until ``table`` is written: who a citizen is, their consent, fullmakter,
+        parents and notification settings are read for nearly every message and change rarely. Only this
+        store writes these tables (nothing else shares a helsenorge database), and every writer below forgets."""
+        with self.lock:  # a writer forgets under this lock too: no stale row can slip in between
+            cache = self._cache.setdefault(table, {})
+            if key not in cache:
+                cache[key] = load()
+            return cache[key]
 
     def _one(self, sql: str, args: Iterable = ()) -> tuple | None:
         with self.lock:
@@ -123,9 +134,13 @@ class HelsenorgeStore:
         with self.lock:
             return self.db.execute(sql, tuple(args)).fetchall()
 
-    def _write(self, sql: str, args: Iterable = ()) -> sqlite3.Cursor:
+    def _write(self, sql: str, args: Iterable = (), *, forget: str | None = None) -> sqlite3.Cursor:
+        """``forget``: the remembered table this write changes, forgotten under the same lock."""
         with self.lock, self.db:
-            return self.db.execute(sql, tuple(args))
+            cursor = self.db.execute(sql, tuple(args))
+            if forget is not None:
+                self._cache.pop(forget, None)
+            return cursor
 
     # ------------------------------------------------------------------ citizens
 
@@ -147,13 +162,18 @@ class HelsenorgeStore:
         self._write(
             "INSERT OR REPLACE INTO hn_citizens VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (fnr, given_name, family_name, middle_name, born.isoformat(), int(confidential_address), phone, email),
+            forget="hn_citizens",
         )
         return Citizen(fnr, given_name, family_name, born, confidential_address, phone, email, middle_name)
 
     def set_confidential_address(self, fnr: str, confidential: bool) -> None:
-        self._write("UPDATE hn_citizens SET confidential_address=? WHERE fnr=?", (int(confidential), fnr))
+        self._write("UPDATE hn_citizens SET confidential_address=? WHERE fnr=?", (int(confidential), fnr),
+                    forget="hn_citizens")
 
     def citizen(self, fnr: str) -> Citizen | None:
+        return self._remembered("hn_citizens", fnr, lambda: self._load_citizen(fnr))
+
+    def _load_citizen(self, fnr: str) -> Citizen | None:
         row = self._one(
             "SELECT fnr, given_name, family_name, birth_date, confidential_address, phone, email, middle_name "
             "FROM hn_citizens WHERE fnr=?",
@@ -169,6 +189,7 @@ class HelsenorgeStore:
         self._write(
             "INSERT INTO hn_consents (fnr, given_at, effective_from) VALUES (?, ?, ?)",
             (fnr, ts(given_at), ts(effective_from)),
+            forget="hn_consents",
         )
         return self.consent(fnr)
 
@@ -177,11 +198,15 @@ class HelsenorgeStore:
             "UPDATE hn_consents SET withdrawn_at=? WHERE id=(SELECT MAX(id) FROM hn_consents WHERE fnr=?) "
             "AND withdrawn_at IS NULL",
             (ts(at), fnr),
+            forget="hn_consents",
         )
         return self.consent(fnr)
 
     def consent(self, fnr: str) -> ConsentRecord | None:
         """The latest consent record: a new consent after a withdrawal starts a new record."""
+        return self._remembered("hn_consents", fnr, lambda: self._load_consent(fnr))
+
+    def _load_consent(self, fnr: str) -> ConsentRecord | None:
         row = self._one(
             "SELECT fnr, given_at, effective_from, withdrawn_at FROM hn_consents WHERE fnr=? ORDER BY id DESC LIMIT 1",
             (fnr,),
@@ -196,6 +221,7 @@ class HelsenorgeStore:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (f.id, f.giver, f.receiver, ",".join(sorted(f.scope)), ts(f.valid_from),
              f.valid_to.isoformat() if f.valid_to else None, None, None),
+            forget="hn_fullmakter",
         )
         return f
 
@@ -203,6 +229,7 @@ class HelsenorgeStore:
         self._write(
             "UPDATE hn_fullmakter SET ended_at=?, ended_by=? WHERE id=? AND ended_at IS NULL",
             (ts(at), by_fnr, fullmakt_id),
+            forget="hn_fullmakter",
         )
         return self.fullmakt(fullmakt_id)
 
@@ -229,18 +256,21 @@ class HelsenorgeStore:
             clauses.append("receiver=?")
             args.append(receiver)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        return [self._fullmakt(r) for r in self._all(f"{self._F}{where} ORDER BY seq DESC", args)]
+        found = self._remembered("hn_fullmakter", (giver, receiver), lambda: tuple(
+            self._fullmakt(r) for r in self._all(f"{self._F}{where} ORDER BY seq DESC", args)))
+        return list(found)
 
     # ------------------------------------------------------------------ parents
 
     def add_parent(self, parent: str, child: str) -> None:
-        self._write("INSERT OR IGNORE INTO hn_parents VALUES (?, ?)", (parent, child))
+        self._write("INSERT OR IGNORE INTO hn_parents VALUES (?, ?)", (parent, child), forget="hn_parents")
 
     def is_parent(self, parent: str, child: str) -> bool:
         return self._one("SELECT 1 FROM hn_parents WHERE parent=? AND child=?", (parent, child)) is not None
 
     def parents_of(self, child: str) -> list[str]:
-        return [r[0] for r in self._all("SELECT parent FROM hn_parents WHERE child=? ORDER BY parent", (child,))]
+        return list(self._remembered("hn_parents", child, lambda: tuple(
+            r[0] for r in self._all("SELECT parent FROM hn_parents WHERE child=? ORDER BY parent", (child,)))))
 
     def children_of(self, parent: str) -> list[str]:
         return [r[0] for r in self._all("SELECT child FROM hn_parents WHERE parent=? ORDER BY child", (parent,))]
@@ -440,6 +470,9 @@ class HelsenorgeStore:
     # ------------------------------------------------------------------ notification settings
 
     def notification_settings(self, fnr: str) -> NotificationSettings:
+        return self._remembered("hn_notification_settings", fnr, lambda: self._load_settings(fnr))
+
+    def _load_settings(self, fnr: str) -> NotificationSettings:
         row = self._one(
             "SELECT fnr, channel, level, notify_for_represented FROM hn_notification_settings WHERE fnr=?", (fnr,)
         )
@@ -451,6 +484,7 @@ class HelsenorgeStore:
         self._write(
             "INSERT OR REPLACE INTO hn_notification_settings VALUES (?, ?, ?, ?)",
             (settings.fnr, settings.channel.value, settings.level.value, int(settings.notify_for_represented)),
+            forget="hn_notification_settings",
         )
         return settings
 
