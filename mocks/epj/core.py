@@ -186,6 +186,9 @@ class EpjCore:
         self.helsenorge_her_id = helsenorge_her_id
         self.helsenorge = helsenorge or Organisation.with_her_id("Helsenorge", helsenorge_her_id)
         self.prodid = f"-//DigiHelse harness//{profile.product} reference EPJ//NO"
+        self._patients: dict[str, Patient] = {}
+        self._organisations: dict[int, Organisation] = {}
+        """Built once per service: services, like patients' names, are only ever inserted."""
 
     # ================================================================== incoming, asynchronous
 
@@ -620,14 +623,23 @@ class EpjCore:
         return []
 
     def _service_org(self, service_her_id: int) -> Organisation:
+        known = self._organisations.get(service_her_id)
+        if known is not None:
+            return known
         service = self.store.service(service_her_id)
         if service is None:
             raise NotFound("service", service_her_id)
-        return Organisation.with_her_id(
+        org = self._organisations[service_her_id] = Organisation.with_her_id(
             service.parent_name, service.parent_her_id, Organisation.with_her_id(service.name, service.her_id)
         )
+        return org
 
-    def _wire_patient(self, fnr: str) -> tuple[PatientRecord, Patient]:
+    def _wire_patient(self, fnr: str) -> Patient:
+        """The patient as a message names them. Names and fnr are only ever inserted (a patient's services
+        change, not who they are), so each is built and checked once."""
+        known = self._patients.get(fnr)
+        if known is not None:
+            return known
         record = self.store.patient(fnr)
         if record is None:
             raise NotFound("patient", fnr)
@@ -635,11 +647,12 @@ class EpjCore:
             wire = Patient.with_fnr(record.family_name, record.given_name, record.fnr, record.middle_name)
         except IdentifierError as exc:
             raise InvalidInput("patientFnr", exc.rule, str(exc)) from None
-        return record, wire
+        self._patients[fnr] = wire
+        return wire
 
     def _push(self, visit: Visit, *, now: datetime, tekst: str | None) -> tuple[MsgHead, Envelope]:
         """An Avtale about ``visit`` to helsenorge (new, changed, cancelled or completed)."""
-        _record, patient = self._wire_patient(visit.patient_fnr)
+        patient = self._wire_patient(visit.patient_fnr)
         avtale = build_avtale(
             sender=self._service_org(visit.service_her_id),
             receiver=self.helsenorge,
