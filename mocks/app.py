@@ -204,17 +204,24 @@ def build_harness(
 
 
 def _protection(settings: ServeSettings, registry: Registry, world: World, clock: Clock) -> dict:
-    """Test credentials for every party this harness serves, their certificates published in AR."""
+    """Test credentials for every party this harness serves, their certificates published in AR. With ``--db``
+    they are kept beside the stores, so what was protected before a restart can be opened after it."""
     from datetime import timedelta
 
-    from .security.certificates import der, party_credentials
+    from .security.certificates import der, load_credentials, party_credentials, save_credentials
 
     now = clock()
     credentials = {}
     for her_id in [HELSENORGE_HER_ID, *sorted(world.epj_of_service)]:
         party = registry.get(her_id)
-        made = party_credentials(her_id, party.name, valid_from=now - timedelta(days=1),
-                                 valid_to=now + timedelta(days=2 * 365))
+        kept = settings.db / "credentials" / f"{her_id}.pem" if settings.db is not None else None
+        if kept is not None and kept.exists():
+            made = load_credentials(kept, her_id)
+        else:
+            made = party_credentials(her_id, party.name, valid_from=now - timedelta(days=1),
+                                     valid_to=now + timedelta(days=2 * 365))
+            if kept is not None:
+                save_credentials(kept, made)
         registry.publish_certificates(her_id, signing=der(made.signing.certificate),
                                       encryption=der(made.encryption.certificate))
         credentials[her_id] = made

@@ -568,3 +568,31 @@ def test_served_harness_with_protection_round_trips_messages_receipts_and_calend
     visits = client.get("/helsenorge/api/visits", headers=headers, params={"on-behalf-of": recipient.fnr}).json()
     assert visits["source"] == "live", visits["notices"]
     assert all(node.stats.transport_errors == 0 and node.stats.failures == 0 for node in harness.nodes)
+
+
+def test_a_restarted_harness_with_db_opens_what_was_protected_before(tmp_path):
+    """`serve --db DIR --protect`: the credentials are kept beside the stores (owner-only), so a message
+    protected before a restart is opened after it, and AR publishes the same certificates."""
+    from mocks.app import ServeSettings, build_harness
+    from mocks.exchange.envelope import CONTENT_TYPE_PROTECTED, Envelope
+    from mocks.security.protection import protect_envelope
+    from tests.test_story import MONDAY_0800, Clock
+
+    settings = ServeSettings(seed=7, protect=True, db=tmp_path / "state")
+    first = build_harness(settings, clock=Clock(MONDAY_0800))
+    her_id = first.world.recipients[0].service_her_id
+    before = first.registry.certificates(her_id)
+    kept = tmp_path / "state" / "credentials" / f"{her_id}.pem"
+    assert kept.exists() and kept.stat().st_mode & 0o077 == 0
+    helsenorge = first.exchange.credentials[first.helsenorge.her_id]
+    first.close()
+
+    second = build_harness(settings, clock=Clock(MONDAY_0800 + timedelta(hours=1)))
+    assert second.registry.certificates(her_id) == before
+    plain = Envelope(to=f"{her_id}_async", body=b"<MsgHead/>", subject="TEST", message_id="m-restart",
+                     from_her_id=second.helsenorge.her_id, to_her_id=her_id)
+    sealed = protect_envelope(plain, helsenorge, first.registry)
+    assert sealed.content_type == CONTENT_TYPE_PROTECTED
+    node = next(n for n in second.nodes if her_id in n.her_ids)
+    assert node.unprotect(sealed, MONDAY_0800 + timedelta(hours=1)) == b"<MsgHead/>"
+    second.close()

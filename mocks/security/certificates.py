@@ -18,6 +18,7 @@ import functools
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -199,3 +200,29 @@ def thumbprint(certificate: x509.Certificate | bytes) -> str:
     how the library's logs and configuration name a certificate."""
     data = certificate if isinstance(certificate, bytes) else der(certificate)
     return hashlib.sha1(data).hexdigest().upper()  # an identifier, not a security hash
+
+
+def save_credentials(path: Path, credentials: PartyCredentials) -> None:
+    """Keep a party's two credentials as PEM (certificate, then unencrypted key) so a restarted harness opens what
+    was protected before it stopped. Test keys only: the file is readable by its owner alone."""
+    parts = []
+    for credential in (credentials.signing, credentials.encryption):
+        parts.append(credential.certificate.public_bytes(serialization.Encoding.PEM))
+        parts.append(credential.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                  serialization.NoEncryption()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.write_bytes(b"".join(parts))
+
+
+def load_credentials(path: Path, her_id: int) -> PartyCredentials:
+    """What :func:`save_credentials` wrote."""
+    data = path.read_bytes()
+    certificates = x509.load_pem_x509_certificates(data)
+    marker = b"-----BEGIN PRIVATE KEY-----"
+    keys = [serialization.load_pem_private_key(marker + chunk.split(b"-----END PRIVATE KEY-----")[0]
+                                               + b"-----END PRIVATE KEY-----\n", password=None)
+            for chunk in data.split(marker)[1:]]
+    if len(certificates) != 2 or len(keys) != 2:
+        raise ValueError(f"{path}: expected a signing and an encryption credential (certificate and key each)")
+    return PartyCredentials(her_id, Credential(certificates[0], keys[0]), Credential(certificates[1], keys[1]))
