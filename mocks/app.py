@@ -50,6 +50,7 @@ from .registry.store import RegistryStore
 
 log = logging.getLogger(__name__)
 
+
 class ServeSettings(BaseModel):
     """What ``digihelse serve`` is told; validated at the boundary."""
 

@@ -140,7 +140,8 @@ class SimBus:
             return None
         latency = self._latency(party, request, sync=True)
         down = self._down_for(party)
-        if down > 0 or (self.chaos is not None and latency > SYNC_CALL_TIMEOUT_S):  # the caller gives up; a late reply is dropped
+        if down > 0 or (self.chaos is not None and latency > SYNC_CALL_TIMEOUT_S):
+            # the caller gives up; a late reply is dropped
             self._fault("sync_timed_out", request)
             yield self.env.timeout(SYNC_CALL_TIMEOUT_S)
             return None

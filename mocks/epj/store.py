@@ -31,7 +31,7 @@ from pathlib import Path
 from mocks.exchange.codec import EnvelopeStash
 from mocks.exchange.envelope import Envelope
 from mocks.receipts import ReceiptTracker
-from simulator.calendar import OSLO
+from mocks.sqltime import oslo_time, utc_text
 
 from .model import (
     Case,
@@ -152,17 +152,6 @@ dozens of staff and the harness hashes them all at start-up. A national
 in-process run may lower it further with ``EpjStore(password_cost=…)``; the cost
 is stored with each hash, so rows hashed at different costs all verify."""
 _SCRYPT_R, _SCRYPT_P = 8, 1
-
-
-def ts(value: datetime) -> str:
-    """Fixed-width UTC text for a timezone-aware datetime (sortable, exact)."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"the EPJ stores timezone-aware datetimes only, got {value!r}")
-    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")  # = strftime("%Y-%m-%dT%H:%M:%S.%fZ"), faster
-
-
-def from_ts(text: str) -> datetime:
-    return datetime.fromisoformat(text).astimezone(OSLO)  # our own "...Z" format; fromisoformat is fast
 
 
 def hash_password(password: str, salt: bytes | None = None, *, cost: int = DEFAULT_SCRYPT_N) -> str:
@@ -356,8 +345,8 @@ class EpjStore:
             uid=uid,
             patient_fnr=fnr,
             service_her_id=service,
-            start=from_ts(start),
-            end=from_ts(end),
+            start=oslo_time(start),
+            end=oslo_time(end),
             state=VisitState(state),
             staff_id=staff_id,
             staff_name=staff_name,
@@ -380,7 +369,7 @@ class EpjStore:
         db.execute(
             "INSERT INTO epj_visits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                visit.uid, visit.patient_fnr, visit.service_her_id, ts(visit.start), ts(visit.end),
+                visit.uid, visit.patient_fnr, visit.service_her_id, utc_text(visit.start), utc_text(visit.end),
                 visit.staff_id, visit.state.value, visit.summary, visit.location, visit.sequence,
             ),
         )  # fmt: skip
@@ -391,7 +380,7 @@ class EpjStore:
             "UPDATE epj_visits SET start_at=?, end_at=?, staff_id=?, state=?, summary=?, location=?, sequence=? "
             "WHERE uid=?",
             (
-                ts(visit.start), ts(visit.end), visit.staff_id, visit.state.value, visit.summary,
+                utc_text(visit.start), utc_text(visit.end), visit.staff_id, visit.state.value, visit.summary,
                 visit.location, visit.sequence, visit.uid,
             ),
         )  # fmt: skip
@@ -414,7 +403,7 @@ class EpjStore:
             rows = self.db.execute(
                 f"{self._VISIT_SELECT} WHERE v.patient_fnr=? AND v.service_her_id=? AND v.start_at>=? AND v.start_at<? "
                 "ORDER BY v.start_at, v.uid",
-                (fnr, service_her_id, ts(start_from), ts(start_before)),
+                (fnr, service_her_id, utc_text(start_from), utc_text(start_before)),
             ).fetchall()
         return [self._visit(row) for row in rows]
 
@@ -427,7 +416,7 @@ class EpjStore:
             rows = self.db.execute(
                 f"{self._VISIT_SELECT} WHERE v.service_her_id=? AND v.start_at>=? AND v.start_at<? "
                 f"AND v.state IN ({marks}) ORDER BY v.start_at, v.uid",
-                (service_her_id, ts(start_from), ts(start_before), *wanted),
+                (service_her_id, utc_text(start_from), utc_text(start_before), *wanted),
             ).fetchall()
         return [self._visit(row) for row in rows]
 
@@ -447,7 +436,8 @@ class EpjStore:
     ) -> None:
         db.execute(
             "INSERT INTO epj_received VALUES (?, ?, ?, ?, ?, ?)",
-            (msg_id, sender_her_id, ts(at), outcome, self.envelopes.dump(apprec) if apprec else None, 1 if apprec else 0),
+            (msg_id, sender_her_id, utc_text(at), outcome, self.envelopes.dump(apprec) if apprec else None,
+             1 if apprec else 0),
         )
 
     def count_apprec_resend(self, msg_id: str) -> None:
@@ -466,7 +456,8 @@ class EpjStore:
             (
                 case.case_id, case.msg_id, case.function, case.conversation_ref, case.sender_her_id,
                 case.patient_fnr, case.service_her_id, case.kind.value, case.subject, case.text,
-                ts(case.received_at), case.status.value, ts(case.reply_deadline), case.forwarded_to, original,
+                utc_text(case.received_at), case.status.value, utc_text(case.reply_deadline), case.forwarded_to,
+                original,
             ),
         )  # fmt: skip
 
@@ -501,15 +492,15 @@ class EpjStore:
             kind=CaseKind(kind),
             subject=subject,
             text=text,
-            received_at=from_ts(received),
+            received_at=oslo_time(received),
             status=CaseStatus(status),
-            reply_deadline=from_ts(deadline),
+            reply_deadline=oslo_time(deadline),
             forwarded_to=forwarded,
             replies=tuple(
-                Reply(m, sid, sname, t, bool(final), from_ts(sent), date.fromisoformat(by) if by else None)
+                Reply(m, sid, sname, t, bool(final), oslo_time(sent), date.fromisoformat(by) if by else None)
                 for m, sid, sname, t, final, sent, by in replies
             ),
-            events=tuple(CaseEvent(from_ts(at), sid, action, note) for at, sid, action, note in events),
+            events=tuple(CaseEvent(oslo_time(at), sid, action, note) for at, sid, action, note in events),
         )
 
     def case(self, case_id: str) -> Case | None:
@@ -552,7 +543,7 @@ class EpjStore:
             "INSERT INTO epj_replies VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 reply.msg_id, case_id, reply.staff_id, reply.text, int(reply.final),
-                reply.answer_by.isoformat() if reply.answer_by else None, ts(reply.sent_at),
+                reply.answer_by.isoformat() if reply.answer_by else None, utc_text(reply.sent_at),
             ),
         )  # fmt: skip
 
@@ -560,7 +551,7 @@ class EpjStore:
     def insert_event(db: sqlite3.Connection, case_id: str, event: CaseEvent) -> None:
         db.execute(
             "INSERT INTO epj_case_events (case_id, at, staff_id, action, note) VALUES (?, ?, ?, ?, ?)",
-            (case_id, ts(event.at), event.staff_id, event.action, event.note),
+            (case_id, utc_text(event.at), event.staff_id, event.action, event.note),
         )
 
     # ------------------------------------------------------------------ handheld
@@ -569,7 +560,7 @@ class EpjStore:
     def insert_notice(db: sqlite3.Connection, notice: HandheldNotice) -> None:
         db.execute(
             "INSERT INTO epj_handheld (staff_id, visit_uid, text, at) VALUES (?, ?, ?, ?)",
-            (notice.staff_id, notice.visit_uid, notice.text, ts(notice.at)),
+            (notice.staff_id, notice.visit_uid, notice.text, utc_text(notice.at)),
         )
 
     def notices(self, staff_id: str) -> list[HandheldNotice]:
@@ -577,7 +568,7 @@ class EpjStore:
             rows = self.db.execute(
                 "SELECT staff_id, visit_uid, text, at FROM epj_handheld WHERE staff_id=? ORDER BY seq", (staff_id,)
             ).fetchall()
-        return [HandheldNotice(s, uid, text, from_ts(at)) for s, uid, text, at in rows]
+        return [HandheldNotice(s, uid, text, oslo_time(at)) for s, uid, text, at in rows]
 
 
-__all__ = ["EpjStore", "from_ts", "hash_password", "ts", "verify_password"]
+__all__ = ["EpjStore", "hash_password", "verify_password"]

@@ -148,7 +148,7 @@ class HelsenorgeCore:
         self.route_check = route_check
         self.notifications = notifications or NotificationOutbox(store.db, store.lock)
         self.sender = Organisation.with_her_id(org_name, org_her_id, Organisation.with_her_id(name, her_id))
-        self._remembered: set[tuple] = set()
+        self._connected: set[tuple] = set()
         """Service connections already written: every Avtale names its service, and the answer rarely changes."""
 
     # ================================================================== authorisation
@@ -550,7 +550,8 @@ class HelsenorgeCore:
             receipt = apprec_for(doc, status, errors, gen_date=now, msg_id=str(self.ids()))
             to_her_id = envelope.from_her_id or doc.sender.service_her_id
             reply = self._envelope(receipt, to_her_id, now)
-            self.store.record_inbound(doc.msg_id, function.value if function else None, self.store.envelopes.dump(reply), now)
+            self.store.record_inbound(doc.msg_id, function.value if function else None,
+                                      self.store.envelopes.dump(reply), now)
             return [reply]
 
     def _handle(self, msg: MsgHead, function: ProcessFunction | None, now: datetime):
@@ -603,10 +604,10 @@ class HelsenorgeCore:
             return
         org = sender if sender.organisation is not None else None
         key = (fnr, service.her_id, service.name, org.her_id if org else None, org.name if org else None)
-        if key in self._remembered:
+        if key in self._connected:
             return  # the same row again would change nothing
         self.store.connect_service(fnr, service.her_id, service.name, org_her_id=key[3], org_name=key[4])
-        self._remembered.add(key)
+        self._connected.add(key)
 
     def _store_incoming_message(self, citizen: Citizen, msg: MsgHead, now: datetime) -> None:
         dialog = msg.dialogmelding

@@ -17,14 +17,14 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterable
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from pathlib import Path
 
 from mocks.exchange.codec import EnvelopeStash
 from mocks.receipts import ReceiptTracker
+from mocks.sqltime import oslo_time, utc_text
 from mocks.wire.identifiers import validate_fnr
 from mocks.wire.models import VisitStatus
-from simulator.calendar import OSLO
 
 from .model import (
     AccessLogEntry,
@@ -89,16 +89,8 @@ CREATE TABLE IF NOT EXISTS hn_sync_requests (
 """
 
 
-def ts(value: datetime) -> str:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"helsenorge stores timezone-aware times only, got {value!r}")
-    return value.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")  # = strftime("%Y-%m-%dT%H:%M:%S.%fZ"), faster
-
-
 def dt(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    return datetime.fromisoformat(text).astimezone(OSLO)  # our own format; fromisoformat is fast
+    return None if text is None else oslo_time(text)
 
 
 class HelsenorgeStore:
@@ -188,7 +180,7 @@ class HelsenorgeStore:
     def add_consent(self, fnr: str, given_at: datetime, effective_from: datetime) -> ConsentRecord:
         self._write(
             "INSERT INTO hn_consents (fnr, given_at, effective_from) VALUES (?, ?, ?)",
-            (fnr, ts(given_at), ts(effective_from)),
+            (fnr, utc_text(given_at), utc_text(effective_from)),
             forget="hn_consents",
         )
         return self.consent(fnr)
@@ -197,7 +189,7 @@ class HelsenorgeStore:
         self._write(
             "UPDATE hn_consents SET withdrawn_at=? WHERE id=(SELECT MAX(id) FROM hn_consents WHERE fnr=?) "
             "AND withdrawn_at IS NULL",
-            (ts(at), fnr),
+            (utc_text(at), fnr),
             forget="hn_consents",
         )
         return self.consent(fnr)
@@ -219,7 +211,7 @@ class HelsenorgeStore:
         self._write(
             "INSERT INTO hn_fullmakter (id, giver, receiver, scope, valid_from, valid_to, ended_at, ended_by) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (f.id, f.giver, f.receiver, ",".join(sorted(f.scope)), ts(f.valid_from),
+            (f.id, f.giver, f.receiver, ",".join(sorted(f.scope)), utc_text(f.valid_from),
              f.valid_to.isoformat() if f.valid_to else None, None, None),
             forget="hn_fullmakter",
         )
@@ -228,7 +220,7 @@ class HelsenorgeStore:
     def end_fullmakt(self, fullmakt_id: str, by_fnr: str, at: datetime) -> Fullmakt | None:
         self._write(
             "UPDATE hn_fullmakter SET ended_at=?, ended_by=? WHERE id=? AND ended_at IS NULL",
-            (ts(at), by_fnr, fullmakt_id),
+            (utc_text(at), by_fnr, fullmakt_id),
             forget="hn_fullmakter",
         )
         return self.fullmakt(fullmakt_id)
@@ -337,7 +329,7 @@ class HelsenorgeStore:
     ) -> Thread:
         self._write(
             "INSERT OR IGNORE INTO hn_threads VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (thread_id, recipient, service_her_id, service_name, topic, ts(now), ts(now)),
+            (thread_id, recipient, service_her_id, service_name, topic, utc_text(now), utc_text(now)),
         )
         return self.thread(thread_id)
 
@@ -378,10 +370,10 @@ class HelsenorgeStore:
                 "INSERT OR IGNORE INTO hn_messages (msg_id, thread_id, recipient, service_her_id, direction, text, "
                 "written_by, conversation_ref, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (msg_id, thread_id, recipient, service_her_id, direction.value, text, written_by,
-                 conversation_ref, ts(now)),
+                 conversation_ref, utc_text(now)),
             ).rowcount
             if added:
-                self.db.execute("UPDATE hn_threads SET updated_at=? WHERE id=?", (ts(now), thread_id))
+                self.db.execute("UPDATE hn_threads SET updated_at=? WHERE id=?", (utc_text(now), thread_id))
         return bool(added)
 
     _M = ("SELECT msg_id, thread_id, recipient, service_her_id, direction, text, written_by, created_at, "
@@ -429,9 +421,9 @@ class HelsenorgeStore:
                 "start_at=excluded.start_at, end_at=excluded.end_at, status=excluded.status, "
                 "staff_name=excluded.staff_name, summary=excluded.summary, location=excluded.location, "
                 "dtstamp=excluded.dtstamp, sequence=excluded.sequence, updated_at=excluded.updated_at",
-                (visit.uid, visit.recipient, visit.service_her_id, ts(visit.start), ts(visit.end), visit.status.value,
-                 visit.staff_name, visit.summary, visit.location, ts(visit.dtstamp) if visit.dtstamp else None,
-                 visit.sequence, ts(visit.updated_at) if visit.updated_at else None),
+                (visit.uid, visit.recipient, visit.service_her_id, utc_text(visit.start), utc_text(visit.end),
+                 visit.status.value, visit.staff_name, visit.summary, visit.location, utc_text(visit.dtstamp) if visit.dtstamp else None,
+                 visit.sequence, utc_text(visit.updated_at) if visit.updated_at else None),
             )
         return previous
 
@@ -464,7 +456,7 @@ class HelsenorgeStore:
         return self._write(
             f"DELETE FROM hn_visits WHERE recipient=? AND service_her_id=? AND start_at>=? AND start_at<? "
             f"AND uid NOT IN ({marks})",
-            (recipient, service_her_id, ts(start), ts(end), *keep),
+            (recipient, service_her_id, utc_text(start), utc_text(end), *keep),
         ).rowcount
 
     # ------------------------------------------------------------------ notification settings
@@ -497,7 +489,7 @@ class HelsenorgeStore:
         self._write(
             "INSERT INTO hn_access_log (at, actor, subject, action, outcome, rule, basis, detail) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (ts(at), actor, subject, action, outcome, rule, basis, detail),
+            (utc_text(at), actor, subject, action, outcome, rule, basis, detail),
         )
 
     def access_log(self, subject: str) -> list[AccessLogEntry]:
@@ -518,7 +510,7 @@ class HelsenorgeStore:
         return (row is not None, row[0] if row else None)
 
     def record_inbound(self, msg_id: str, function: str | None, reply: str | None, now: datetime) -> None:
-        self._write("INSERT OR IGNORE INTO hn_inbound VALUES (?, ?, ?, ?)", (msg_id, function, ts(now), reply))
+        self._write("INSERT OR IGNORE INTO hn_inbound VALUES (?, ?, ?, ?)", (msg_id, function, utc_text(now), reply))
 
     # ------------------------------------------------------------------ synchronous requests
 
@@ -529,7 +521,7 @@ class HelsenorgeStore:
         self._write(
             "INSERT INTO hn_sync_requests VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
             (msg_id, actor, subject, service_her_id, fra.isoformat() if fra else None,
-             til.isoformat() if til else None, ts(now)),
+             til.isoformat() if til else None, utc_text(now)),
         )
 
     def sync_request(self, msg_id: str) -> tuple | None:

@@ -12,10 +12,11 @@ import re
 import sqlite3
 import threading
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 
+from mocks.sqltime import oslo_time, utc_text
 from simulator.calendar import OSLO
 
 _PHONE = re.compile(
@@ -34,16 +35,6 @@ def scrub_phone_numbers(text: str) -> str:
     """
     cleaned = re.sub(r"\(\s*\)|\[\s*\]", "", _PHONE.sub("", text))
     return re.sub(r"\s+([,;.)])", r"\1", re.sub(r"\s{2,}", " ", cleaned)).strip(" ,;:-")
-
-
-def _ts(value: datetime) -> str:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError("notification times must be timezone-aware")
-    return value.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def _dt(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(OSLO)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +98,7 @@ class NotificationOutbox:
             cur = self._db.execute(
                 "INSERT INTO notify_outbox (recipient, channel, address, text, created_at, kind, about) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (recipient, channel, address, text, _ts(now), kind, about),
+                (recipient, channel, address, text, utc_text(now), kind, about),
             )
             row_id = cur.lastrowid
         return Notification(row_id, recipient, channel, address, text, now.astimezone(timezone.utc).astimezone(OSLO),
@@ -121,7 +112,7 @@ class NotificationOutbox:
             args.append(recipient)
         if since is not None:
             clauses.append("created_at >= ?")
-            args.append(_ts(since))
+            args.append(utc_text(since))
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         with self._lock:
             rows = self._db.execute(
@@ -129,4 +120,4 @@ class NotificationOutbox:
                 f"{where} ORDER BY id",
                 args,
             ).fetchall()
-        return [Notification(r[0], r[1], r[2], r[3], r[4], _dt(r[5]), r[6], r[7]) for r in rows]
+        return [Notification(r[0], r[1], r[2], r[3], r[4], oslo_time(r[5]), r[6], r[7]) for r in rows]
