@@ -52,8 +52,6 @@ class SimBus:
     observers: list[Observer] = field(default_factory=list)
     delivered: int = 0
     failures: int = 0
-    duplicate_delivery: bool = False
-    """Fault: every business message arrives twice."""
     on_dead_letter: Callable[[Envelope, float], None] | None = None
     chaos: FaultInjector | None = None
     """Survivable transport faults (outages, slowness, lost AppRecs, duplicates, crashes, broker restarts)."""
@@ -73,9 +71,7 @@ class SimBus:
             self._fault("apprec_lost", envelope)
             return
         self.env.process(self._deliver(envelope))
-        if self.duplicate_delivery and envelope.subject != "APPREC":
-            self.env.process(self._deliver(envelope))
-        elif chaos is not None and chaos.duplicates(envelope.subject, envelope.message_id):
+        if chaos is not None and chaos.duplicates(envelope.subject, envelope.message_id):
             self._fault("duplicated", envelope)
             self.env.process(self._deliver(envelope))
 

@@ -27,7 +27,7 @@ from typing import Callable
 
 import simpy
 
-from mocks.chaos import FaultInjector
+from mocks.chaos import Chaos, FaultInjector
 from mocks.epj.model import EpjError
 from mocks.exchange.outgoing import lazy_bodies
 from mocks.helsenorge.rules import Refused
@@ -117,8 +117,10 @@ class Simulation:
         self.time = SimTime.of(scenario)
         self.epoch = self.time.epoch
         self.stats = RunStats()
-        self.chaos = (FaultInjector(scenario.chaos, seed)
-                      if scenario.chaos is not None and scenario.chaos.active else None)
+        chaos = scenario.chaos or Chaos()
+        if {"duplicate-delivery", "journal-twice"} & set(faults):
+            chaos = chaos.model_copy(update={"duplicate_share": 1.0})  # the broken bus: every business message twice
+        self.chaos = FaultInjector(chaos, seed) if chaos.active else None
         self.world: DigitalWorld | None = None
         self.nursing_bands = self.visits.nursing_profile()
         self.help_hours = self.visits.help_window()

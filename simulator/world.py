@@ -126,7 +126,6 @@ class DigitalWorld:
             bus.chaos = chaos
             bus.on_fault = lambda kind, envelope, t: ledger.record(
                 t, f"fault.{kind}", service=str(envelope.to_her_id), ref=envelope.message_id, detail=envelope.subject)
-        bus.duplicate_delivery = bool({"duplicate-delivery", "journal-twice"} & set(faults))
         bus.on_dead_letter = lambda envelope, t: ledger.record(
             t, "message.dead_lettered", service=str(envelope.to_her_id), ref=envelope.message_id,
             detail=envelope.subject)

@@ -130,3 +130,11 @@ def test_smoke_gives_the_same_verdicts_in_process_and_over_http(tmp_path):
     assert http.passed and inprocess.passed
     assert http.messages.sent > 0 and http.messages.receipted == http.messages.sent
     assert http.visits.total == inprocess.visits.total  # the plan is drawn from the seed, not from timing
+
+
+def test_every_message_delivered_twice_is_journaled_once(tmp_path):
+    """`duplicate-delivery` is the chaos duplicate at share 1: the receivers' MsgId de-duplication holds."""
+    summary = run_scenario(load_scenario(SMOKE), out=tmp_path, faults=("duplicate-delivery",), report=False).summary
+    assert summary.faults["duplicated"] >= summary.messages.sent > 0
+    assert summary.messages.duplicates == 0 and summary.messages.journaled == summary.messages.sent
+    assert summary.passed
