@@ -32,7 +32,9 @@ def simulate(
     transport: Annotated[str, typer.Option(help="inprocess: the service cores on simulated time over an in-process bus (default). http: the same world served over HTTP (uvicorn on loopback) with receive loops on a real embedded exchange, the model in accelerated wall-clock time.")] = "inprocess",
     speed: Annotated[float, typer.Option(min=1.0, help="With --transport http: simulated seconds per real second (3600 = an hour a second).")] = 3600.0,
     no_report: Annotated[bool, typer.Option("--no-report", help="Skip the HTML report (summary.json is always written).")] = False,
-    workers: Annotated[int, typer.Option(min=0, help="Processes to simulate with (in process only): the run is split into one shard per EPJ installation and the shards' ledgers merged in a fixed order, so the fingerprint is the same for any number. 0 = one per available core.")] = 1,
+    workers: Annotated[int, typer.Option(min=0, help="Processes to simulate with (in process only): the run is split into one shard per EPJ installation and the shards' ledgers merged in a fixed order, so the fingerprint is the same for any number. 0 (default) = one per available core, or this process alone for a run under 10,000 recipients. With --executor dask and no --scheduler: the LocalCluster's worker processes.")] = 0,
+    executor: Annotated[str, typer.Option(help="Where shards run: processes (local worker processes) or dask (Dask distributed: the cluster at --scheduler, or a LocalCluster of --workers processes on loopback). Same fingerprint either way.")] = "processes",
+    scheduler: Annotated[Optional[str], typer.Option(help="With --executor dask: the address of a running Dask scheduler, e.g. tcp://127.0.0.1:8786 (its workers need this project installed).")] = None,
 ) -> None:
     """Simulate a scenario through the service cores and verify what happened.
 
@@ -42,7 +44,6 @@ def simulate(
     from pydantic import ValidationError
 
     from simulator.run import run_scenario
-    from simulator.shards import default_workers
     from simulator.scenario import load_scenario
 
     console = Console()
@@ -62,7 +63,7 @@ def simulate(
         try:
             result = run_scenario(loaded, out=out, seed=seed, scale=scale, transport=transport, progress=progress,
                                   report=not no_report, speed=speed,
-                                  workers=workers or default_workers())
+                                  workers=workers, executor=executor, scheduler=scheduler)
         except ValueError as exc:
             Console(stderr=True).print(f"error: {exc}")
             raise typer.Exit(2) from None

@@ -13,7 +13,7 @@ from simulator.ledger import Ledger
 from simulator.model import Simulation, SimTime
 from simulator.population import build_population
 from simulator.scenario import Scenario
-from simulator.shards import run_sharded
+from simulator.shards import choose_workers, run_sharded
 from simulator.summary import Messages, MunicipalityRow, Summary, Visits
 from simulator.verify import Expectations, expected_visits, per_municipality_replies, verify
 
@@ -40,7 +40,11 @@ def run_scenario(
     faults: tuple[str, ...] = (),
     speed: float = 3600.0,
     workers: int = 1,
+    executor: str = "processes",
+    scheduler: str | None = None,
 ) -> RunResult:
+    """``workers`` 0 means auto (one per core, or this process alone for a small run; see
+    :func:`simulator.shards.choose_workers`); ``executor`` and ``scheduler`` as :func:`run_sharded` takes them."""
     started = time.perf_counter()
     seed = scenario.seed if seed is None else seed
     scenario = scenario.model_copy(update={"seed": seed})
@@ -55,11 +59,14 @@ def run_scenario(
     timeline = SimTime.of(scenario)
     if transport == "inprocess":
         ledger.set_meta(start=scenario.periods[0].start.isoformat(), seed=str(seed), scenario=scenario.name)
-        entitled = run_sharded(scenario, population, seed=seed, scale=scale, faults=faults, workers=workers,
-                               ledger=ledger, directory=out / "shards",
-                               progress=lambda fraction: note("simulating", fraction))
+        entitled = run_sharded(scenario, population, seed=seed, scale=scale, faults=faults,
+                               workers=choose_workers(workers, population), ledger=ledger, directory=out / "shards",
+                               progress=lambda fraction: note("simulating", fraction), executor=executor,
+                               scheduler=scheduler)
     else:
-        if workers != 1:
+        if executor != "processes" or scheduler:
+            raise ValueError("executor: the http transport runs one served world (no Dask)")
+        if workers not in (0, 1):
             raise ValueError("workers: the http transport runs one served world (use --workers 1)")
         simulation = Simulation(scenario, population, ledger=ledger, seed=seed, faults=faults, transport=transport,
                                 speed=speed, work_dir=out / "served",
