@@ -15,7 +15,7 @@ Each scale runs in a fresh child process exactly as a user runs it
   environment's count: events scheduled (SimPy's own event-id counter) less those
   still queued, i.e. exactly the number of ``step()`` calls. Every Python process
   of the child's tree reports, so worker processes are counted too;
-* the **ledger events** (``summary.json`` ``events``: rows written to ledger.sqlite,
+* the **ledger events** (``summary.json`` ``events``: rows written to the ledger,
   a different and smaller count than SimPy events);
 * events per second: SimPy events ÷ seconds inside ``run()``;
 * peak RSS from ``os.wait4`` on the child: the kernel's exact high-water mark of
@@ -393,7 +393,7 @@ def main() -> None:
                   "1.000x", fmt(1e6 / bare["events_per_s"], ",.2f"), "", "", "")
     console.print(table)
     console.print("SimPy events = Environment.step() calls in every process of the child (scheduled − still queued); "
-                  "ledger events = rows in ledger.sqlite (summary.json 'events'). SimPy ev/s = SimPy events ÷ seconds "
+                  "ledger events = rows in the ledger (summary.json 'events'). SimPy ev/s = SimPy events ÷ seconds "
                   "inside Environment.run() (summed over the processes of the tree, so a per-core rate); µs/SimPy ev = seconds in run() ÷ SimPy events; µs/ledger ev = child wall ÷ "
                   "ledger events; CPU s = user + system of the child's tree (steadier than wall on a shared machine). "
                   "Peak RSS = os.wait4 ru_maxrss (largest process of the child's tree).",

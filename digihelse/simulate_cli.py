@@ -28,7 +28,7 @@ def simulate(
     scenario: Annotated[str, typer.Argument(metavar="SCENARIO", help="A scenario TOML file, or the name of a shipped one (smoke, national-week, sjustjerna-go-live, app-surge-2021, christmas).", show_default=False)],
     seed: Annotated[Optional[int], typer.Option(help="Override the scenario's seed. Same seed and scale, same fingerprint.")] = None,
     scale: Annotated[float, typer.Option(min=0.0001, help="Multiply the number of recipients (0.1 = a tenth of the population).")] = 1.0,
-    out: Annotated[Path, typer.Option(help="Directory for ledger.sqlite, summary.json and report.html.")] = Path("out/simulate"),
+    out: Annotated[Path, typer.Option(help="Directory for ledger/ (Parquet parts, queried with DuckDB), summary.json and report.html.")] = Path("out/simulate"),
     transport: Annotated[str, typer.Option(help="inprocess: the service cores on simulated time over an in-process bus (default). http: the same world served over HTTP (uvicorn on loopback) with receive loops on a real embedded exchange, the model in accelerated wall-clock time.")] = "inprocess",
     speed: Annotated[float, typer.Option(min=1.0, help="With --transport http: simulated seconds per real second (3600 = an hour a second).")] = 3600.0,
     no_report: Annotated[bool, typer.Option("--no-report", help="Skip the HTML report (summary.json is always written).")] = False,
@@ -38,7 +38,7 @@ def simulate(
 ) -> None:
     """Simulate a scenario through the service cores and verify what happened.
 
-    Writes OUT/ledger.sqlite (every event), OUT/summary.json (figures and checks) and
+    Writes OUT/ledger/ (every event, Parquet), OUT/summary.json (figures and checks) and
     OUT/report.html (plots). Exit 0 when every check passes, 1 when any fails, 2 on usage errors.
     """
     from pydantic import ValidationError

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass
 from datetime import datetime, time as clock_time, timedelta
@@ -49,9 +50,9 @@ def run_scenario(
     seed = scenario.seed if seed is None else seed
     scenario = scenario.model_copy(update={"seed": seed})
     out.mkdir(parents=True, exist_ok=True)
-    ledger_path = out / "ledger.sqlite"
-    for stale in (ledger_path, out / "ledger.sqlite-wal", out / "ledger.sqlite-shm"):
-        stale.unlink(missing_ok=True)
+    ledger_path = out / "ledger"
+    shutil.rmtree(ledger_path, ignore_errors=True)  # a ledger is rebuilt by re-running the seed, never appended to
+    (out / "ledger.sqlite").unlink(missing_ok=True)  # the SQLite ledger of earlier versions
     note = progress or (lambda stage, fraction: None)
     note("population", 0.0)
     population = build_population(scenario, scale=scale)

@@ -110,7 +110,7 @@ def choose_workers(requested: int, population) -> int:
 
 
 def shard_ledger_path(directory: Path, shard: Shard) -> Path:
-    return directory / f"shard-{shard.index:04d}.sqlite"
+    return directory / f"shard-{shard.index:04d}"
 
 
 def run_shard(scenario, population, shard: Shard, *, seed: int, faults: tuple[str, ...], directory: Path,
@@ -119,7 +119,7 @@ def run_shard(scenario, population, shard: Shard, *, seed: int, faults: tuple[st
     members = set(shard.municipalities)
     subset = replace(population, municipalities=[m for m in population.municipalities if m.kommunenummer in members])
     path = shard_ledger_path(directory, shard)
-    path.unlink(missing_ok=True)
+    shutil.rmtree(path, ignore_errors=True)
     ledger = Ledger(path, scratch=True)
     simulation = Simulation(scenario, subset, ledger=ledger, seed=seed, faults=faults, stream=shard.key,
                             index_ledger=False, progress=progress)
@@ -151,8 +151,9 @@ _POPULATIONS: dict[tuple[str, float], object] = {}
 """A Dask worker's populations, built once per scenario and scale (seeded: every worker builds the same)."""
 
 
-def _run_on_dask(scenario, scale: float, seed: int, faults: tuple[str, ...], shard: Shard) -> tuple[ShardOutcome, bytes]:
-    """One shard on a Dask worker: simulate into a private file and hand the file's bytes back to the client."""
+def _run_on_dask(scenario, scale: float, seed: int, faults: tuple[str, ...], shard: Shard
+                 ) -> tuple[ShardOutcome, dict[str, bytes]]:
+    """One shard on a Dask worker: simulate into a private ledger and hand its files back to the client."""
     from simulator.population import build_population
 
     key = (scenario.model_dump_json(), scale)
@@ -161,7 +162,8 @@ def _run_on_dask(scenario, scale: float, seed: int, faults: tuple[str, ...], sha
         _POPULATIONS[key] = build_population(scenario, scale=scale)
     with tempfile.TemporaryDirectory(prefix="digihelse-shard-") as scratch:
         outcome = run_shard(scenario, _POPULATIONS[key], shard, seed=seed, faults=faults, directory=Path(scratch))
-        return outcome, shard_ledger_path(Path(scratch), shard).read_bytes()
+        ledger = shard_ledger_path(Path(scratch), shard)
+        return outcome, {file.name: file.read_bytes() for file in ledger.iterdir()}
 
 
 def _dask_client(workers: int, scheduler: str | None):
@@ -193,8 +195,11 @@ def _run_dask(scenario, shards: list[Shard], *, seed: int, scale: float, faults:
         done = 0.0
         for future in as_completed(futures):
             shard = futures[future]
-            outcome, data = future.result()
-            shard_ledger_path(directory, shard).write_bytes(data)
+            outcome, files = future.result()
+            ledger = shard_ledger_path(directory, shard)
+            ledger.mkdir()
+            for name, data in files.items():
+                (ledger / name).write_bytes(data)
             outcomes[shard.index] = outcome
             done += shard.work
             note(done / total)
@@ -262,7 +267,7 @@ def run_sharded(scenario, population, *, seed: int, scale: float, faults: tuple[
     for shard in shards:
         path = shard_ledger_path(directory, shard)
         ledger.append_from(path)
-        path.unlink()
+        shutil.rmtree(path)
         for receiver, subjects in outcomes[shard.index].entitled.items():
             entitled.setdefault(receiver, set()).update(subjects)
     directory.rmdir()

@@ -38,7 +38,7 @@ def test_smoke_passes_and_writes_its_outputs(smoke_run):
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html
     assert "verdict" in result.output.lower() and "PASS" in result.output
-    ledger = Ledger(out / "ledger.sqlite")
+    ledger = Ledger(out / "ledger")
     counts = ledger.counts()
     for kind in ("visit.planned", "visit.completed", "message.sent", "message.journaled", "message.receipted",
                  "calendar.read", "login", "reply.sent", "notification.sent"):
