@@ -33,7 +33,9 @@ intercept is work that does not grow with scale, such as each shard's resend
 poll), and the per-event cost at the largest scale ÷ the smallest, per SimPy
 event and per ledger event (≈ 1.0 when growth is linear).
 
-Run: ``python benchmarks/national_week.py [--scales 0.1,0.5,1.0] [--workers N] [--json PATH] [--out-root DIR]``.
+Run: ``python benchmarks/national_week.py [--scales 0.1,0.5,1.0] [--workers 1,2] [--executor dask] [--json PATH] [--out-root DIR]``;
+with ``--workers 1,2`` every scale runs once per worker count (the growth fit uses the last count). Each row also
+gives the ledger's bytes on disk per ledger event.
 Scale 1.0 took about 25 minutes and 4.4 GB on a 2-core machine before runs were
 sharded; the growth fit from small scales says what to expect now.
 """
@@ -159,8 +161,13 @@ def tree_rss_kb(root: int) -> int:
     return total
 
 
+def ledger_bytes(out: Path) -> int | None:
+    ledger = out / "ledger"
+    return sum(f.stat().st_size for f in ledger.iterdir()) if ledger.is_dir() else None
+
+
 def run_scale(scale: float, *, scenario: str, out: Path, hook_dir: Path, workers: int | None,
-              sample_tree: bool) -> dict:
+              sample_tree: bool, executor: str | None = None) -> dict:
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -169,6 +176,8 @@ def run_scale(scale: float, *, scenario: str, out: Path, hook_dir: Path, workers
     command = [*CLI, "simulate", scenario, "--scale", f"{scale:g}", "--out", str(out), "--no-report"]
     if workers is not None:
         command += ["--workers", str(workers)]
+    if executor is not None:
+        command += ["--executor", executor]
     env = {**os.environ, COUNT_DIR_VAR: str(counts),
            "PYTHONPATH": os.pathsep.join(p for p in (str(hook_dir), str(ROOT), os.environ.get("PYTHONPATH")) if p)}
     log = out / "simulate.log"
@@ -202,9 +211,14 @@ def run_scale(scale: float, *, scenario: str, out: Path, hook_dir: Path, workers
     simpy_events = sum(s["processed"] for s in snapshots) if snapshots else None
     run_seconds = sum(s["run_seconds"] for s in snapshots) if snapshots else None
     ledger_events = summary["events"] if summary else None
+    size = ledger_bytes(out)
     row = {
         "scale": scale,
+        "workers": workers,
+        "executor": executor or "processes",
         "command": command,
+        "ledger_bytes": size,
+        "ledger_bytes_per_event": size / ledger_events if size and ledger_events else None,
         "exit_code": child.returncode,
         "wall_seconds": round(wall, 3),
         "summary_wall_seconds": summary["wall_seconds"] if summary else None,
@@ -330,8 +344,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scales", default="0.1,0.5,1.0", help="comma-separated scales (default 0.1,0.5,1.0)")
     parser.add_argument("--scenario", default="national-week", help="scenario name or TOML file")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="pass --workers N to digihelse simulate (only when given; needs CLI support)")
+    parser.add_argument("--workers", default=None,
+                        help="pass --workers N to digihelse simulate; a comma-separated list (e.g. 1,2) runs every "
+                             "scale once per worker count (default: not passed, i.e. the CLI's own default)")
+    parser.add_argument("--executor", default=None, choices=["processes", "dask"],
+                        help="pass --executor to digihelse simulate (default: not passed)")
     parser.add_argument("--json", type=Path, default=None, help="write every figure to this JSON file")
     parser.add_argument("--out-root", type=Path, default=None,
                         help="keep each scale's out dir here (default: a temporary directory, removed)")
@@ -339,6 +356,8 @@ def main() -> None:
                         help="events per bare-SimPy round (best of three)")
     args = parser.parse_args()
     scales = [float(s) for s in args.scales.split(",") if s.strip()]
+    worker_counts: list[int | None] = ([int(w) for w in args.workers.split(",") if w.strip()]
+                                       if args.workers is not None else [None])
     console = Console(width=None if sys.stdout.isatty() else 170)
 
     supported, _ = workers_supported()
@@ -359,13 +378,15 @@ def main() -> None:
     (hook_dir / "sitecustomize.py").write_text(SITECUSTOMIZE)
     rows = []
     try:
-        for scale in scales:
-            console.print(f"scale {scale:g} …", highlight=False)
-            row = run_scale(scale, scenario=args.scenario, out=root / f"scale-{scale:g}", hook_dir=hook_dir,
-                            workers=args.workers, sample_tree=args.workers is not None)
-            if row.get("error"):
-                console.print(f"[red]scale {scale:g}: no summary.json (exit {row['exit_code']})[/]\n{row['error']}")
-            rows.append(row)
+        for workers in worker_counts:
+            for scale in scales:
+                console.print(f"scale {scale:g}, workers {workers if workers is not None else 'default'} …",
+                              highlight=False)
+                row = run_scale(scale, scenario=args.scenario, out=root / f"scale-{scale:g}-w{workers}",
+                                hook_dir=hook_dir, workers=workers, sample_tree=True, executor=args.executor)
+                if row.get("error"):
+                    console.print(f"[red]scale {scale:g}: no summary.json (exit {row['exit_code']})[/]\n{row['error']}")
+                rows.append(row)
         console.print("bare SimPy baseline …")
         bare = bare_rate(args.baseline_events)
     finally:
@@ -375,22 +396,23 @@ def main() -> None:
                 row["log"] = None  # removed with the temporary directory
     for row in rows:
         row["ratio_vs_bare_simpy"] = row["simpy_events_per_s"] / bare["events_per_s"] if row["simpy_events_per_s"] else None
-    grow = growth(rows)
+    fitted = [r for r in rows if r["workers"] == worker_counts[-1]]
+    grow = growth(fitted)
 
     table = Table(title=f"{args.scenario}: one child process per scale", header_style="bold")
-    for column in ("scale", "exit", "wall s", "CPU s", "in run() s", "SimPy events", "ledger events", "SimPy ev/s",
-                   "vs bare", "µs/SimPy ev", "µs/ledger ev", "peak RSS MB", "fingerprint"):
+    for column in ("scale", "workers", "exit", "wall s", "CPU s", "in run() s", "SimPy events", "ledger events",
+                   "SimPy ev/s", "vs bare", "µs/SimPy ev", "µs/ledger ev", "ledger B/ev", "peak RSS MB", "fingerprint"):
         table.add_column(column, justify="left" if column == "fingerprint" else "right")
     for r in rows:
-        table.add_row(f"{r['scale']:g}", str(r["exit_code"]), fmt(r["wall_seconds"], ",.1f"), fmt(r["cpu_seconds"], ",.1f"),
+        table.add_row(f"{r['scale']:g}", "default" if r["workers"] is None else str(r["workers"]), str(r["exit_code"]), fmt(r["wall_seconds"], ",.1f"), fmt(r["cpu_seconds"], ",.1f"),
                       fmt(r["simpy_run_seconds"], ",.1f"), fmt(r["simpy_events"]), fmt(r["ledger_events"]),
                       fmt(r["simpy_events_per_s"]), fmt(r["ratio_vs_bare_simpy"], ".3f") + "x",
                       fmt(r["us_per_simpy_event_loop"], ",.1f"), fmt(r["us_per_ledger_event_wall"], ",.1f"),
-                      fmt(r["peak_rss_mb"], ",.0f")
+                      fmt(r["ledger_bytes_per_event"], ",.1f"), fmt(r["peak_rss_mb"], ",.0f")
                       + (f" (tree {r['tree_rss_sampled_mb']:,.0f})" if r["tree_rss_sampled_mb"] else ""),
                       (r["fingerprint"] or "—")[:16])
-    table.add_row("bare", "", "", "", fmt(bare["seconds"], ",.2f"), fmt(bare["events"]), "", fmt(bare["events_per_s"]),
-                  "1.000x", fmt(1e6 / bare["events_per_s"], ",.2f"), "", "", "")
+    table.add_row("bare", "", "", "", "", fmt(bare["seconds"], ",.2f"), fmt(bare["events"]), "",
+                  fmt(bare["events_per_s"]), "1.000x", fmt(1e6 / bare["events_per_s"], ",.2f"), "", "", "", "")
     console.print(table)
     console.print("SimPy events = Environment.step() calls in every process of the child (scheduled − still queued); "
                   "ledger events = rows in the ledger (summary.json 'events'). SimPy ev/s = SimPy events ÷ seconds "
@@ -401,7 +423,8 @@ def main() -> None:
     if grow["wall_seconds_per_unit_scale"] is not None:
         console.print(
             f"growth: wall ≈ {grow['wall_seconds_per_unit_scale']:,.1f} s × scale + {grow['wall_intercept_seconds']:,.1f} s"
-            f" (least squares over {len([r for r in rows if r['simpy_events']])} scales); simulation loop ≈ "
+            f" (least squares over {len([r for r in fitted if r['simpy_events']])} scales"
+            f"{'' if worker_counts[-1] is None else f' with --workers {worker_counts[-1]}'}); simulation loop ≈ "
             f"{grow['loop_seconds_per_unit_scale']:,.1f} s × scale + {grow['loop_intercept_seconds']:,.1f} s; "
             f"per-event cost at scale {grow['between_scales'][1]:g} ÷ at {grow['between_scales'][0]:g}: "
             f"{grow['per_event_cost_ratio_loop']:.2f} per SimPy event (in run()), {grow['per_event_cost_ratio_wall']:.2f} "
