@@ -67,6 +67,9 @@ class ReceiptTracker:
         self._earliest = self._next_due()
         """A lower bound on the next resend time: ``due`` asks the database only once it has passed.
         Callers poll every few minutes for hours; almost every poll finds nothing."""
+        self.on_earlier: Callable[[float], None] | None = None
+        """Told when a newly tracked message makes a resend due earlier than the bound said, so a caller that
+        sleeps until ``earliest_due`` (a simulation's resend timer) can wake instead of polling."""
 
     @property
     def earliest_due(self) -> float | None:
@@ -88,6 +91,8 @@ class ReceiptTracker:
             first = (now + self.backoff[0]).timestamp()
             if self._earliest is None or first < self._earliest:
                 self._earliest = first
+                if self.on_earlier is not None:
+                    self.on_earlier(first)
 
     def receipted(self, msg_id: str, *, status: str, errors: str | None = None) -> DeliveryState | None:
         """Record an AppRec for ``msg_id``; returns the new state, or None for an unknown or settled message."""
