@@ -117,6 +117,7 @@ class Simulation:
         self.time = SimTime.of(scenario)
         self.epoch = self.time.epoch
         self.stats = RunStats()
+        self._period_tag = ""
         chaos = scenario.chaos or Chaos()
         if {"duplicate-delivery", "journal-twice"} & set(faults):
             chaos = chaos.model_copy(update={"duplicate_share": 1.0})  # the broken bus: every business message twice
@@ -158,7 +159,8 @@ class Simulation:
                              scenario=self.scenario.name)
         total_days = sum(p.days for p in self.scenario.periods)
         done_days = 0
-        for period in self.scenario.periods:
+        for index, period in enumerate(self.scenario.periods):
+            self._period_tag = f":{period.start.isoformat()}" if index else ""
             start_t = self.day_start(period.start)
             if self.world is None:
                 self.world = build_digital_world(self.population, self.scenario, seed=self.seed,
@@ -255,7 +257,11 @@ class Simulation:
     # ------------------------------------------------------------------ visits
 
     def _rng(self, kommunenummer: str, stream: str) -> random.Random:
-        return random.Random(f"{self.seed}:{kommunenummer}:{stream}")
+        """The municipality's stream for this period. A later period gets its own streams (named by its start
+        date), otherwise it would replay the first period's draws: the same visit uids (which the EPJ refuses as
+        duplicates) and the same citizens acting at the same hours. The first period keeps the plain name, so a
+        one-period run draws exactly as before."""
+        return random.Random(f"{self.seed}:{kommunenummer}:{stream}{self._period_tag}")
 
     def _planner(self, municipality, days: list[date]):
         """Plan each day PLAN_AHEAD_DAYS ahead and carry it out on the day."""

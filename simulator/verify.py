@@ -29,6 +29,13 @@ class Expectations:
     reply_compliance_min: float
     entitled: dict[str, set[str]]
     """Notification receiver → subjects they may hear about (re-derived from the population)."""
+    period_ends: tuple[float, ...] = ()
+    """Simulated time (s) each period stopped taking new work, in order. Nothing is simulated between periods,
+    so a message whose reply deadline falls after the end of its own period was never due inside the run."""
+
+    def end_of_period(self, t: float) -> float:
+        """The end of the period that holds ``t`` (the run's end without periods)."""
+        return next((end for end in self.period_ends if t < end), self.end_t)
 
 
 def verify(ledger: Ledger, expect: Expectations, at) -> dict[str, Check]:
@@ -69,8 +76,8 @@ def verify(ledger: Ledger, expect: Expectations, at) -> dict[str, Check]:
     due = within = 0
     for ref, t in ledger.query("SELECT ref, MIN(t) FROM events WHERE kind='message.journaled' GROUP BY ref"):
         deadline = reply_deadline(at(t))
-        if deadline > at(expect.end_t) and ref not in replies:
-            continue  # not yet due when the run ended
+        if deadline > at(expect.end_of_period(t)) and replies.get(ref, -1.0) < 0:
+            continue  # not yet due when its period (or the run) ended; a later period's staff answer it late
         due += 1
         within += replies.get(ref, -1.0) >= 0
     share = within / due if due else None

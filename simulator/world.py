@@ -43,6 +43,8 @@ from simulator.faults import wrap_epj_handler
 SERVICE_INDEX = {"nursing": 1, "help": 2}
 SERVICE_KIND = {"nursing": "home_nursing", "help": "practical_help"}
 SERVICE_NAME = {"nursing": "Hjemmesykepleie", "help": "Praktisk bistand"}
+RECEIVED_SERVICES = {"nursing": ("nursing",), "help": ("help",), "both": ("nursing", "help")}
+"""Recipient group → the services they receive, in the order they write to them."""
 STAFF_POOL = 6
 """Staff per service known to the EPJ: 01–03 day shift, 04–05 evening, 06 night (ESTIMATE, enough to route)."""
 HELSENORGE_LATENCY_S = 2.0
@@ -194,19 +196,21 @@ class DigitalWorld:
             for service in SERVICE_INDEX:
                 her_id = self.service_her_id(kommune, service)
                 live = self.service_live(kommune, service, day)
-                if self._live.get(her_id) == live:
-                    continue
-                if live:
-                    self.registry.activate(her_id, DIGIHELSE_PROCESSES)
-                else:
-                    self.registry.deactivate(her_id)
+                was = self._live.get(her_id, False)
+                if was != live:
+                    if live:
+                        self.registry.activate(her_id, DIGIHELSE_PROCESSES)
+                    else:  # rolled back: AR drops the processes, helsenorge refuses to route there again
+                        self.registry.deactivate(her_id, DIGIHELSE_PROCESSES)
                 self._live[her_id] = live
 
     def routable(self, kommune: str, her_id: int) -> bool:
         return self._live.get(her_id, False)
 
     def service_for(self, kommune: str, person: DigitalPerson) -> int | None:
-        for service in (("nursing", "help") if person.group != "help" else ("help",)):
+        """The live service this person writes to: only one they receive (a nursing-only recipient is never
+        routed to practical help, which helsenorge would refuse as ``service.not-connected``), nursing first."""
+        for service in RECEIVED_SERVICES[person.group]:
             her_id = self.service_her_id(kommune, service)
             if self._live.get(her_id):
                 return her_id
