@@ -599,6 +599,44 @@ def _municipality_table(summary: Summary) -> str:
     )
 
 
+KIND_NAMES = {"home_nursing": "home nursing", "practical_help": "practical help", "meals": "meals on wheels",
+              "other": "other services (respite care)", "health_station": "health station"}
+
+
+def _period_table(summary: Summary) -> str:
+    """Each period (rollout phase, week before/after an event) as a column: one glance, not a calculation."""
+    periods = summary.per_period
+    if not periods:
+        return '<div class="nodata"><strong>no data</strong><span>the summary lists no periods</span></div>'
+
+    def kinds(names: list[str], unmodelled: list[str]) -> str:
+        return ", ".join(_e(KIND_NAMES.get(k, k)) + (" (not modelled)" if k in unmodelled else "")
+                         for k in names) or "—"
+
+    def by_service(p) -> str:
+        return ", ".join(f"{_e(SERVICES.get(k, (k, ''))[0])} {_n(n)}" for k, n in p.messages_by_service.items()) or "—"
+
+    rows = [
+        ("First day", lambda p: _e(p.start)),
+        ("Days", lambda p: _n(p.days)),
+        ("Services live", lambda p: kinds(p.services_live, p.not_modelled)),
+        ("New since the previous period", lambda p: kinds(p.newly_live, p.not_modelled)),
+        ("Recipients", lambda p: _n(p.recipients)),
+        ("Recipients reachable (last day)", lambda p: _n(p.reachable)),
+        ("Messages", lambda p: _n(p.messages)),
+        ("Messages by service", by_service),
+        ("Messages per 1,000 recipients per week", lambda p: f"{p.messages_per_1000:,.1f}"),
+        ("Cancellations accepted", lambda p: _n(p.cancellations)),
+        ("Cancellations refused (after the cut-off)", lambda p: _n(p.cancellations_refused)),
+        ("Replies within the deadline", lambda p: f"{_pct(p.replies_within_deadline)} of {_n(p.replies_due)}"),
+        ("Notices (SMS/e-mail)", lambda p: _n(p.notices)),
+    ]
+    head = "".join(f'<th class="num">{_e(p.label)}</th>' for p in periods)
+    body = "".join(f"<tr><td>{_e(name)}</td>" + "".join(f'<td class="num">{cell(p)}</td>' for p in periods) + "</tr>"
+                   for name, cell in rows)
+    return f'<table class="periods"><thead><tr><th></th>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
 def _kinds_table(counts: dict[str, int]) -> str:
     if not counts:
         return '<div class="nodata"><strong>no data</strong><span>the ledger has no events</span></div>'
@@ -761,6 +799,8 @@ def write_report(ledger: Ledger, summary: Summary, path: Path) -> Path:
 {verdict}
 </header>
 {_figures(summary)}
+<h2>Periods and phases</h2>
+{_period_table(summary)}
 <h2>Checks</h2>
 {failed_note}
 {_checks_table(summary.checks)}

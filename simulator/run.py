@@ -11,6 +11,7 @@ from typing import Callable
 from simulator.calendar import OSLO, is_workday
 from simulator.ledger import Ledger
 from simulator.model import Simulation, SimTime
+from simulator.periods import period_rows
 from simulator.population import build_population
 from simulator.scenario import Scenario
 from simulator.shards import run_sharded
@@ -105,7 +106,7 @@ def run_scenario(
             shown_failed=counts.get("message.shown_failed", 0)),
         faults={kind.removeprefix("fault."): n for kind, n in sorted(counts.items()) if kind.startswith("fault.")},
         checks=checks, events=ledger.count, wall_seconds=0.0, fingerprint=ledger.fingerprint(),
-        per_municipality=rows,
+        per_municipality=rows, per_period=period_rows(ledger, population, scenario, timeline.at),
     )
     summary.wall_seconds = round(time.perf_counter() - started, 2)
     summary.write(out / "summary.json")

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, model_validator
 
+from simulator.periods import PeriodRow
+
 __all__ = ["Check", "Messages", "MunicipalityRow", "Summary", "Visits"]
 
 
@@ -71,6 +73,8 @@ class Summary(BaseModel):
     wall_seconds: float
     fingerprint: str
     per_municipality: list[MunicipalityRow] = Field(default_factory=list)
+    per_period: list[PeriodRow] = Field(
+        default_factory=list, description="Each [[periods]] table's figures side by side (simulator/periods.py).")
     passed: bool = False
 
     @model_validator(mode="after")
