@@ -406,13 +406,13 @@ class Simulation:
         now = self.at(self.now_t())
         if person.parent_until is not None and now.date() >= person.parent_until:
             return  # turned 16: the parent's access has ended and the young person has not consented yet
-        self_login = person.self_login or (person.self_login_from is not None and now.date() >= person.self_login_from)
-        if person.relative_fnr and (not self_login or u1 < self.behaviour.relative_message_share):
+        self_login = person.can_log_in(now.date())
+        if person.relative_can_act(now.date()) and (not self_login or u1 < self.behaviour.relative_message_share):
             actor = person.relative_fnr
         elif self_login:
             actor = person.fnr
         else:
-            return  # cannot log in yet (before the app surge) and has nobody acting for them
+            return  # not signed up yet (consent not in force, or before the app surge) and nobody acting for them
         self.ledger.record(env.now, "login", municipality=kommune, subject=actor)
         service = world.service_for(kommune, person)
         if service is None or not world.routable(kommune, service):

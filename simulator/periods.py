@@ -13,6 +13,7 @@ from datetime import date, datetime, time, timedelta
 from pydantic import BaseModel, Field
 
 from simulator.calendar import OSLO, reply_deadline
+from simulator.uptake import active_days
 
 __all__ = ["PeriodRow", "period_rows", "reachable_on"]
 
@@ -57,19 +58,24 @@ def _t(day: date, at) -> float:
 
 
 def reachable_on(population, day: date) -> int:
-    """Recipients who can use DigiHelse on ``day``: can log in (self, after an app surge, or a proxy) and receive a
-    service live in their municipality that day."""
-    surge = population.scenario.events.app_surge
-    surged = surge is not None and day >= surge.from_date
+    """Recipients who can use DigiHelse on ``day``: receive a service live in their municipality that day, and log
+    in themselves or have a proxy who can act, by then (sign-up and helsenorge's consent rule,
+    :mod:`simulator.uptake`)."""
+    scenario = population.scenario
     count = 0
     for municipality in population.municipalities:
         nursing = municipality.is_live("home_nursing", day)
         helping = municipality.is_live("practical_help", day)
         if not (nursing or helping):
             continue
+        never = datetime.combine(day + timedelta(days=1), time(0), tzinfo=OSLO)  # not live: never active by ``day``
         for r in municipality.recipients:
-            logs_in = r.self_login or r.proxy or (surged and r.self_login_after_surge)
-            if logs_in and ((nursing and r.nursing_per_week > 0) or (helping and r.help_per_week > 0)):
+            if not (r.self_login or r.self_login_after_surge or r.proxy or r.age < 16):
+                continue
+            if not ((nursing and r.nursing_per_week > 0) or (helping and r.help_per_week > 0)):
+                continue
+            own, proxy = active_days(scenario, municipality, r, never)
+            if (own is not None and own <= day) or (proxy is not None and proxy <= day):
                 count += 1
     return count
 

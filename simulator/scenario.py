@@ -23,6 +23,7 @@ cached.
 from __future__ import annotations
 
 import csv
+import math
 import re
 import tomllib
 from dataclasses import dataclass
@@ -590,6 +591,40 @@ _MESSAGE_KIND_DEFAULT = {
 }
 
 
+class Uptake(_Model):
+    """How the people who will use DigiHelse arrive after a service goes live (``[behaviour.uptake]``).
+
+    Without this table everyone who can log in is recruited before go-live and active from the first day (the
+    behaviour of a long-running service). With it, each of them (and each proxy, separately) signs up on a day
+    drawn from the curve below; helsenorge's own rule then makes the consent to "dialogtjenester og personlig
+    helsearkiv" effective the next day (seed 000: "Tjenesten vil være aktiv neste dag").
+    """
+
+    start_share: Share = Field(
+        0.25,
+        description="ESTIMATE: share of the eventually digital recipients and proxies who signed up before go-live "
+                    "(Søre Sunnmøre handed out brochures and wrote in every local paper in the autumn before the "
+                    "1 Nov 2019 start, seed 000 items 6–7), so they are active on the go-live day. No figure is "
+                    "published (domain §3.4).")
+    half_days: float = Field(
+        60.0, gt=0.0, le=3650.0,
+        description="ESTIMATE: days after go-live until half of the rest have signed up; the active share on day d "
+                    "after go-live is 1 − (1 − start_share) · 0.5^(d / half_days). No figure is published; 60 days "
+                    "lets a phase reach ≈ 80 % of its eventual users within its first four months.")
+
+    def signup_offset(self, u: float) -> int:
+        """Days after go-live that the person with uniform draw ``u`` signs up; -1: before go-live."""
+        if u < self.start_share:
+            return -1
+        return int(self.half_days * math.log2((1 - self.start_share) / max(1e-12, 1 - u)))
+
+    def active_share(self, days_after: float) -> float:
+        """The labelled curve: share of the eventual users active ``days_after`` days after go-live."""
+        if days_after < 0:
+            return 0.0
+        return 1 - (1 - self.start_share) * 0.5 ** (days_after / self.half_days)
+
+
 class Behaviour(_Model):
     """Citizen, relative and staff behaviour. No public source gives any of it (domain §3.4): all ESTIMATE."""
 
@@ -644,6 +679,9 @@ class Behaviour(_Model):
         0.08, description="ESTIMATE: share of messages staff forward to another employee before answering.")
     staff_inbox_checks_per_shift: int = Field(
         3, ge=1, le=48, description="ESTIMATE: times the day shift reads the DigiHelse inbox on a workday.")
+    uptake: Uptake | None = Field(
+        None,
+        description="ESTIMATE (see Uptake): recruitment after go-live; None = everyone active from the go-live day.")
 
     @field_validator("self_login_share_by_age", "proxy_share_by_age")
     @classmethod

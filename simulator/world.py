@@ -38,7 +38,9 @@ from mocks.registry.store import RegistryStore
 from mocks.wire.codes import NS_MSGHEAD
 from mocks.wire.msghead import parse_document
 from simulator.bus import Party, SimBus
+from simulator.calendar import OSLO
 from simulator.faults import wrap_epj_handler
+from simulator.uptake import consents, later_self_login
 
 SERVICE_INDEX = {"nursing": 1, "help": 2}
 SERVICE_KIND = {"nursing": "home_nursing", "help": "practical_help"}
@@ -77,6 +79,21 @@ class DigitalPerson:
     """Starts logging in themselves on this day (the June 2021 app surge), if not from the start."""
     parent_until: date | None = None
     """A child's 16th birthday: from that day a parent no longer acts for them (and they have no consent yet)."""
+    active_from: date | None = None
+    """The day their own consent takes effect (helsenorge's rule: the day after they sign up, see
+    :mod:`simulator.uptake`); they log in themselves only from then. None: no consent of their own."""
+    relative_active_from: date | None = None
+    """The first day the relative can act for them: both consents (the relative's and, for an adult, the
+    recipient's own) in force."""
+
+    def can_log_in(self, day: date) -> bool:
+        """Logs in themselves on ``day``: self-login (from the app surge, for some) and consent in force."""
+        logs_in = self.self_login or (self.self_login_from is not None and day >= self.self_login_from)
+        return logs_in and self.active_from is not None and day >= self.active_from
+
+    def relative_can_act(self, day: date) -> bool:
+        return (self.relative_fnr is not None and self.relative_active_from is not None
+                and day >= self.relative_active_from)
 
 
 @dataclass
@@ -345,7 +362,7 @@ def build_digital_world(population, scenario, *, seed: int, first_day: date, epo
                                 notifications=notifications)
     world = DigitalWorld(registry, helsenorge, notifications, {}, {},
                          list(scenario.behaviour.message_kind_mix.items()), stream=stream)
-    consent_at = epoch - timedelta(days=2)
+    fallback_at = epoch - timedelta(days=2)  # for people whose service never goes live in the run
     store = helsenorge.store
     for municipality in population.municipalities:
         live = {service: municipality.live_from[SERVICE_KIND[service]]
@@ -390,34 +407,35 @@ def build_digital_world(population, scenario, *, seed: int, first_day: date, epo
                 store.connect_service(who.fnr, her_id, registry.get(her_id).name, municipality=kommune,
                                       org_her_id=org, org_name=f"{municipality.name} kommune")
             child = recipient.age < 16  # consent needs 16+: a parent acts for a child, no fullmakt needed
+            later = later_self_login(scenario, recipient)
+            self_at, proxy_at = consents(scenario, municipality, recipient, fallback_at)
+            active_from = None
             if not child:
-                helsenorge.give_consent(who.fnr, consent_at)
+                active_from = helsenorge.give_consent(who.fnr, self_at).effective_from.astimezone(OSLO).date()
             level = NotificationLevel(recipient.level)
             channel = Channel(recipient.channel)
             store.set_notification_settings(NotificationSettings(who.fnr, channel, level))
-            relative_fnr = relative_level = None
+            relative_fnr = relative_level = relative_active_from = None
             if recipient.proxy or child:
                 relative_fnr = who.relative_fnr
                 relative_level = rng.choice(["Begrenset", "Normal", "Full"])
                 store.add_citizen(relative_fnr, who.relative_given, who.relative_family,
                                   phone=f"9{rng.randrange(10**7):07d}", email=f"{relative_fnr}@example.invalid")
-                helsenorge.give_consent(relative_fnr, consent_at)
+                relative_active = helsenorge.give_consent(relative_fnr, proxy_at).effective_from.astimezone(OSLO).date()
+                relative_active_from = max(relative_active, active_from or relative_active)
                 if child:
                     store.add_parent(relative_fnr, who.fnr)
                 else:
                     helsenorge.give_fullmakt(who.fnr, relative_fnr, {"meldinger", "timeavtaler", "varsler"}, None,
-                                             consent_at)
+                                             proxy_at)
                 store.set_notification_settings(
                     NotificationSettings(relative_fnr, Channel.EMAIL, NotificationLevel(relative_level), True))
                 if relative_level == "Full":
                     world.entitled.setdefault(relative_fnr, set()).add(who.fnr)
             if level is NotificationLevel.FULL and not child:
                 world.entitled.setdefault(who.fnr, set()).add(who.fnr)
-            surge = scenario.events.app_surge
-            later = (surge.from_date if surge is not None and recipient.self_login_after_surge
-                     and not recipient.self_login and not child else None)
             municipal.people[recipient.id] = DigitalPerson(
                 recipient.id, who.fnr, who.given, who.family, recipient.self_login and not child, relative_fnr,
                 recipient.group, recipient.level, relative_level, later,
-                birthday(birth_date_from_fnr(who.fnr), 16) if child else None)
+                birthday(birth_date_from_fnr(who.fnr), 16) if child else None, active_from, relative_active_from)
     return world
