@@ -607,7 +607,7 @@ def _period_table(summary: Summary) -> str:
     """Each period (rollout phase, week before/after an event) as a column: one glance, not a calculation."""
     periods = summary.per_period
     if not periods:
-        return '<div class="nodata"><strong>no data</strong><span>the summary lists no periods</span></div>'
+        return ""  # a summary from before per-period figures: no section rather than an empty one
 
     def kinds(names: list[str], unmodelled: list[str]) -> str:
         return ", ".join(_e(KIND_NAMES.get(k, k)) + (" (not modelled)" if k in unmodelled else "")
@@ -634,7 +634,8 @@ def _period_table(summary: Summary) -> str:
     head = "".join(f'<th class="num">{_e(p.label)}</th>' for p in periods)
     body = "".join(f"<tr><td>{_e(name)}</td>" + "".join(f'<td class="num">{cell(p)}</td>' for p in periods) + "</tr>"
                    for name, cell in rows)
-    return f'<table class="periods"><thead><tr><th></th>{head}</tr></thead><tbody>{body}</tbody></table>'
+    return (f'<h2>Periods and phases</h2>\n<table class="periods"><thead><tr><th></th>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table>")
 
 
 def _kinds_table(counts: dict[str, int]) -> str:
@@ -799,7 +800,6 @@ def write_report(ledger: Ledger, summary: Summary, path: Path) -> Path:
 {verdict}
 </header>
 {_figures(summary)}
-<h2>Periods and phases</h2>
 {_period_table(summary)}
 <h2>Checks</h2>
 {failed_note}
