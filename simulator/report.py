@@ -603,6 +603,17 @@ KIND_NAMES = {"home_nursing": "home nursing", "practical_help": "practical help"
               "other": "other services (respite care)", "health_station": "health station"}
 
 
+def _spans(summary: Summary) -> str | None:
+    """The periods' date ranges when there are several (the days are not consecutive), else None."""
+    if len(summary.per_period) < 2:
+        return None
+    spans = []
+    for p in summary.per_period:
+        start = date.fromisoformat(p.start)
+        spans.append(f"{start:%d.%m.%Y}–{start + timedelta(days=p.days - 1):%d.%m.%Y}")
+    return f"{len(spans)} periods: " + ", ".join(spans)
+
+
 def _period_table(summary: Summary) -> str:
     """Each period (rollout phase, week before/after an event) as a column: one glance, not a calculation."""
     periods = summary.per_period
@@ -774,7 +785,7 @@ def write_report(ledger: Ledger, summary: Summary, path: Path) -> Path:
         ("seed", _e(summary.seed)),
         ("scale", _e(f"{summary.scale:g}")),
         ("transport", _e(summary.transport)),
-        ("simulated days", f"{_n(summary.simulated_days)} ({_e(cal.period(first, last))})"),
+        ("simulated days", f"{_n(summary.simulated_days)} ({_e(_spans(summary) or cal.period(first, last))})"),
         ("fingerprint", f'<span class="fp">{_e(summary.fingerprint)}</span>'),
     ]
     meta_html = "".join(f"<dt>{_e(k)}</dt><dd>{v}</dd>" for k, v in meta_rows)

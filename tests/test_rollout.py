@@ -91,6 +91,7 @@ def test_the_report_shows_the_phases_side_by_side(sjustjerna):
     result, _ = sjustjerna
     html = (result.out / "report.html").read_text(encoding="utf-8")
     assert "Periods and phases" in html
+    assert "5 periods: 02.12.2019–08.12.2019, 04.05.2020–10.05.2020" in html  # not one run of consecutive days
     table = html.split('<table class="periods">')[1].split("</table>")[0]
     for period in result.summary.per_period:
         assert period.label in table
