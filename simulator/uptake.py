@@ -36,7 +36,8 @@ def first_live_day(municipality, recipient) -> date | None:
 def signup_at(scenario, municipality, recipient, role: str, *, not_before: date | None = None) -> datetime | None:
     """When ``role`` (``"self"`` or ``"proxy"``) signs up for this recipient; None: their service never goes live.
 
-    ``not_before`` is a later first possible day (the app surge for people who only log in after it)."""
+    ``not_before`` is a later first possible day (the app surge for people who only log in after it). Never
+    earlier than two days before the run's first day."""
     live = first_live_day(municipality, recipient)
     if live is None:
         return None
@@ -47,6 +48,9 @@ def signup_at(scenario, municipality, recipient, role: str, *, not_before: date 
         day = live + timedelta(days=uptake.signup_offset(u))
     if not_before is not None:
         day = max(day, not_before - timedelta(days=1))
+    # Someone already signed up when the run starts signs up, in the model, two days before its first day: ages
+    # (and so who may hold a fullmakt) are drawn for that day, and an earlier date changes nothing in the run.
+    day = max(day, scenario.periods[0].start - timedelta(days=2))
     return datetime.combine(day, time(SIGNUP_HOUR), tzinfo=OSLO)
 
 
