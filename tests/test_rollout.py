@@ -337,3 +337,22 @@ def test_rolling_a_service_back_takes_it_out_of_ar_and_routing():
     world.activate_for(date(2025, 3, 12))
     assert world.routable("1516", her_id)
     assert world.registry.route_check(HELSENORGE_HER_ID, her_id, "DIALOG_INNBYGGER_EKONTAKT") is None
+
+
+def test_people_signed_up_before_the_run_sign_up_two_days_before_it():
+    """A service live long before the run: sign-up (and so consent and fullmakt, with their age rules) is dated two
+    days before the first day, when the population's ages hold, not a year earlier when some were too young."""
+    scenario = load_scenario(SMOKE)  # live since 1 Jan 2025, first day 10 Mar 2025
+    population = build_population(scenario)
+    fallback = datetime(2000, 1, 1, tzinfo=OSLO)
+    seen = 0
+    for municipality in population.municipalities:
+        for r in municipality.recipients:
+            if not (r.self_login or r.proxy or r.age < 16):
+                continue  # never on helsenorge
+            own, proxy = consents(scenario, municipality, r, fallback)
+            for moment in (own, proxy):
+                if moment is not None:
+                    assert moment == datetime(2025, 3, 8, 12, tzinfo=OSLO)
+                    seen += 1
+    assert seen > 100
