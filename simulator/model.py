@@ -43,6 +43,12 @@ DAY = 86_400.0
 PLAN_AHEAD_DAYS = 2
 """Visits are on the plan this many days ahead, so a citizen can cancel before the cut-off."""
 
+WELCOME_HOUR = 9
+"""ESTIMATE: the day shift sends the day's welcome messages at 09:00."""
+WELCOME_TEXT = ("Velkommen til digital dialog med oss på helsenorge.no! Her kan du sende oss meldinger, se "
+                "avtalene dine og avbestille besøk.")
+"""The recruitment routine's welcome message (seed 000: the services tell new digital users what they can do)."""
+
 INTRUSION_SHARE = 0.01
 """Share of citizen actions accompanied by someone trying to read another citizen's messages (a probe)."""
 
@@ -185,6 +191,7 @@ class Simulation:
                 if self.world.is_digital(municipality.kommunenummer):
                     env.process(self._citizens(municipality, days))
                     env.process(self._staff(municipality, days))
+                    env.process(self._welcomes(municipality, days))
             if self.world.municipalities:
                 env.process(self._resends(days))
             end_t = self.day_start(days[-1] + timedelta(days=1))
@@ -496,6 +503,39 @@ class Simulation:
                 if at > env.now:
                     yield env.timeout(at - env.now)
                 self._answer_inbox(kommune, rng)
+
+    def _welcomes(self, municipality, days: list[date]):
+        """The recruitment routine: a recipient who becomes digitally active during a period (their own or their
+        proxy's consent takes effect) gets a welcome message from their service at 09:00 on the first workday from
+        then, sent by the EPJ core over the bus. Who became active between periods is not simulated."""
+        env = self.env
+        kommune = municipality.kommunenummer
+        people = self.world.digital_people(kommune)
+        first = {}
+        for person in people.values():
+            starts = [d for d in (person.active_from if person.self_login or person.self_login_from else None,
+                                  person.relative_active_from if person.relative_fnr else None) if d is not None]
+            if starts and days[0] <= min(starts) <= days[-1]:
+                first.setdefault(min(starts), []).append(person)
+        if not first:
+            return
+        pending: list = []
+        for day in days:
+            pending.extend(first.get(day, []))
+            if not pending or not is_workday(day):
+                continue
+            at = self.day_start(day) + WELCOME_HOUR * 3600
+            if at > env.now:
+                yield env.timeout(at - env.now)
+            for person in pending:
+                her_id = self.world.service_for(kommune, person)
+                if her_id is None:
+                    continue
+                msg_id = self.services.welcome(kommune, person.fnr, f"{her_id}-01", WELCOME_TEXT, self.at(env.now))
+                if msg_id is not None:
+                    self.ledger.record(env.now, "message.welcome", municipality=kommune, service=str(her_id),
+                                       subject=person.fnr, ref=msg_id)
+            pending = []
 
     def _answer_inbox(self, kommune: str, rng: random.Random) -> None:
         now = self.at(self.env.now)

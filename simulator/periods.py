@@ -49,6 +49,8 @@ class PeriodRow(BaseModel):
     replies_within_deadline: float | None = Field(
         description="Share of replies_due answered by the end of the next workday (None: nothing due).")
     notices: int = Field(description="Notifications (SMS/e-mail) sent to citizens and proxies.")
+    welcomes: int = Field(0, description="Welcome messages the services sent to recipients who became digitally "
+                                         "active in the period (the recruitment routine).")
 
 
 def _t(day: date, at) -> float:
@@ -123,7 +125,7 @@ def period_rows(ledger, population, scenario, at) -> list[PeriodRow]:
             messages_per_1000=round(messages / recipients * 1000 * 7 / period.days, 2) if recipients else 0.0,
             cancellations=count("visit.cancelled"), cancellations_refused=count("visit.cancel_refused"),
             replies_due=due, replies_within_deadline=round(within / due, 4) if due else None,
-            notices=count("notification.sent"),
+            notices=count("notification.sent"), welcomes=count("message.welcome"),
         ))
         previous = set(live)
     return rows

@@ -64,6 +64,7 @@ KINDS = {
     "visit.cancel_refused": "a cancellation refused (after the cut-off)",
     "visit.wasted_trip": "staff drove to a cancelled visit",
     "message.sent": "a citizen or relative sent a message",
+    "message.welcome": "a service welcomed a newly digital recipient (a staff-initiated eKontakt)",
     "message.journaled": "the EPJ journaled a message",
     "message.receipted": "the sender got its AppRec",
     "message.failed": "the sender saw a message fail",
@@ -641,6 +642,7 @@ def _period_table(summary: Summary) -> str:
         ("Cancellations refused (after the cut-off)", lambda p: _n(p.cancellations_refused)),
         ("Replies within the deadline", lambda p: f"{_pct(p.replies_within_deadline)} of {_n(p.replies_due)}"),
         ("Notices (SMS/e-mail)", lambda p: _n(p.notices)),
+        ("Welcome messages to the newly digital", lambda p: _n(p.welcomes)),
     ]
     head = "".join(f'<th class="num">{_e(p.label)}</th>' for p in periods)
     body = "".join(f"<tr><td>{_e(name)}</td>" + "".join(f'<td class="num">{cell(p)}</td>' for p in periods) + "</tr>"

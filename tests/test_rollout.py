@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from mocks.helsenorge.rules import consent_effective_from
+from mocks.receipts import DeliveryState
 from mocks.registry.processes import DIGIHELSE_PROCESSES
 from mocks.registry.seed import HELSENORGE_HER_ID
 from simulator.calendar import OSLO, is_workday
@@ -356,3 +357,55 @@ def test_people_signed_up_before_the_run_sign_up_two_days_before_it():
                     assert moment == datetime(2025, 3, 8, 12, tzinfo=OSLO)
                     seen += 1
     assert seen > 100
+
+
+def test_newly_digital_recipients_get_a_welcome_message_on_the_wire():
+    """The recruitment routine: the day their consent takes effect (go-live on the period's second day here),
+    the service sends each new user a staff-initiated eKontakt through the EPJ core; helsenorge files it in the
+    citizen's inbox and answers with an AppRec the EPJ records. Nobody active before the run is welcomed."""
+    from simulator.model import WELCOME_TEXT, Simulation
+
+    scenario = parse_scenario(_smoke_with(
+        name="welcome", municipalities=["1516", "1577"], periods=[{"start": date(2025, 3, 10), "days": 2}],
+        digihelse={"rollout": [
+            {"kommunenummer": "1516", "vendor": "Gerica",
+             "phases": [{"from_date": date(2025, 3, 11), "services": ["home_nursing", "practical_help"]}]},
+            {"kommunenummer": "1577", "vendor": "Profil",
+             "phases": [{"from_date": date(2025, 1, 1), "services": ["home_nursing", "practical_help"]}]}]}))
+    population = build_population(scenario)
+    ledger = Ledger(":memory:")
+    simulation = Simulation(scenario, population, ledger=ledger, seed=scenario.seed)
+    simulation.run()
+    world = simulation.world
+    welcomes = ledger.query("SELECT municipality, subject, ref, t FROM events WHERE kind='message.welcome'")
+    ulstein = [p for p in world.municipalities["1516"].people.values() if world.service_for("1516", p)]
+    assert {m for m, *_ in welcomes} == {"1516"}  # Volda's users were active before the run
+    assert {fnr for _, fnr, *_ in welcomes} == {p.fnr for p in ulstein}
+    timeline = SimTime.of(scenario)
+    assert all(timeline.at(t) == datetime(2025, 3, 11, 9, tzinfo=OSLO) for *_, t in welcomes)
+    epj = world.epjs[world.municipalities["1516"].installation]
+    for _, fnr, msg_id, _ in welcomes:
+        tracked = epj.delivery(msg_id)
+        assert tracked.state is DeliveryState.DELIVERED and tracked.receipt_status == "1", (msg_id, tracked)
+        texts = [m.text for thread in world.helsenorge.store.threads(fnr)
+                 for m in world.helsenorge.store.messages(thread.id)]
+        assert WELCOME_TEXT in texts
+
+
+def test_a_staff_message_is_refused_for_someone_else_s_patient_and_without_text():
+    from mocks.epj.model import InvalidInput, NotAuthorised
+
+    scenario = load_scenario(SMOKE)
+    population = build_population(scenario)
+    world = build_digital_world(population, scenario, seed=1, first_day=date(2025, 3, 10),
+                                epoch=SimTime.of(scenario).epoch)
+    epj = world.epjs[world.municipalities["1516"].installation]
+    now = datetime(2025, 3, 10, 9, tzinfo=OSLO)
+    help_only = next(p for p in world.municipalities["1516"].people.values() if p.group == "help")
+    nursing_staff = f"{world.service_her_id('1516', 'nursing')}-01"
+    with pytest.raises(NotAuthorised):
+        epj.send_message(help_only.fnr, "Hei", staff_id=nursing_staff, now=now)
+    with pytest.raises(InvalidInput, match="text"):
+        epj.send_message(help_only.fnr, "  ", staff_id=f"{world.service_her_id('1516', 'help')}-01", now=now)
+    [out] = epj.send_message(help_only.fnr, "Hei", staff_id=f"{world.service_her_id('1516', 'help')}-01", now=now)
+    assert out.to_her_id == HELSENORGE_HER_ID and out.subject == "DIALOG_INNBYGGER_EKONTAKT"

@@ -70,6 +70,7 @@ from mocks.wire.models import (
 from mocks.wire.msghead import (
     TYPE_FORESP_DIGIHELSE_MELDING,
     build_avtale,
+    build_ekontakt_foresporsel,
     build_svar,
     build_svar_avbestilling,
     build_svar_planlagte_timer,
@@ -592,6 +593,31 @@ class EpjCore:
                 self.store.set_case(db, case_id, status=status)
                 self.store.insert_event(db, case_id, CaseEvent(now, staff_id, action))
                 self.store.outgoing.track(svar.msg_id, out, now=now)
+        return [out]
+
+    def send_message(
+        self, patient_fnr: str, text: str, *, staff_id: str, now: datetime, topic: str | None = None
+    ) -> list[Envelope]:
+        """A staff-initiated eKontakt Foresporsel to a patient of the actor's service: a new conversation on
+        helsenorge, e.g. the recruitment routine's welcome message to a newly digital recipient (seed 000)."""
+        _aware(now, "now")
+        if not text or not text.strip():
+            raise InvalidInput("text", "message.empty", "a message needs some text")
+        with self.store.lock:
+            actor = self._actor(staff_id)
+            patient = self.store.patient(patient_fnr)
+            if patient is None:
+                raise NotFound("patient", patient_fnr)
+            if actor.service_her_id not in patient.services:
+                raise NotAuthorised(f"patient {patient_fnr} does not receive services from {actor.name}'s service")
+            message = build_ekontakt_foresporsel(
+                sender=self._service_org(actor.service_her_id), receiver=self.helsenorge,
+                patient=self._wire_patient(patient.fnr), sporsmal=text.strip(), emne_sporsmal=topic,
+                gen_date=now, msg_id=self.ids())
+            out = self._envelope(message, from_her_id=actor.service_her_id, to_her_id=self.helsenorge_her_id,
+                                 now=now)
+            with self.store.transaction():
+                self.store.outgoing.track(message.msg_id, out, now=now)
         return [out]
 
     def forward(self, case_id: str, to_staff_id: str, note: str, *, staff_id: str, now: datetime) -> list[Envelope]:
