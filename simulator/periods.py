@@ -100,7 +100,7 @@ def period_rows(ledger, population, scenario, at) -> list[PeriodRow]:
         for service, n in ledger.query(
                 "SELECT service, COUNT(*) FROM events WHERE kind='message.sent' AND t >= ? AND t < ? GROUP BY service",
                 (lo, hi)):
-            name = SERVICE_OF_INDEX.get(int(service) % 10, "other") if service and service.isdigit() else "other"
+            name = SERVICE_OF_INDEX.get(int(service) % 10, "unknown") if service and service.isdigit() else "unknown"
             by_service[name] = by_service.get(name, 0) + n
         messages = sum(by_service.values())
 

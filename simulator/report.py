@@ -626,7 +626,8 @@ def _period_table(summary: Summary) -> str:
                          for k in names) or "—"
 
     def by_service(p) -> str:
-        return ", ".join(f"{_e(SERVICES.get(k, (k, ''))[0])} {_n(n)}" for k, n in p.messages_by_service.items()) or "—"
+        parts = [f"{_e(SERVICES.get(k, (k, ''))[0])} {_n(n)}" for k, n in p.messages_by_service.items()]
+        return ", ".join(parts) or "—"
 
     rows = [
         ("First day", lambda p: _e(p.start)),

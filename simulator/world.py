@@ -421,7 +421,8 @@ def build_digital_world(population, scenario, *, seed: int, first_day: date, epo
                 relative_level = rng.choice(["Begrenset", "Normal", "Full"])
                 store.add_citizen(relative_fnr, who.relative_given, who.relative_family,
                                   phone=f"9{rng.randrange(10**7):07d}", email=f"{relative_fnr}@example.invalid")
-                relative_active = helsenorge.give_consent(relative_fnr, proxy_at).effective_from.astimezone(OSLO).date()
+                relative_consent = helsenorge.give_consent(relative_fnr, proxy_at)
+                relative_active = relative_consent.effective_from.astimezone(OSLO).date()
                 relative_active_from = max(relative_active, active_from or relative_active)
                 if child:
                     store.add_parent(relative_fnr, who.fnr)
