@@ -33,8 +33,8 @@ from mocks.exchange.outgoing import lazy_bodies
 from mocks.helsenorge.rules import Refused
 from simulator.bus import SimBus
 from simulator.services import CaseView, InProcessServices
-from simulator.calendar import OSLO, cancellation_deadline, is_workday
-from simulator.faults import check_names, cutoff_ignored, forget_uniqueness
+from simulator.calendar import OSLO, is_workday
+from simulator.faults import check_names, forget_uniqueness
 from simulator.ledger import Ledger
 from simulator.verify import visits_by_day_factor
 from simulator.world import DigitalWorld, DigitalPerson, build_digital_world
@@ -157,7 +157,7 @@ class Simulation:
         if self.transport == "http":  # real bytes on a real exchange: no lazy bodies
             self._run()
             return
-        with cutoff_ignored(self.faults), lazy_bodies():
+        with lazy_bodies():
             self._run()
 
     def _run(self) -> None:
@@ -170,7 +170,8 @@ class Simulation:
             start_t = self.day_start(period.start)
             if self.world is None:
                 self.world = build_digital_world(self.population, self.scenario, seed=self.seed,
-                                                 first_day=period.start, epoch=self.epoch, stream=self.stream)
+                                                 first_day=period.start, epoch=self.epoch, stream=self.stream,
+                                                 ignore_cutoff="ignore-cutoff" in self.faults)
                 if "journal-twice" in self.faults:
                     for epj in self.world.epjs.values():
                         forget_uniqueness(epj)
@@ -443,7 +444,8 @@ class Simulation:
         late = u2 < self.behaviour.late_cancellation_share
         now = self.at(self.now_t())
         upcoming = [v for v in visits if v.status == "CONFIRMED" and v.start > now]
-        candidates = [v for v in upcoming if (cancellation_deadline(v.start) < now) == late]
+        rules = self.scenario.rules_for(kommune)
+        candidates = [v for v in upcoming if (rules.cancellation_deadline(v.start) < now) == late]
         if not candidates:
             return
         visit = candidates[int(u1 * len(candidates)) % len(candidates)]

@@ -75,7 +75,7 @@ def run_scenario(
     period_ends = tuple(timeline.t_of(datetime.combine(p.start + timedelta(days=p.days), clock_time(0), tzinfo=OSLO))
                         for p in scenario.periods)
     checks = verify(ledger, Expectations(total, helps / total if total else 0.0, end_t, REPLY_COMPLIANCE_MIN,
-                                         entitled, period_ends), timeline.at)
+                                         entitled, period_ends, rules=scenario.local_rules()), timeline.at)
     counts = ledger.counts()
     by_service = dict(ledger.query("SELECT service, COUNT(*) FROM events WHERE kind='visit.planned' GROUP BY service"))
     planned = counts.get("visit.planned", 0)

@@ -38,7 +38,7 @@ from mocks.registry.store import RegistryStore
 from mocks.wire.codes import NS_MSGHEAD
 from mocks.wire.msghead import parse_document
 from simulator.bus import Party, SimBus
-from simulator.calendar import OSLO
+from simulator.calendar import OSLO, NoCutoff, RulesBook
 from simulator.faults import wrap_epj_handler
 from simulator.uptake import consents, later_self_login
 
@@ -344,11 +344,14 @@ class DigitalWorld:
 
 
 def build_digital_world(population, scenario, *, seed: int, first_day: date, epoch: datetime,
-                        stream: str = "all") -> DigitalWorld:
+                        stream: str = "all", ignore_cutoff: bool = False) -> DigitalWorld:
     """Register AR parties, seed helsenorge and the EPJ installations for the live municipalities.
 
     ``stream`` names the shard this world serves: message ids and bus latencies draw from streams named by the
-    seed, the shard and the installation, so a shard's run never depends on which others ran beside it."""
+    seed, the shard and the installation, so a shard's run never depends on which others ran beside it.
+    Each service gets its municipality's cancellation cut-off and reply deadline (``scenario.rules``) in one rules
+    book both cores share; ``ignore_cutoff`` hands them a broken book instead (the ``ignore-cutoff`` fault)."""
+    rules = (NoCutoff if ignore_cutoff else RulesBook)(by_service={})
     registry = Registry(RegistryStore(":memory:"))
     registry.register(CommunicationParty(HELSENORGE_ORG_HER_ID, "Norsk helsenett SF", PartyType.ORGANIZATION,
                                          municipality="5001", role=INNBYGGER))
@@ -359,7 +362,7 @@ def build_digital_world(population, scenario, *, seed: int, first_day: date, epo
     lookup, route_check = registry_hooks(registry, her_id=HELSENORGE_HER_ID)
     helsenorge = HelsenorgeCore(HelsenorgeStore(":memory:"), her_id=HELSENORGE_HER_ID, org_her_id=HELSENORGE_ORG_HER_ID,
                                 ids=IdSource(f"{seed}:{stream}:helsenorge"), registry_lookup=lookup, route_check=route_check,
-                                notifications=notifications)
+                                notifications=notifications, rules=rules)
     world = DigitalWorld(registry, helsenorge, notifications, {}, {},
                          list(scenario.behaviour.message_kind_mix.items()), stream=stream)
     fallback_at = epoch - timedelta(days=2)  # for people whose service never goes live in the run
@@ -373,7 +376,7 @@ def build_digital_world(population, scenario, *, seed: int, first_day: date, epo
         key = municipality.installation
         if key not in world.epjs:
             profile = PROFILES.get(municipality.vendor, PROFILES["Gerica"])
-            world.epjs[key] = EpjCore(EpjStore(":memory:", password_cost=16), profile=profile,
+            world.epjs[key] = EpjCore(EpjStore(":memory:", password_cost=16), profile=profile, rules=rules,
                                       ids=IdSource(f"{seed}:{stream}:{key}"),
                                       helsenorge_her_id=HELSENORGE_HER_ID, helsenorge=helsenorge.sender)
         epj = world.epjs[key]
@@ -389,6 +392,7 @@ def build_digital_world(population, scenario, *, seed: int, first_day: date, epo
                                                  municipality=kommune, role=HELSEPERSONELL))
             epj.store.add_service(Service(her_id, name, kommune, org, f"{municipality.name} kommune"))
             world._epj_of_service[her_id] = (key, kommune)
+            rules.by_service[her_id] = scenario.rules_for(kommune)
             for n in range(1, STAFF_POOL + 1):
                 epj.store.add_staff(Staff(f"{her_id}-{n:02d}", f"Ansatt {n} {municipality.name}", her_id),
                                     password=f"pw-{her_id}-{n:02d}", salt=b"0" * 16)

@@ -79,7 +79,7 @@ from mocks.wire.msghead import (
     parse_msghead,
 )
 from mocks.wire.safexml import XmlRejected, parse_xml
-from simulator.calendar import OSLO, cancellation_deadline, reply_deadline
+from simulator.calendar import DEFAULT_BOOK, OSLO, RulesBook
 
 from .komtest import komtest_answer
 
@@ -170,6 +170,8 @@ class EpjCore:
     ``helsenorge_her_id`` is where the EPJ pushes messages it originates
     (Avtale); replies go back to whoever sent the message they answer.
     ``helsenorge`` optionally gives the full MsgHead organisation for it.
+    ``rules`` says each service's cancellation cut-off and reply deadline: a municipality's own routine
+    (an installation shared by several municipalities serves several rules).
     """
 
     def __init__(
@@ -180,7 +182,9 @@ class EpjCore:
         ids: IdSource,
         helsenorge_her_id: int,
         helsenorge: Organisation | None = None,
+        rules: RulesBook = DEFAULT_BOOK,
     ) -> None:
+        self.rules = rules
         self.store = store
         self.profile = profile
         self.ids = ids
@@ -377,7 +381,7 @@ class EpjCore:
             text=text,
             received_at=now,
             status=CaseStatus.NEW,
-            reply_deadline=reply_deadline(now),
+            reply_deadline=self.rules.reply_deadline(now, service.her_id),
         )
         with self.store.transaction() as db:
             self.store.insert_received(
@@ -420,7 +424,7 @@ class EpjCore:
         elif visit.state is VisitState.COMPLETED:
             accepted, text, outcome = False, f"Besøket {_local(visit.start)} er allerede utført.", "completed"
         else:
-            deadline = cancellation_deadline(visit.start)
+            deadline = self.rules.cancellation_deadline(visit.start, service.her_id)
             if now.astimezone(UTC) <= deadline.astimezone(UTC):
                 accepted, outcome = True, "accepted"
                 text = f"Besøket {_local(visit.start)} er avbestilt."
