@@ -589,13 +589,14 @@ def _municipality_table(summary: Summary) -> str:
         f"<tr><td>{_e(r.kommunenummer)}</td><td>{_e(r.name)}</td><td>{_e(r.vendor or '—')}</td>"
         f'<td class="{"live" if r.live else "notlive"}">{"live" if r.live else "not live"}</td>'
         f'<td class="num">{_n(r.recipients)}</td><td class="num">{_n(r.visits)}</td>'
-        f'<td class="num">{_n(r.messages)}</td><td class="num">{_pct(r.reply_within_deadline)}</td></tr>'
+        f'<td class="num">{_n(r.messages)}</td><td class="num">{_pct(r.reply_within_deadline)}</td>'
+        f"<td>{_e(r.rules or '—')}</td></tr>"
         for r in rows
     )
     return (
         f"{note}<table><thead><tr><th>Kommunenr.</th><th>Municipality</th><th>EPJ vendor</th>"
         '<th>DigiHelse</th><th class="num">Recipients</th><th class="num">Visits</th>'
-        '<th class="num">Messages</th><th class="num">Replies in time</th></tr></thead>'
+        '<th class="num">Messages</th><th class="num">Replies in time</th><th>Local rules</th></tr></thead>'
         f"<tbody>{body}</tbody></table>"
     )
 

@@ -88,6 +88,7 @@ def run_scenario(
             kommunenummer=m.kommunenummer, name=m.name, vendor=m.vendor, live=bool(m.live_from),
             recipients=len(m.recipients), visits=visits_by_m.get(m.kommunenummer, 0),
             messages=messages_by_m.get(m.kommunenummer, 0), reply_within_deadline=replies.get(m.kommunenummer),
+            rules=scenario.rules_for(m.kommunenummer).describe(),
         )
         for m in population.municipalities
     ]

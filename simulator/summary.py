@@ -51,6 +51,8 @@ class MunicipalityRow(BaseModel):
     visits: int = 0
     messages: int = 0
     reply_within_deadline: float | None = None  # share 0..1 of replies sent before the deadline
+    rules: str | None = None
+    """The municipality's cancellation cut-off and reply deadline in words (its own ``[[rules]]`` or the default)."""
 
 
 class Summary(BaseModel):
