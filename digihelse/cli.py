@@ -22,6 +22,7 @@ from .broker_cli import broker_app
 from .conformance_cli import conformance
 from .load_cli import load
 from .parties_cli import parties
+from .scenario_cli import scenario_app
 from .serve_cli import serve
 from .simulate_cli import simulate
 from .reports import FileReportOut
@@ -34,6 +35,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(broker_app, name="broker", help="Run a local RabbitMQ (AMQP 1.0) broker on loopback: start, stop, status.")
+app.add_typer(scenario_app, name="scenario", help="Write a go-live rehearsal from a few answers (new), list the shipped scenarios, show one.")
 app.command(name="serve")(serve)
 app.command(name="parties")(parties)
 app.command(name="simulate")(simulate)

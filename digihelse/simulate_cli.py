@@ -11,6 +11,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
+SHIPPED = tuple(sorted(p.stem for p in SCENARIO_DIR.glob("*.toml")))
+"""The scenario files in ``scenarios/``, read when the CLI loads: ``--help`` names every one of them."""
 
 
 def _resolve(scenario: str) -> Path:
@@ -20,12 +22,12 @@ def _resolve(scenario: str) -> Path:
     named = SCENARIO_DIR / f"{scenario}.toml"
     if named.is_file():
         return named
-    known = ", ".join(sorted(p.stem for p in SCENARIO_DIR.glob("*.toml")))
+    known = ", ".join(SHIPPED)
     raise typer.BadParameter(f"no scenario file {scenario!r}; shipped scenarios: {known}", param_hint="SCENARIO")
 
 
 def simulate(
-    scenario: Annotated[str, typer.Argument(metavar="SCENARIO", help="A scenario TOML file, or the name of a shipped one (smoke, national-week, sjustjerna-go-live, app-surge-2021, christmas).", show_default=False)],
+    scenario: Annotated[str, typer.Argument(metavar="SCENARIO", help=f"A scenario TOML file, or the name of a shipped one ({', '.join(SHIPPED)}).", show_default=False)],
     seed: Annotated[Optional[int], typer.Option(help="Override the scenario's seed. Same seed and scale, same fingerprint.")] = None,
     scale: Annotated[float, typer.Option(min=0.0001, help="Multiply the number of recipients (0.1 = a tenth of the population).")] = 1.0,
     out: Annotated[Path, typer.Option(help="Directory for ledger/ (Parquet parts, queried with DuckDB), summary.json and report.html.")] = Path("out/simulate"),

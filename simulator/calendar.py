@@ -21,6 +21,7 @@ Convert to UTC before measuring durations across a DST change.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from types import MappingProxyType
@@ -30,7 +31,10 @@ from zoneinfo import ZoneInfo
 import holidays
 
 __all__ = [
+    "DEFAULT_RULES",
     "OSLO",
+    "LocalRules",
+    "RulesBook",
     "cancellation_deadline",
     "holiday_name",
     "is_workday",
@@ -171,3 +175,84 @@ def reply_deadline(received: datetime) -> datetime:
     """
     local = _to_oslo(received, "received", "reply deadline rule")
     return _oslo_wall_clock(next_workday(local.date()) + _ONE_DAY, time(0, 0))
+
+
+# --------------------------------------------------------------------------- local rules
+
+
+@dataclass(frozen=True, slots=True)
+class LocalRules:
+    """A municipality's own cancellation cut-off and reply deadline.
+
+    The rule the functions above implement is Søre Sunnmøre's routine (the seeds' slides): 24 hours before,
+    and for a visit on the first workday after a weekend or holiday 15:00 on the last workday before; a reply by
+    the end of the next workday. Other municipalities write their own (48 hours, 12:00, two workdays), so the
+    services take the rule per municipality. With a longer notice the first-workday cut-off still applies when it
+    is the earlier of the two: the exception exists so a cancellation never lands on a closed office.
+    """
+
+    notice_hours: float = 24.0
+    """Real hours before the start (computed in UTC: 24 hours stay 24 across a DST night)."""
+    first_workday_cutoff: time | None = time(15, 0)
+    """For a visit on the first workday after a non-workday: this clock time on the last workday before
+    (None: no exception, the notice alone counts)."""
+    reply_workdays: int = 1
+    """A message is answered by the end of this many workdays after the day it arrived."""
+
+    def cancellation_deadline(self, visit_start: datetime) -> datetime:
+        start = _to_oslo(visit_start, "visit_start", "cancellation deadline rule")
+        by_notice = (start.astimezone(UTC) - timedelta(hours=self.notice_hours)).astimezone(OSLO)
+        day = start.date()
+        if self.first_workday_cutoff is not None and is_workday(day) and not is_workday(day - _ONE_DAY):
+            by_office = _oslo_wall_clock(previous_workday(day), self.first_workday_cutoff)
+            return min(by_office, by_notice, key=lambda moment: moment.astimezone(UTC))
+        return by_notice
+
+    def reply_deadline(self, received: datetime) -> datetime:
+        local = _to_oslo(received, "received", "reply deadline rule")
+        day = local.date()
+        for _ in range(self.reply_workdays):
+            day = next_workday(day)
+        return _oslo_wall_clock(day + _ONE_DAY, time(0, 0))
+
+    def describe(self) -> str:
+        """One line a person reads: ``24 h; first workday after a closed day: 15:00 the workday before; reply
+        by the end of the next workday``."""
+        hours = f"{self.notice_hours:g} h before"
+        office = (f"; a visit on the first workday after a weekend or holiday: "
+                  f"{self.first_workday_cutoff.strftime('%H:%M')} the last workday before"
+                  if self.first_workday_cutoff is not None else "")
+        reply = ("the end of the next workday" if self.reply_workdays == 1
+                 else f"the end of the {self.reply_workdays}th workday after")
+        return f"cancel {hours}{office}; reply by {reply}"
+
+
+DEFAULT_RULES = LocalRules()
+"""Søre Sunnmøre's routine, the default for every municipality (it matches the functions above)."""
+
+
+@dataclass(frozen=True)
+class RulesBook:
+    """Which rules apply to a service (by HER-id): what the EPJ enforces and helsenorge shows."""
+
+    default: LocalRules = DEFAULT_RULES
+    by_service: dict[int, LocalRules] = field(default_factory=dict)
+
+    def rules(self, service_her_id: int | None) -> LocalRules:
+        return self.by_service.get(service_her_id, self.default) if service_her_id is not None else self.default
+
+    def cancellation_deadline(self, visit_start: datetime, service_her_id: int | None = None) -> datetime:
+        return self.rules(service_her_id).cancellation_deadline(visit_start)
+
+    def reply_deadline(self, received: datetime, service_her_id: int | None = None) -> datetime:
+        return self.rules(service_her_id).reply_deadline(received)
+
+
+class NoCutoff(RulesBook):
+    """A broken policy for fault injection: a visit can be cancelled until it starts."""
+
+    def cancellation_deadline(self, visit_start: datetime, service_her_id: int | None = None) -> datetime:
+        return visit_start
+
+
+DEFAULT_BOOK = RulesBook()

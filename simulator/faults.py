@@ -12,8 +12,6 @@ promise (and the tests assert exactly that).
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Iterator
 
 FAULTS = ("drop-apprec", "duplicate-delivery", "journal-twice", "ignore-cutoff")
 
@@ -54,20 +52,3 @@ def forget_uniqueness(epj) -> None:
         db.execute("CREATE TABLE epj_cases_broken AS SELECT * FROM epj_cases WHERE 0")
         db.execute("DROP TABLE epj_cases")
         db.execute("ALTER TABLE epj_cases_broken RENAME TO epj_cases")
-
-
-@contextmanager
-def cutoff_ignored(faults: tuple[str, ...]) -> Iterator[None]:
-    """While active, both cores compute the cancellation deadline as the visit's start."""
-    if "ignore-cutoff" not in faults:
-        yield
-        return
-    import mocks.epj.core as epj_core
-    import mocks.helsenorge.rules as hn_rules
-
-    saved = (epj_core.cancellation_deadline, hn_rules.cancellation_deadline)
-    epj_core.cancellation_deadline = hn_rules.cancellation_deadline = lambda start: start
-    try:
-        yield
-    finally:
-        epj_core.cancellation_deadline, hn_rules.cancellation_deadline = saved

@@ -33,8 +33,8 @@ from mocks.exchange.outgoing import lazy_bodies
 from mocks.helsenorge.rules import Refused
 from simulator.bus import SimBus
 from simulator.services import CaseView, InProcessServices
-from simulator.calendar import OSLO, cancellation_deadline, is_workday
-from simulator.faults import check_names, cutoff_ignored, forget_uniqueness
+from simulator.calendar import OSLO, is_workday
+from simulator.faults import check_names, forget_uniqueness
 from simulator.ledger import Ledger
 from simulator.verify import visits_by_day_factor
 from simulator.world import DigitalWorld, DigitalPerson, build_digital_world
@@ -42,6 +42,12 @@ from simulator.world import DigitalWorld, DigitalPerson, build_digital_world
 DAY = 86_400.0
 PLAN_AHEAD_DAYS = 2
 """Visits are on the plan this many days ahead, so a citizen can cancel before the cut-off."""
+
+WELCOME_HOUR = 9
+"""ESTIMATE: the day shift sends the day's welcome messages at 09:00."""
+WELCOME_TEXT = ("Velkommen til digital dialog med oss på helsenorge.no! Her kan du sende oss meldinger, se "
+                "avtalene dine og avbestille besøk.")
+"""The recruitment routine's welcome message (seed 000: the services tell new digital users what they can do)."""
 
 INTRUSION_SHARE = 0.01
 """Share of citizen actions accompanied by someone trying to read another citizen's messages (a probe)."""
@@ -117,6 +123,7 @@ class Simulation:
         self.time = SimTime.of(scenario)
         self.epoch = self.time.epoch
         self.stats = RunStats()
+        self._period_tag = ""
         chaos = scenario.chaos or Chaos()
         if {"duplicate-delivery", "journal-twice"} & set(faults):
             chaos = chaos.model_copy(update={"duplicate_share": 1.0})  # the broken bus: every business message twice
@@ -150,7 +157,7 @@ class Simulation:
         if self.transport == "http":  # real bytes on a real exchange: no lazy bodies
             self._run()
             return
-        with cutoff_ignored(self.faults), lazy_bodies():
+        with lazy_bodies():
             self._run()
 
     def _run(self) -> None:
@@ -158,11 +165,13 @@ class Simulation:
                              scenario=self.scenario.name)
         total_days = sum(p.days for p in self.scenario.periods)
         done_days = 0
-        for period in self.scenario.periods:
+        for index, period in enumerate(self.scenario.periods):
+            self._period_tag = f":{period.start.isoformat()}" if index else ""
             start_t = self.day_start(period.start)
             if self.world is None:
                 self.world = build_digital_world(self.population, self.scenario, seed=self.seed,
-                                                 first_day=period.start, epoch=self.epoch, stream=self.stream)
+                                                 first_day=period.start, epoch=self.epoch, stream=self.stream,
+                                                 ignore_cutoff="ignore-cutoff" in self.faults)
                 if "journal-twice" in self.faults:
                     for epj in self.world.epjs.values():
                         forget_uniqueness(epj)
@@ -183,6 +192,7 @@ class Simulation:
                 if self.world.is_digital(municipality.kommunenummer):
                     env.process(self._citizens(municipality, days))
                     env.process(self._staff(municipality, days))
+                    env.process(self._welcomes(municipality, days))
             if self.world.municipalities:
                 env.process(self._resends(days))
             end_t = self.day_start(days[-1] + timedelta(days=1))
@@ -255,7 +265,11 @@ class Simulation:
     # ------------------------------------------------------------------ visits
 
     def _rng(self, kommunenummer: str, stream: str) -> random.Random:
-        return random.Random(f"{self.seed}:{kommunenummer}:{stream}")
+        """The municipality's stream for this period. A later period gets its own streams (named by its start
+        date), otherwise it would replay the first period's draws: the same visit uids (which the EPJ refuses as
+        duplicates) and the same citizens acting at the same hours. The first period keeps the plain name, so a
+        one-period run draws exactly as before."""
+        return random.Random(f"{self.seed}:{kommunenummer}:{stream}{self._period_tag}")
 
     def _planner(self, municipality, days: list[date]):
         """Plan each day PLAN_AHEAD_DAYS ahead and carry it out on the day."""
@@ -400,13 +414,13 @@ class Simulation:
         now = self.at(self.now_t())
         if person.parent_until is not None and now.date() >= person.parent_until:
             return  # turned 16: the parent's access has ended and the young person has not consented yet
-        self_login = person.self_login or (person.self_login_from is not None and now.date() >= person.self_login_from)
-        if person.relative_fnr and (not self_login or u1 < self.behaviour.relative_message_share):
+        self_login = person.can_log_in(now.date())
+        if person.relative_can_act(now.date()) and (not self_login or u1 < self.behaviour.relative_message_share):
             actor = person.relative_fnr
         elif self_login:
             actor = person.fnr
         else:
-            return  # cannot log in yet (before the app surge) and has nobody acting for them
+            return  # not signed up yet (consent not in force, or before the app surge) and nobody acting for them
         self.ledger.record(env.now, "login", municipality=kommune, subject=actor)
         service = world.service_for(kommune, person)
         if service is None or not world.routable(kommune, service):
@@ -430,7 +444,8 @@ class Simulation:
         late = u2 < self.behaviour.late_cancellation_share
         now = self.at(self.now_t())
         upcoming = [v for v in visits if v.status == "CONFIRMED" and v.start > now]
-        candidates = [v for v in upcoming if (cancellation_deadline(v.start) < now) == late]
+        rules = self.scenario.rules_for(kommune)
+        candidates = [v for v in upcoming if (rules.cancellation_deadline(v.start) < now) == late]
         if not candidates:
             return
         visit = candidates[int(u1 * len(candidates)) % len(candidates)]
@@ -490,6 +505,39 @@ class Simulation:
                 if at > env.now:
                     yield env.timeout(at - env.now)
                 self._answer_inbox(kommune, rng)
+
+    def _welcomes(self, municipality, days: list[date]):
+        """The recruitment routine: a recipient who becomes digitally active during a period (their own or their
+        proxy's consent takes effect) gets a welcome message from their service at 09:00 on the first workday from
+        then, sent by the EPJ core over the bus. Who became active between periods is not simulated."""
+        env = self.env
+        kommune = municipality.kommunenummer
+        people = self.world.digital_people(kommune)
+        first = {}
+        for person in people.values():
+            starts = [d for d in (person.active_from if person.self_login or person.self_login_from else None,
+                                  person.relative_active_from if person.relative_fnr else None) if d is not None]
+            if starts and days[0] <= min(starts) <= days[-1]:
+                first.setdefault(min(starts), []).append(person)
+        if not first:
+            return
+        pending: list = []
+        for day in days:
+            pending.extend(first.get(day, []))
+            if not pending or not is_workday(day):
+                continue
+            at = self.day_start(day) + WELCOME_HOUR * 3600
+            if at > env.now:
+                yield env.timeout(at - env.now)
+            for person in pending:
+                her_id = self.world.service_for(kommune, person)
+                if her_id is None:
+                    continue
+                msg_id = self.services.welcome(kommune, person.fnr, f"{her_id}-01", WELCOME_TEXT, self.at(env.now))
+                if msg_id is not None:
+                    self.ledger.record(env.now, "message.welcome", municipality=kommune, service=str(her_id),
+                                       subject=person.fnr, ref=msg_id)
+            pending = []
 
     def _answer_inbox(self, kommune: str, rng: random.Random) -> None:
         now = self.at(self.env.now)

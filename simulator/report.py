@@ -64,6 +64,7 @@ KINDS = {
     "visit.cancel_refused": "a cancellation refused (after the cut-off)",
     "visit.wasted_trip": "staff drove to a cancelled visit",
     "message.sent": "a citizen or relative sent a message",
+    "message.welcome": "a service welcomed a newly digital recipient (a staff-initiated eKontakt)",
     "message.journaled": "the EPJ journaled a message",
     "message.receipted": "the sender got its AppRec",
     "message.failed": "the sender saw a message fail",
@@ -562,15 +563,68 @@ def _municipality_table(summary: Summary) -> str:
         f"<tr><td>{_e(r.kommunenummer)}</td><td>{_e(r.name)}</td><td>{_e(r.vendor or '—')}</td>"
         f'<td class="{"live" if r.live else "notlive"}">{"live" if r.live else "not live"}</td>'
         f'<td class="num">{_n(r.recipients)}</td><td class="num">{_n(r.visits)}</td>'
-        f'<td class="num">{_n(r.messages)}</td><td class="num">{_pct(r.reply_within_deadline)}</td></tr>'
+        f'<td class="num">{_n(r.messages)}</td><td class="num">{_pct(r.reply_within_deadline)}</td>'
+        f"<td>{_e(r.rules or '—')}</td></tr>"
         for r in rows
     )
     return (
         f"{note}<table><thead><tr><th>Kommunenr.</th><th>Municipality</th><th>EPJ vendor</th>"
         '<th>DigiHelse</th><th class="num">Recipients</th><th class="num">Visits</th>'
-        '<th class="num">Messages</th><th class="num">Replies in time</th></tr></thead>'
+        '<th class="num">Messages</th><th class="num">Replies in time</th><th>Local rules</th></tr></thead>'
         f"<tbody>{body}</tbody></table>"
     )
+
+
+KIND_NAMES = {"home_nursing": "home nursing", "practical_help": "practical help", "meals": "meals on wheels",
+              "other": "other services (respite care)", "health_station": "health station"}
+
+
+def _spans(summary: Summary) -> str | None:
+    """The periods' date ranges when there are several (the days are not consecutive), else None."""
+    if len(summary.per_period) < 2:
+        return None
+    spans = []
+    for p in summary.per_period:
+        start = date.fromisoformat(p.start)
+        spans.append(f"{start:%d.%m.%Y}–{start + timedelta(days=p.days - 1):%d.%m.%Y}")
+    return f"{len(spans)} periods: " + ", ".join(spans)
+
+
+def _period_table(summary: Summary) -> str:
+    """Each period (rollout phase, week before/after an event) as a column: one glance, not a calculation."""
+    periods = summary.per_period
+    if not periods:
+        return ""  # a summary from before per-period figures: no section rather than an empty one
+
+    def kinds(names: list[str], unmodelled: list[str]) -> str:
+        return ", ".join(_e(KIND_NAMES.get(k, k)) + (" (not modelled)" if k in unmodelled else "")
+                         for k in names) or "—"
+
+    def by_service(p) -> str:
+        parts = [f"{_e(SERVICES.get(k, (k, ''))[0])} {_n(n)}" for k, n in p.messages_by_service.items()]
+        return ", ".join(parts) or "—"
+
+    rows = [
+        ("First day", lambda p: _e(p.start)),
+        ("Days", lambda p: _n(p.days)),
+        ("Services live", lambda p: kinds(p.services_live, p.not_modelled)),
+        ("New since the previous period", lambda p: kinds(p.newly_live, p.not_modelled)),
+        ("Recipients", lambda p: _n(p.recipients)),
+        ("Recipients reachable (last day)", lambda p: _n(p.reachable)),
+        ("Messages", lambda p: _n(p.messages)),
+        ("Messages by service", by_service),
+        ("Messages per 1,000 recipients per week", lambda p: f"{p.messages_per_1000:,.1f}"),
+        ("Cancellations accepted", lambda p: _n(p.cancellations)),
+        ("Cancellations refused (after the cut-off)", lambda p: _n(p.cancellations_refused)),
+        ("Replies within the deadline", lambda p: f"{_pct(p.replies_within_deadline)} of {_n(p.replies_due)}"),
+        ("Notices (SMS/e-mail)", lambda p: _n(p.notices)),
+        ("Welcome messages to the newly digital", lambda p: _n(p.welcomes)),
+    ]
+    head = "".join(f'<th class="num">{_e(p.label)}</th>' for p in periods)
+    body = "".join(f"<tr><td>{_e(name)}</td>" + "".join(f'<td class="num">{cell(p)}</td>' for p in periods) + "</tr>"
+                   for name, cell in rows)
+    return (f'<h2>Periods and phases</h2>\n<table class="periods"><thead><tr><th></th>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table>")
 
 
 def _kinds_table(counts: dict[str, int]) -> str:
@@ -709,7 +763,7 @@ def write_report(ledger: Ledger, summary: Summary, path: Path) -> Path:
         ("seed", _e(summary.seed)),
         ("scale", _e(f"{summary.scale:g}")),
         ("transport", _e(summary.transport)),
-        ("simulated days", f"{_n(summary.simulated_days)} ({_e(cal.period(first, last))})"),
+        ("simulated days", f"{_n(summary.simulated_days)} ({_e(_spans(summary) or cal.period(first, last))})"),
         ("fingerprint", f'<span class="fp">{_e(summary.fingerprint)}</span>'),
     ]
     meta_html = "".join(f"<dt>{_e(k)}</dt><dd>{v}</dd>" for k, v in meta_rows)
@@ -735,6 +789,7 @@ def write_report(ledger: Ledger, summary: Summary, path: Path) -> Path:
 {verdict}
 </header>
 {_figures(summary)}
+{_period_table(summary)}
 <h2>Checks</h2>
 {failed_note}
 {_checks_table(summary.checks)}

@@ -12,6 +12,7 @@ from typing import Callable
 from simulator.calendar import OSLO, is_workday
 from simulator.ledger import Ledger
 from simulator.model import Simulation, SimTime
+from simulator.periods import period_rows
 from simulator.population import build_population
 from simulator.scenario import Scenario
 from simulator.shards import choose_workers, run_sharded
@@ -79,8 +80,10 @@ def run_scenario(
                                    scenario.visits.practical_help_weekdays_only)
     last = scenario.periods[-1]
     end_t = timeline.t_of(datetime.combine(last.start + timedelta(days=last.days), clock_time(0), tzinfo=OSLO))
+    period_ends = tuple(timeline.t_of(datetime.combine(p.start + timedelta(days=p.days), clock_time(0), tzinfo=OSLO))
+                        for p in scenario.periods)
     checks = verify(ledger, Expectations(total, helps / total if total else 0.0, end_t, REPLY_COMPLIANCE_MIN,
-                                         entitled), timeline.at)
+                                         entitled, period_ends, rules=scenario.local_rules()), timeline.at)
     counts = ledger.counts()
     by_service = dict(ledger.query("SELECT service, COUNT(*) FROM events WHERE kind='visit.planned' GROUP BY service"))
     planned = counts.get("visit.planned", 0)
@@ -93,6 +96,7 @@ def run_scenario(
             kommunenummer=m.kommunenummer, name=m.name, vendor=m.vendor, live=bool(m.live_from),
             recipients=len(m.recipients), visits=visits_by_m.get(m.kommunenummer, 0),
             messages=messages_by_m.get(m.kommunenummer, 0), reply_within_deadline=replies.get(m.kommunenummer),
+            rules=scenario.rules_for(m.kommunenummer).describe(),
         )
         for m in population.municipalities
     ]
@@ -111,7 +115,7 @@ def run_scenario(
             shown_failed=counts.get("message.shown_failed", 0)),
         faults={kind.removeprefix("fault."): n for kind, n in sorted(counts.items()) if kind.startswith("fault.")},
         checks=checks, events=ledger.count, wall_seconds=0.0, fingerprint=ledger.fingerprint(),
-        per_municipality=rows,
+        per_municipality=rows, per_period=period_rows(ledger, population, scenario, timeline.at),
     )
     summary.wall_seconds = round(time.perf_counter() - started, 2)
     summary.write(out / "summary.json")

@@ -23,10 +23,11 @@ cached.
 from __future__ import annotations
 
 import csv
+import math
 import re
 import tomllib
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, time
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -35,6 +36,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mocks.chaos import Chaos
+from simulator.calendar import DEFAULT_RULES, LocalRules
 
 __all__ = [
     "AGE_BAND_RE",
@@ -590,6 +592,40 @@ _MESSAGE_KIND_DEFAULT = {
 }
 
 
+class Uptake(_Model):
+    """How the people who will use DigiHelse arrive after a service goes live (``[behaviour.uptake]``).
+
+    Without this table everyone who can log in is recruited before go-live and active from the first day (the
+    behaviour of a long-running service). With it, each of them (and each proxy, separately) signs up on a day
+    drawn from the curve below; helsenorge's own rule then makes the consent to "dialogtjenester og personlig
+    helsearkiv" effective the next day (seed 000: "Tjenesten vil være aktiv neste dag").
+    """
+
+    start_share: Share = Field(
+        0.25,
+        description="ESTIMATE: share of the eventually digital recipients and proxies who signed up before go-live "
+                    "(Søre Sunnmøre handed out brochures and wrote in every local paper in the autumn before the "
+                    "1 Nov 2019 start, seed 000 items 6–7), so they are active on the go-live day. No figure is "
+                    "published (domain §3.4).")
+    half_days: float = Field(
+        60.0, gt=0.0, le=3650.0,
+        description="ESTIMATE: days after go-live until half of the rest have signed up; the active share on day d "
+                    "after go-live is 1 − (1 − start_share) · 0.5^(d / half_days). No figure is published; 60 days "
+                    "lets a phase reach ≈ 80 % of its eventual users within its first four months.")
+
+    def signup_offset(self, u: float) -> int:
+        """Days after go-live that the person with uniform draw ``u`` signs up; -1: before go-live."""
+        if u < self.start_share:
+            return -1
+        return int(self.half_days * math.log2((1 - self.start_share) / max(1e-12, 1 - u)))
+
+    def active_share(self, days_after: float) -> float:
+        """The labelled curve: share of the eventual users active ``days_after`` days after go-live."""
+        if days_after < 0:
+            return 0.0
+        return 1 - (1 - self.start_share) * 0.5 ** (days_after / self.half_days)
+
+
 class Behaviour(_Model):
     """Citizen, relative and staff behaviour. No public source gives any of it (domain §3.4): all ESTIMATE."""
 
@@ -644,6 +680,9 @@ class Behaviour(_Model):
         0.08, description="ESTIMATE: share of messages staff forward to another employee before answering.")
     staff_inbox_checks_per_shift: int = Field(
         3, ge=1, le=48, description="ESTIMATE: times the day shift reads the DigiHelse inbox on a workday.")
+    uptake: Uptake | None = Field(
+        None,
+        description="ESTIMATE (see Uptake): recruitment after go-live; None = everyone active from the go-live day.")
 
     @field_validator("self_login_share_by_age", "proxy_share_by_age")
     @classmethod
@@ -718,6 +757,39 @@ class ServeSection(_Model):
 # ---------------------------------------------------------------------------------------------------------------- scenario
 
 
+class LocalRule(_Model):
+    """A municipality's own cancellation cut-off and reply deadline (DESIGN §3; the default is Søre Sunnmøre's
+    routine from the seeds: 24 h, 15:00 the last workday before a first workday, reply by the end of the next
+    workday). Enforced by the EPJ, shown by helsenorge, used by the checks and shown in the report."""
+
+    municipalities: list[Kommunenummer] = Field(
+        min_length=1, description="The municipalities (kommunenummer) that use this rule instead of the default.")
+    cancellation_notice_hours: float = Field(
+        24.0, gt=0.0, le=168.0, description="A visit may be cancelled until this many real hours before it starts.")
+    first_workday_cutoff: str = Field(
+        "15:00", description="For a visit on the first workday after a weekend or public holiday: this clock time "
+                             "(HH:MM, Europe/Oslo) on the last workday before, when earlier than the notice; "
+                             "\"none\" for no such exception.")
+    reply_workdays: int = Field(
+        1, ge=1, le=10, description="A message is answered by the end of this many workdays after the day it came.")
+
+    _known = field_validator("municipalities")(lambda cls, value: [_check_known(k) for k in value])
+
+    @field_validator("first_workday_cutoff")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        if value == "none":
+            return value
+        match = re.fullmatch(r"(\d{2}):(\d{2})", value)
+        if not match or _clock_minutes(*match.groups()) >= 24 * 60:
+            raise ValueError(f"must be a clock time HH:MM from 00:00 to 23:59, or \"none\" (got {value!r})")
+        return value
+
+    def rules(self) -> LocalRules:
+        cutoff = None if self.first_workday_cutoff == "none" else time.fromisoformat(self.first_workday_cutoff)
+        return LocalRules(self.cancellation_notice_hours, cutoff, self.reply_workdays)
+
+
 class Scenario(_Model):
     name: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9-]*$", description="Lower-case, digits and '-'.")
     description: str = ""
@@ -735,6 +807,9 @@ class Scenario(_Model):
         None, description="Survivable transport faults (outages, slow answers, lost AppRecs, duplicates, crashes, "
                           "broker restarts) the run must ride out with every check still passing; see mocks.chaos.")
     serve: ServeSection | None = None
+    rules: list[LocalRule] = Field(
+        default_factory=list, description="[[rules]] tables: municipalities with their own cancellation cut-off and "
+                                          "reply deadline; every other municipality follows the default routine.")
 
     @field_validator("municipalities", mode="before")
     @classmethod
@@ -771,6 +846,28 @@ class Scenario(_Model):
                 raise ValueError(f"digihelse.rollout.{index}.kommunenummer: {entry.kommunenummer} is not among the "
                                  "scenario's municipalities")
         return self
+
+    @model_validator(mode="after")
+    def _rules_selected_once(self) -> "Scenario":
+        selected = set(self.selected())
+        seen: dict[str, int] = {}
+        for index, rule in enumerate(self.rules):
+            for kommunenummer in rule.municipalities:
+                if kommunenummer not in selected:
+                    raise ValueError(f"rules.{index}.municipalities: {kommunenummer} is not among the scenario's "
+                                     "municipalities")
+                if kommunenummer in seen:
+                    raise ValueError(f"rules.{index}.municipalities: {kommunenummer} already has a rule in "
+                                     f"rules.{seen[kommunenummer]}")
+                seen[kommunenummer] = index
+        return self
+
+    def local_rules(self) -> dict[str, LocalRules]:
+        """kommunenummer → its own rules, for the municipalities that have them (others: DEFAULT_RULES)."""
+        return {kommunenummer: rule.rules() for rule in self.rules for kommunenummer in rule.municipalities}
+
+    def rules_for(self, kommunenummer: str) -> LocalRules:
+        return self.local_rules().get(kommunenummer, DEFAULT_RULES)
 
     def selected(self) -> list[str]:
         """Selected kommunenummer in ascending order."""

@@ -97,6 +97,13 @@ class InProcessServices:
     def due_resends(self, now: datetime) -> None:
         self.bus.send_all(self.world.due_resends(now))
 
+    def welcome(self, kommune: str, fnr: str, staff_id: str, text: str, now: datetime) -> str:
+        """A staff-initiated eKontakt through the EPJ core to helsenorge; returns its MsgId."""
+        epj = self.world.epjs[self.world.municipalities[kommune].installation]
+        out = epj.send_message(fnr, text, staff_id=staff_id, now=now, topic="Velkommen")
+        self.bus.send_all(out)
+        return out[0].message_id
+
 
 class NetworkedServices:
     """Every action an HTTP request to the served harness (citizen and staff APIs), with real tokens."""
@@ -209,6 +216,10 @@ class NetworkedServices:
 
     def due_resends(self, now: datetime) -> None:
         return None  # the served harness's own receive loops resend on their tick
+
+    def welcome(self, kommune: str, fnr: str, staff_id: str, text: str, now: datetime) -> str | None:
+        """Not over HTTP yet: the served EPJ has no endpoint for a staff-initiated message (None: not sent)."""
+        return None
 
 
 def _raise_refusal(response: httpx.Response) -> None:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, model_validator
 
+from simulator.periods import PeriodRow
+
 __all__ = ["Check", "Messages", "MunicipalityRow", "Summary", "Visits"]
 
 
@@ -49,6 +51,8 @@ class MunicipalityRow(BaseModel):
     visits: int = 0
     messages: int = 0
     reply_within_deadline: float | None = None  # share 0..1 of replies sent before the deadline
+    rules: str | None = None
+    """The municipality's cancellation cut-off and reply deadline in words (its own ``[[rules]]`` or the default)."""
 
 
 class Summary(BaseModel):
@@ -71,6 +75,8 @@ class Summary(BaseModel):
     wall_seconds: float
     fingerprint: str
     per_municipality: list[MunicipalityRow] = Field(default_factory=list)
+    per_period: list[PeriodRow] = Field(
+        default_factory=list, description="Each [[periods]] table's figures side by side (simulator/periods.py).")
     passed: bool = False
 
     @model_validator(mode="after")

@@ -38,11 +38,15 @@ from mocks.registry.store import RegistryStore
 from mocks.wire.codes import NS_MSGHEAD
 from mocks.wire.msghead import parse_document
 from simulator.bus import Party, SimBus
+from simulator.calendar import OSLO, NoCutoff, RulesBook
 from simulator.faults import wrap_epj_handler
+from simulator.uptake import consents, later_self_login
 
 SERVICE_INDEX = {"nursing": 1, "help": 2}
 SERVICE_KIND = {"nursing": "home_nursing", "help": "practical_help"}
 SERVICE_NAME = {"nursing": "Hjemmesykepleie", "help": "Praktisk bistand"}
+RECEIVED_SERVICES = {"nursing": ("nursing",), "help": ("help",), "both": ("nursing", "help")}
+"""Recipient group → the services they receive, in the order they write to them."""
 STAFF_POOL = 6
 """Staff per service known to the EPJ: 01–03 day shift, 04–05 evening, 06 night (ESTIMATE, enough to route)."""
 HELSENORGE_LATENCY_S = 2.0
@@ -75,6 +79,21 @@ class DigitalPerson:
     """Starts logging in themselves on this day (the June 2021 app surge), if not from the start."""
     parent_until: date | None = None
     """A child's 16th birthday: from that day a parent no longer acts for them (and they have no consent yet)."""
+    active_from: date | None = None
+    """The day their own consent takes effect (helsenorge's rule: the day after they sign up, see
+    :mod:`simulator.uptake`); they log in themselves only from then. None: no consent of their own."""
+    relative_active_from: date | None = None
+    """The first day the relative can act for them: both consents (the relative's and, for an adult, the
+    recipient's own) in force."""
+
+    def can_log_in(self, day: date) -> bool:
+        """Logs in themselves on ``day``: self-login (from the app surge, for some) and consent in force."""
+        logs_in = self.self_login or (self.self_login_from is not None and day >= self.self_login_from)
+        return logs_in and self.active_from is not None and day >= self.active_from
+
+    def relative_can_act(self, day: date) -> bool:
+        return (self.relative_fnr is not None and self.relative_active_from is not None
+                and day >= self.relative_active_from)
 
 
 @dataclass
@@ -194,19 +213,21 @@ class DigitalWorld:
             for service in SERVICE_INDEX:
                 her_id = self.service_her_id(kommune, service)
                 live = self.service_live(kommune, service, day)
-                if self._live.get(her_id) == live:
-                    continue
-                if live:
-                    self.registry.activate(her_id, DIGIHELSE_PROCESSES)
-                else:
-                    self.registry.deactivate(her_id)
+                was = self._live.get(her_id, False)
+                if was != live:
+                    if live:
+                        self.registry.activate(her_id, DIGIHELSE_PROCESSES)
+                    else:  # rolled back: AR drops the processes, helsenorge refuses to route there again
+                        self.registry.deactivate(her_id, DIGIHELSE_PROCESSES)
                 self._live[her_id] = live
 
     def routable(self, kommune: str, her_id: int) -> bool:
         return self._live.get(her_id, False)
 
     def service_for(self, kommune: str, person: DigitalPerson) -> int | None:
-        for service in (("nursing", "help") if person.group != "help" else ("help",)):
+        """The live service this person writes to: only one they receive (a nursing-only recipient is never
+        routed to practical help, which helsenorge would refuse as ``service.not-connected``), nursing first."""
+        for service in RECEIVED_SERVICES[person.group]:
             her_id = self.service_her_id(kommune, service)
             if self._live.get(her_id):
                 return her_id
@@ -323,11 +344,14 @@ class DigitalWorld:
 
 
 def build_digital_world(population, scenario, *, seed: int, first_day: date, epoch: datetime,
-                        stream: str = "all") -> DigitalWorld:
+                        stream: str = "all", ignore_cutoff: bool = False) -> DigitalWorld:
     """Register AR parties, seed helsenorge and the EPJ installations for the live municipalities.
 
     ``stream`` names the shard this world serves: message ids and bus latencies draw from streams named by the
-    seed, the shard and the installation, so a shard's run never depends on which others ran beside it."""
+    seed, the shard and the installation, so a shard's run never depends on which others ran beside it.
+    Each service gets its municipality's cancellation cut-off and reply deadline (``scenario.rules``) in one rules
+    book both cores share; ``ignore_cutoff`` hands them a broken book instead (the ``ignore-cutoff`` fault)."""
+    rules = (NoCutoff if ignore_cutoff else RulesBook)(by_service={})
     registry = Registry(RegistryStore(":memory:"))
     registry.register(CommunicationParty(HELSENORGE_ORG_HER_ID, "Norsk helsenett SF", PartyType.ORGANIZATION,
                                          municipality="5001", role=INNBYGGER))
@@ -338,10 +362,10 @@ def build_digital_world(population, scenario, *, seed: int, first_day: date, epo
     lookup, route_check = registry_hooks(registry, her_id=HELSENORGE_HER_ID)
     helsenorge = HelsenorgeCore(HelsenorgeStore(":memory:"), her_id=HELSENORGE_HER_ID, org_her_id=HELSENORGE_ORG_HER_ID,
                                 ids=IdSource(f"{seed}:{stream}:helsenorge"), registry_lookup=lookup, route_check=route_check,
-                                notifications=notifications)
+                                notifications=notifications, rules=rules)
     world = DigitalWorld(registry, helsenorge, notifications, {}, {},
                          list(scenario.behaviour.message_kind_mix.items()), stream=stream)
-    consent_at = epoch - timedelta(days=2)
+    fallback_at = epoch - timedelta(days=2)  # for people whose service never goes live in the run
     store = helsenorge.store
     for municipality in population.municipalities:
         live = {service: municipality.live_from[SERVICE_KIND[service]]
@@ -352,7 +376,7 @@ def build_digital_world(population, scenario, *, seed: int, first_day: date, epo
         key = municipality.installation
         if key not in world.epjs:
             profile = PROFILES.get(municipality.vendor, PROFILES["Gerica"])
-            world.epjs[key] = EpjCore(EpjStore(":memory:", password_cost=16), profile=profile,
+            world.epjs[key] = EpjCore(EpjStore(":memory:", password_cost=16), profile=profile, rules=rules,
                                       ids=IdSource(f"{seed}:{stream}:{key}"),
                                       helsenorge_her_id=HELSENORGE_HER_ID, helsenorge=helsenorge.sender)
         epj = world.epjs[key]
@@ -368,6 +392,7 @@ def build_digital_world(population, scenario, *, seed: int, first_day: date, epo
                                                  municipality=kommune, role=HELSEPERSONELL))
             epj.store.add_service(Service(her_id, name, kommune, org, f"{municipality.name} kommune"))
             world._epj_of_service[her_id] = (key, kommune)
+            rules.by_service[her_id] = scenario.rules_for(kommune)
             for n in range(1, STAFF_POOL + 1):
                 epj.store.add_staff(Staff(f"{her_id}-{n:02d}", f"Ansatt {n} {municipality.name}", her_id),
                                     password=f"pw-{her_id}-{n:02d}", salt=b"0" * 16)
@@ -386,34 +411,36 @@ def build_digital_world(population, scenario, *, seed: int, first_day: date, epo
                 store.connect_service(who.fnr, her_id, registry.get(her_id).name, municipality=kommune,
                                       org_her_id=org, org_name=f"{municipality.name} kommune")
             child = recipient.age < 16  # consent needs 16+: a parent acts for a child, no fullmakt needed
+            later = later_self_login(scenario, recipient)
+            self_at, proxy_at = consents(scenario, municipality, recipient, fallback_at)
+            active_from = None
             if not child:
-                helsenorge.give_consent(who.fnr, consent_at)
+                active_from = helsenorge.give_consent(who.fnr, self_at).effective_from.astimezone(OSLO).date()
             level = NotificationLevel(recipient.level)
             channel = Channel(recipient.channel)
             store.set_notification_settings(NotificationSettings(who.fnr, channel, level))
-            relative_fnr = relative_level = None
+            relative_fnr = relative_level = relative_active_from = None
             if recipient.proxy or child:
                 relative_fnr = who.relative_fnr
                 relative_level = rng.choice(["Begrenset", "Normal", "Full"])
                 store.add_citizen(relative_fnr, who.relative_given, who.relative_family,
                                   phone=f"9{rng.randrange(10**7):07d}", email=f"{relative_fnr}@example.invalid")
-                helsenorge.give_consent(relative_fnr, consent_at)
+                relative_consent = helsenorge.give_consent(relative_fnr, proxy_at)
+                relative_active = relative_consent.effective_from.astimezone(OSLO).date()
+                relative_active_from = max(relative_active, active_from or relative_active)
                 if child:
                     store.add_parent(relative_fnr, who.fnr)
                 else:
                     helsenorge.give_fullmakt(who.fnr, relative_fnr, {"meldinger", "timeavtaler", "varsler"}, None,
-                                             consent_at)
+                                             proxy_at)
                 store.set_notification_settings(
                     NotificationSettings(relative_fnr, Channel.EMAIL, NotificationLevel(relative_level), True))
                 if relative_level == "Full":
                     world.entitled.setdefault(relative_fnr, set()).add(who.fnr)
             if level is NotificationLevel.FULL and not child:
                 world.entitled.setdefault(who.fnr, set()).add(who.fnr)
-            surge = scenario.events.app_surge
-            later = (surge.from_date if surge is not None and recipient.self_login_after_surge
-                     and not recipient.self_login and not child else None)
             municipal.people[recipient.id] = DigitalPerson(
                 recipient.id, who.fnr, who.given, who.family, recipient.self_login and not child, relative_fnr,
                 recipient.group, recipient.level, relative_level, later,
-                birthday(birth_date_from_fnr(who.fnr), 16) if child else None)
+                birthday(birth_date_from_fnr(who.fnr), 16) if child else None, active_from, relative_active_from)
     return world

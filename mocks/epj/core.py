@@ -70,6 +70,7 @@ from mocks.wire.models import (
 from mocks.wire.msghead import (
     TYPE_FORESP_DIGIHELSE_MELDING,
     build_avtale,
+    build_ekontakt_foresporsel,
     build_svar,
     build_svar_avbestilling,
     build_svar_planlagte_timer,
@@ -78,7 +79,7 @@ from mocks.wire.msghead import (
     parse_msghead,
 )
 from mocks.wire.safexml import XmlRejected, parse_xml
-from simulator.calendar import OSLO, cancellation_deadline, reply_deadline
+from simulator.calendar import DEFAULT_BOOK, OSLO, RulesBook
 
 from .komtest import komtest_answer
 
@@ -169,6 +170,8 @@ class EpjCore:
     ``helsenorge_her_id`` is where the EPJ pushes messages it originates
     (Avtale); replies go back to whoever sent the message they answer.
     ``helsenorge`` optionally gives the full MsgHead organisation for it.
+    ``rules`` says each service's cancellation cut-off and reply deadline: a municipality's own routine
+    (an installation shared by several municipalities serves several rules).
     """
 
     def __init__(
@@ -179,7 +182,9 @@ class EpjCore:
         ids: IdSource,
         helsenorge_her_id: int,
         helsenorge: Organisation | None = None,
+        rules: RulesBook = DEFAULT_BOOK,
     ) -> None:
+        self.rules = rules
         self.store = store
         self.profile = profile
         self.ids = ids
@@ -376,7 +381,7 @@ class EpjCore:
             text=text,
             received_at=now,
             status=CaseStatus.NEW,
-            reply_deadline=reply_deadline(now),
+            reply_deadline=self.rules.reply_deadline(now, service.her_id),
         )
         with self.store.transaction() as db:
             self.store.insert_received(
@@ -419,7 +424,7 @@ class EpjCore:
         elif visit.state is VisitState.COMPLETED:
             accepted, text, outcome = False, f"Besøket {_local(visit.start)} er allerede utført.", "completed"
         else:
-            deadline = cancellation_deadline(visit.start)
+            deadline = self.rules.cancellation_deadline(visit.start, service.her_id)
             if now.astimezone(UTC) <= deadline.astimezone(UTC):
                 accepted, outcome = True, "accepted"
                 text = f"Besøket {_local(visit.start)} er avbestilt."
@@ -592,6 +597,31 @@ class EpjCore:
                 self.store.set_case(db, case_id, status=status)
                 self.store.insert_event(db, case_id, CaseEvent(now, staff_id, action))
                 self.store.outgoing.track(svar.msg_id, out, now=now)
+        return [out]
+
+    def send_message(
+        self, patient_fnr: str, text: str, *, staff_id: str, now: datetime, topic: str | None = None
+    ) -> list[Envelope]:
+        """A staff-initiated eKontakt Foresporsel to a patient of the actor's service: a new conversation on
+        helsenorge, e.g. the recruitment routine's welcome message to a newly digital recipient (seed 000)."""
+        _aware(now, "now")
+        if not text or not text.strip():
+            raise InvalidInput("text", "message.empty", "a message needs some text")
+        with self.store.lock:
+            actor = self._actor(staff_id)
+            patient = self.store.patient(patient_fnr)
+            if patient is None:
+                raise NotFound("patient", patient_fnr)
+            if actor.service_her_id not in patient.services:
+                raise NotAuthorised(f"patient {patient_fnr} does not receive services from {actor.name}'s service")
+            message = build_ekontakt_foresporsel(
+                sender=self._service_org(actor.service_her_id), receiver=self.helsenorge,
+                patient=self._wire_patient(patient.fnr), sporsmal=text.strip(), emne_sporsmal=topic,
+                gen_date=now, msg_id=self.ids())
+            out = self._envelope(message, from_her_id=actor.service_her_id, to_her_id=self.helsenorge_her_id,
+                                 now=now)
+            with self.store.transaction():
+                self.store.outgoing.track(message.msg_id, out, now=now)
         return [out]
 
     def forward(self, case_id: str, to_staff_id: str, note: str, *, staff_id: str, now: datetime) -> list[Envelope]:

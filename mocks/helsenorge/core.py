@@ -68,7 +68,7 @@ from mocks.wire.msghead import (
     build_hent_planlagte_timer,
     parse_document,
 )
-from simulator.calendar import OSLO
+from simulator.calendar import DEFAULT_BOOK, OSLO, RulesBook
 
 from . import rules
 from .model import (
@@ -139,7 +139,11 @@ class HelsenorgeCore:
         notifications: NotificationOutbox | None = None,
         name: str = "Digitale innbyggertjenester (helsenorge)",
         org_name: str = "Norsk helsenett SF",
+        rules: RulesBook = DEFAULT_BOOK,
     ) -> None:
+        self.rules = rules
+        """Each service's cancellation cut-off, as its municipality publishes it: shown with every visit and
+        checked before a cancellation is sent (the EPJ enforces it again)."""
         self.store = store
         self.her_id = her_id
         self.org_her_id = org_her_id
@@ -150,6 +154,10 @@ class HelsenorgeCore:
         self.sender = Organisation.with_her_id(org_name, org_her_id, Organisation.with_her_id(name, her_id))
         self._connected: set[tuple] = set()
         """Service connections already written: every Avtale names its service, and the answer rarely changes."""
+
+    def cancellation_deadline(self, visit: Visit) -> datetime:
+        """The latest moment this visit can be cancelled, by its service's rule."""
+        return self.rules.cancellation_deadline(visit.start, visit.service_her_id)
 
     # ================================================================== authorisation
 
@@ -864,7 +872,7 @@ class HelsenorgeCore:
                 tracked = self.store.tracker.get(visit.cancel_msg_id)
                 if tracked is not None and tracked.state is DeliveryState.PENDING:
                     raise Refused("cancel.pending", f"a cancellation of visit {uid} is already on its way")
-            rules.check_cancellation(visit.start, now)
+            rules.check_cancellation(visit.start, now, self.cancellation_deadline(visit))
             person = self._citizen(subject)
             info = self._service_info(subject, visit.service_her_id)
             event = VEvent(

@@ -241,8 +241,9 @@ class VisitOut(Out):
     cancellation_note: str | None = None
 
     @classmethod
-    def of(cls, v: Visit, now: datetime) -> "VisitOut":
-        deadline = cancellation_deadline(v.start)
+    def of(cls, v: Visit, now: datetime, deadline: datetime | None = None) -> "VisitOut":
+        """``deadline``: the service's own cut-off (helsenorge's rules book); the default rule when not given."""
+        deadline = cancellation_deadline(v.start) if deadline is None else deadline
         cancellable = (
             v.status in (VisitStatus.CONFIRMED, VisitStatus.TENTATIVE)
             and now <= deadline
@@ -446,7 +447,7 @@ def helsenorge_router(
         if not services:
             cached = run(core.visits, actor, who, now, service_her_id=service_her_id)
             return VisitsOut(recipient_fnr=who, source="cache", notices=["no connected services to ask"],
-                             visits=[VisitOut.of(v, now) for v in cached])
+                             visits=[VisitOut.of(v, now, core.cancellation_deadline(v)) for v in cached])
         found: dict[str, Visit] = {}
         sources: set[str] = set()
         notices: list[str] = []
@@ -477,7 +478,7 @@ def helsenorge_router(
         source = "mixed" if len(sources) > 1 else (sources.pop() if sources else "cache")
         ordered = sorted(found.values(), key=lambda v: (v.start, v.uid))
         return VisitsOut(recipient_fnr=who, source=source, notices=notices,
-                         visits=[VisitOut.of(v, now) for v in ordered])
+                         visits=[VisitOut.of(v, now, core.cancellation_deadline(v)) for v in ordered])
 
     @router.post("/api/visits/{uid}/cancel", response_model=CancelAccepted, status_code=202)
     def cancel_visit(uid: str, claims: Caller, body: CancelRequest | None = None):
@@ -487,7 +488,7 @@ def helsenorge_router(
         envelopes = run(core.cancel_visit, claims.sub, who, uid, now, reason=body.reason)
         outbox.send(envelopes)
         visit = core.store.visit(uid)
-        return CancelAccepted(uid=uid, deadline=cancellation_deadline(visit.start))
+        return CancelAccepted(uid=uid, deadline=core.cancellation_deadline(visit))
 
     # ---------------------------------------------------------------- notifications, access log
 

@@ -260,9 +260,11 @@ def check_parent_access(child: Citizen, now: datetime) -> None:
 # --------------------------------------------------------------------------- cancellation
 
 
-def check_cancellation(visit_start: datetime, now: datetime) -> datetime:
-    """The deadline, when ``now`` is at or before it; otherwise :class:`Refused` naming the deadline."""
-    deadline = cancellation_deadline(visit_start)
+def check_cancellation(visit_start: datetime, now: datetime, deadline: datetime | None = None) -> datetime:
+    """The deadline, when ``now`` is at or before it; otherwise :class:`Refused` naming the deadline.
+
+    ``deadline`` is the service's own cut-off (its municipality's rule); the default rule when not given."""
+    deadline = cancellation_deadline(visit_start) if deadline is None else deadline
     if now > deadline:
         raise Refused(
             "cancel.after-cutoff",
