@@ -22,8 +22,8 @@ from simulator.scenario import load_scenario, municipality_table, national_popul
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))
 SMALL_SCALE = {"smoke": 1.0, "chaos": 0.3, "christmas": 0.1, "sjustjerna-go-live": 0.1, "app-surge-2021": 0.02,
-               "national-week": 0.01}
-SLOW = {"national-week"}
+               "national-week": 0.01, "national-year": 0.001}
+SLOW = {"national-week", "national-year"}
 """Runs that take more than a few seconds even when small."""
 SMALL_RECIPIENTS = 1_000
 NATIONAL_RECIPIENTS = 201_000
