@@ -608,12 +608,7 @@ class EpjCore:
         if not text or not text.strip():
             raise InvalidInput("text", "message.empty", "a message needs some text")
         with self.store.lock:
-            actor = self._actor(staff_id)
-            patient = self.store.patient(patient_fnr)
-            if patient is None:
-                raise NotFound("patient", patient_fnr)
-            if actor.service_her_id not in patient.services:
-                raise NotAuthorised(f"patient {patient_fnr} does not receive services from {actor.name}'s service")
+            actor, patient = self._actor_for_patient(staff_id, patient_fnr)
             message = build_ekontakt_foresporsel(
                 sender=self._service_org(actor.service_her_id), receiver=self.helsenorge,
                 patient=self._wire_patient(patient.fnr), sporsmal=text.strip(), emne_sporsmal=topic,
@@ -763,6 +758,16 @@ class EpjCore:
             tekst = f"Besøket {_local(visit.start)} er avlyst." + (f" {reason}" if reason else "")
             return self._commit_visit(cancelled, now=now, tekst=tekst, notices=notices)
 
+    def _actor_for_patient(self, staff_id: str, patient_fnr: str) -> tuple[Staff, PatientRecord]:
+        """The acting staff member and a patient of their own service (anything else is refused)."""
+        actor = self._actor(staff_id)
+        patient = self.store.patient(patient_fnr)
+        if patient is None:
+            raise NotFound("patient", patient_fnr)
+        if actor.service_her_id not in patient.services:
+            raise NotAuthorised(f"patient {patient_fnr} does not receive services from {actor.name}'s service")
+        return actor, patient
+
     def plan_visit(
         self, patient_fnr: str, start: datetime, end: datetime, *, staff_id: str, now: datetime,
         summary: str | None = None, location: str | None = None, assign_staff_id: str | None = None,
@@ -772,12 +777,7 @@ class EpjCore:
         _aware(now, "now")
         start, end = _visit_times(start, end)
         with self.store.lock:
-            actor = self._actor(staff_id)
-            patient = self.store.patient(patient_fnr)
-            if patient is None:
-                raise NotFound("patient", patient_fnr)
-            if actor.service_her_id not in patient.services:
-                raise NotAuthorised(f"patient {patient_fnr} does not receive services from {actor.name}'s service")
+            actor, patient = self._actor_for_patient(staff_id, patient_fnr)
             uid = uid or self.ids()
             if self.store.visit(uid) is not None:
                 raise InvalidInput("uid", "visit.duplicate-uid", f"a visit with uid {uid} exists already")
