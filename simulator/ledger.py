@@ -44,6 +44,9 @@ visit.cancel_requested       a citizen or relative asked to cancel (``ref`` = th
 message.dead_lettered        a message failed ten deliveries and went to a dead-letter queue
 message.duplicate_journal    the EPJ holds more than one journal entry for a MsgId (``value`` = count)
 transport.error              a transport error went to a sender's _error queue
+message.welcome              a service welcomed a newly digital recipient (``ref`` = MsgId)
+digital.checked              the EPJ asked helsenorge whether a recipient is digitally active (``ref`` = MsgId)
+digital.status               the answer the EPJ then had (``value`` 1 active, 0 not, NULL none yet)
 ===========================  ====================================================================
 """
 

@@ -44,7 +44,9 @@ PLAN_AHEAD_DAYS = 2
 """Visits are on the plan this many days ahead, so a citizen can cancel before the cut-off."""
 
 WELCOME_HOUR = 9
-"""ESTIMATE: the day shift sends the day's welcome messages at 09:00."""
+"""ESTIMATE: the day shift checks who became digitally active at 09:00 and welcomes them."""
+WELCOME_AFTER_CHECK_S = 1800
+"""ESTIMATE: the welcome goes half an hour after the digital-active check (the StatusSvar is back in seconds)."""
 WELCOME_TEXT = ("Velkommen til digital dialog med oss på helsenorge.no! Her kan du sende oss meldinger, se "
                 "avtalene dine og avbestille besøk.")
 """The recruitment routine's welcome message (seed 000: the services tell new digital users what they can do)."""
@@ -508,8 +510,10 @@ class Simulation:
 
     def _welcomes(self, municipality, days: list[date]):
         """The recruitment routine: a recipient who becomes digitally active during a period (their own or their
-        proxy's consent takes effect) gets a welcome message from their service at 09:00 on the first workday from
-        then, sent by the EPJ core over the bus. Who became active between periods is not simulated."""
+        proxy's consent takes effect) is checked at 09:00 on the first workday from then — the EPJ asks helsenorge
+        (DIALOG_INNBYGGER_DIGITALBRUKER SjekkStatus → StatusSvar) — and, when helsenorge says active, gets a welcome
+        message from their service half an hour later, both through the EPJ core over the bus. Who became active
+        between periods is not simulated."""
         env = self.env
         kommune = municipality.kommunenummer
         people = self.world.digital_people(kommune)
@@ -529,10 +533,25 @@ class Simulation:
             at = self.day_start(day) + WELCOME_HOUR * 3600
             if at > env.now:
                 yield env.timeout(at - env.now)
-            for person in pending:
+            asked = []
+            for person in pending:  # first the EPJ asks helsenorge whether they are digitally active
                 her_id = self.world.service_for(kommune, person)
                 if her_id is None:
                     continue
+                check = self.services.check_digital(kommune, person.fnr, f"{her_id}-01", self.at(env.now))
+                if check is not None:
+                    self.ledger.record(env.now, "digital.checked", municipality=kommune, service=str(her_id),
+                                       subject=person.fnr, ref=check)
+                asked.append((person, her_id, check))
+            if any(check is not None for _, _, check in asked):
+                yield env.timeout(WELCOME_AFTER_CHECK_S)
+            for person, her_id, check in asked:
+                if check is not None:
+                    active = self.services.digital_status(kommune, person.fnr)
+                    self.ledger.record(env.now, "digital.status", municipality=kommune, service=str(her_id),
+                                       subject=person.fnr, ref=check, value=None if active is None else int(active))
+                    if not active:
+                        continue  # helsenorge says not (yet) active, or has not answered: no welcome today
                 msg_id = self.services.welcome(kommune, person.fnr, f"{her_id}-01", WELCOME_TEXT, self.at(env.now))
                 if msg_id is not None:
                     self.ledger.record(env.now, "message.welcome", municipality=kommune, service=str(her_id),

@@ -65,6 +65,8 @@ KINDS = {
     "visit.wasted_trip": "staff drove to a cancelled visit",
     "message.sent": "a citizen or relative sent a message",
     "message.welcome": "a service welcomed a newly digital recipient (a staff-initiated eKontakt)",
+    "digital.checked": "the EPJ asked helsenorge whether a recipient is digitally active (DIGITALBRUKER SjekkStatus)",
+    "digital.status": "what the EPJ then knew (value 1 active, 0 not, empty: no StatusSvar yet)",
     "message.journaled": "the EPJ journaled a message",
     "message.receipted": "the sender got its AppRec",
     "message.failed": "the sender saw a message fail",

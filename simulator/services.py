@@ -97,6 +97,18 @@ class InProcessServices:
     def due_resends(self, now: datetime) -> None:
         self.bus.send_all(self.world.due_resends(now))
 
+    def check_digital(self, kommune: str, fnr: str, staff_id: str, now: datetime) -> str:
+        """The EPJ asks helsenorge whether the patient is digitally active (SjekkStatus); returns its MsgId."""
+        epj = self.world.epjs[self.world.municipalities[kommune].installation]
+        out = epj.check_digital_status(fnr, staff_id=staff_id, now=now)
+        self.bus.send_all(out)
+        return self.world.msg_id_of(out[0])
+
+    def digital_status(self, kommune: str, fnr: str) -> bool | None:
+        """What the EPJ has heard back (StatusSvar): True active, False not, None no answer yet."""
+        found = self.world.epjs[self.world.municipalities[kommune].installation].digital_status(fnr)
+        return None if found is None else found[0]
+
     def welcome(self, kommune: str, fnr: str, staff_id: str, text: str, now: datetime) -> str:
         """A staff-initiated eKontakt through the EPJ core to helsenorge; returns its MsgId."""
         epj = self.world.epjs[self.world.municipalities[kommune].installation]
@@ -216,6 +228,13 @@ class NetworkedServices:
 
     def due_resends(self, now: datetime) -> None:
         return None  # the served harness's own receive loops resend on their tick
+
+    def check_digital(self, kommune: str, fnr: str, staff_id: str, now: datetime) -> str | None:
+        """Not over HTTP yet: the served EPJ has no endpoint for the digital-active check (None: not sent)."""
+        return None
+
+    def digital_status(self, kommune: str, fnr: str) -> bool | None:
+        return None
 
     def welcome(self, kommune: str, fnr: str, staff_id: str, text: str, now: datetime) -> str | None:
         """Not over HTTP yet: the served EPJ has no endpoint for a staff-initiated message (None: not sent)."""

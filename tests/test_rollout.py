@@ -361,8 +361,10 @@ def test_people_signed_up_before_the_run_sign_up_two_days_before_it():
 
 def test_newly_digital_recipients_get_a_welcome_message_on_the_wire():
     """The recruitment routine: the day their consent takes effect (go-live on the period's second day here),
-    the service sends each new user a staff-initiated eKontakt through the EPJ core; helsenorge files it in the
-    citizen's inbox and answers with an AppRec the EPJ records. Nobody active before the run is welcomed."""
+    the EPJ asks helsenorge at 09:00 whether each new user is digitally active (DIGITALBRUKER SjekkStatus →
+    StatusSvar, on the bus), and half an hour later the service sends each one helsenorge called active a
+    staff-initiated eKontakt through the EPJ core; helsenorge files it in the citizen's inbox and answers with an
+    AppRec the EPJ records. Nobody active before the run is checked or welcomed."""
     from simulator.model import WELCOME_TEXT, Simulation
 
     scenario = parse_scenario(_smoke_with(
@@ -382,8 +384,13 @@ def test_newly_digital_recipients_get_a_welcome_message_on_the_wire():
     assert {m for m, *_ in welcomes} == {"1516"}  # Volda's users were active before the run
     assert {fnr for _, fnr, *_ in welcomes} == {p.fnr for p in ulstein}
     timeline = SimTime.of(scenario)
-    assert all(timeline.at(t) == datetime(2025, 3, 11, 9, tzinfo=OSLO) for *_, t in welcomes)
+    assert all(timeline.at(t) == datetime(2025, 3, 11, 9, 30, tzinfo=OSLO) for *_, t in welcomes)
+    checks = ledger.query("SELECT subject, t FROM events WHERE kind='digital.checked'")
+    assert {fnr for fnr, _ in checks} == {p.fnr for p in ulstein}
+    assert all(timeline.at(t) == datetime(2025, 3, 11, 9, tzinfo=OSLO) for _, t in checks)
+    assert {value for (value,) in ledger.query("SELECT value FROM events WHERE kind='digital.status'")} == {1}
     epj = world.epjs[world.municipalities["1516"].installation]
+    assert all(epj.digital_status(fnr)[0] for fnr, _ in checks)
     for _, fnr, msg_id, _ in welcomes:
         tracked = epj.delivery(msg_id)
         assert tracked.state is DeliveryState.DELIVERED and tracked.receipt_status == "1", (msg_id, tracked)

@@ -71,9 +71,11 @@ from mocks.wire.msghead import (
     TYPE_FORESP_DIGIHELSE_MELDING,
     build_avtale,
     build_ekontakt_foresporsel,
+    build_sjekk_status,
     build_svar,
     build_svar_avbestilling,
     build_svar_planlagte_timer,
+    digital_status_of,
     msghead_to_xml,
     parse_document,
     parse_msghead,
@@ -112,7 +114,7 @@ HN shows "planned and completed visits"; the exact default window is not
 public, so this is our choice."""
 
 JOURNALED_FUNCTIONS = (ProcessFunction.FORESPORSEL, ProcessFunction.SVAR)
-SUPPORTED_ASYNC = (*JOURNALED_FUNCTIONS, ProcessFunction.AVBESTILL_AVTALE)
+SUPPORTED_ASYNC = (*JOURNALED_FUNCTIONS, ProcessFunction.AVBESTILL_AVTALE, ProcessFunction.STATUS_SVAR)
 
 _KIND_KEYWORDS: tuple[tuple[CaseKind, tuple[str, ...]], ...] = (
     (CaseKind.WRONG_RECIPIENT, ("fastlege", "legetime", "resept", "sykemelding", "legekontor")),
@@ -296,7 +298,22 @@ class EpjCore:
         patient = self._patient_of(msg, service)
         if function in JOURNALED_FUNCTIONS:
             return self._journal(envelope, msg, function, service, patient, now)
+        if function is ProcessFunction.STATUS_SVAR:
+            return self._digital_status(envelope, msg, patient, now)
         return self._cancellation(envelope, msg, service, patient, now)
+
+    def _digital_status(self, envelope: Envelope, msg: MsgHead, patient: PatientRecord, now: datetime
+                        ) -> list[Envelope]:
+        """StatusSvar: remember whether helsenorge says the patient is digitally active; AppRec OK."""
+        active = digital_status_of(msg)
+        if active is None:
+            raise _Refusal("T99", "a StatusSvar must say AKTIV or IKKE_AKTIV in its Notat")
+        apprec = self._apprec(envelope, msg, now)
+        with self.store.transaction() as db:
+            self.store.insert_received(db, msg.msg_id, sender_her_id=envelope.from_her_id, at=now,
+                                       outcome=f"digital-status:{'active' if active else 'inactive'}", apprec=apprec)
+            self.store.set_digital_status(db, patient.fnr, active, now)
+        return [apprec] if apprec is not None else []
 
     def _addressed_service(self, envelope: Envelope, msg: MsgHead) -> Service:
         named = msg.receiver.service_her_id
@@ -618,6 +635,24 @@ class EpjCore:
             with self.store.transaction():
                 self.store.outgoing.track(message.msg_id, out, now=now)
         return [out]
+
+    def check_digital_status(self, patient_fnr: str, *, staff_id: str, now: datetime) -> list[Envelope]:
+        """Ask helsenorge whether a patient of the actor's service is digitally active (DIALOG_INNBYGGER_DIGITALBRUKER
+        SjekkStatus, tracked until its AppRec); the StatusSvar lands in :meth:`digital_status`."""
+        _aware(now, "now")
+        with self.store.lock:
+            actor, patient = self._actor_for_patient(staff_id, patient_fnr)
+            request = build_sjekk_status(sender=self._service_org(actor.service_her_id), receiver=self.helsenorge,
+                                         patient=self._wire_patient(patient.fnr), gen_date=now, msg_id=self.ids())
+            out = self._envelope(request, from_her_id=actor.service_her_id, to_her_id=self.helsenorge_her_id,
+                                 now=now)
+            with self.store.transaction():
+                self.store.outgoing.track(request.msg_id, out, now=now)
+        return [out]
+
+    def digital_status(self, patient_fnr: str) -> tuple[bool, datetime] | None:
+        """What helsenorge last said about the patient: (active, when), or None if never asked."""
+        return self.store.digital_status(patient_fnr)
 
     def forward(self, case_id: str, to_staff_id: str, note: str, *, staff_id: str, now: datetime) -> list[Envelope]:
         """Hand a case to a colleague in the same service or a sister service of the same municipality.

@@ -144,6 +144,11 @@ CREATE TABLE IF NOT EXISTS epj_received (
     apprec        TEXT,
     apprec_sends  INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS epj_digital_status (
+    fnr        TEXT PRIMARY KEY,
+    active     INTEGER NOT NULL,
+    checked_at TEXT NOT NULL
+);
 """
 
 DEFAULT_SCRYPT_N = 2**12
@@ -439,6 +444,16 @@ class EpjStore:
             (msg_id, sender_her_id, utc_text(at), outcome, self.envelopes.dump(apprec) if apprec else None,
              1 if apprec else 0),
         )
+
+    def set_digital_status(self, db: sqlite3.Connection, fnr: str, active: bool, at: datetime) -> None:
+        """What helsenorge last answered about the patient (DIALOG_INNBYGGER_DIGITALBRUKER StatusSvar)."""
+        db.execute("INSERT OR REPLACE INTO epj_digital_status VALUES (?, ?, ?)", (fnr, int(active), utc_text(at)))
+
+    def digital_status(self, fnr: str) -> tuple[bool, datetime] | None:
+        """(digitally active, when helsenorge said so), or None when the EPJ has never asked."""
+        with self.lock:
+            row = self.db.execute("SELECT active, checked_at FROM epj_digital_status WHERE fnr=?", (fnr,)).fetchone()
+        return None if row is None else (bool(row[0]), oslo_time(row[1]))
 
     def count_apprec_resend(self, msg_id: str) -> None:
         with self.transaction() as db:

@@ -66,6 +66,7 @@ from mocks.wire.msghead import (
     build_avbestill_avtale,
     build_ekontakt_foresporsel,
     build_hent_planlagte_timer,
+    build_status_svar,
     parse_document,
 )
 from simulator.calendar import DEFAULT_BOOK, OSLO, RulesBook
@@ -560,11 +561,32 @@ class HelsenorgeCore:
             reply = self._envelope(receipt, to_her_id, now)
             self.store.record_inbound(doc.msg_id, function.value if function else None,
                                       self.store.envelopes.dump(reply), now)
+            if function is ProcessFunction.SJEKK_STATUS and status is AppRecStatus.OK:
+                return [reply, self._status_answer(doc, to_her_id, now)]
             return [reply]
+
+    def _status_answer(self, request: MsgHead, to_her_id: int, now: datetime) -> Envelope:
+        """StatusSvar to an EPJ's SjekkStatus: active when the patient is a helsenorge user whose consent to
+        dialogue services is in force (or, under 16, has a parent who can act). Tracked until its AppRec."""
+        citizen = self.store.citizen(request.patient.fnr)
+        active = citizen is not None
+        if citizen is not None:
+            try:
+                self._reachable(citizen, now)
+            except Refused:
+                active = False
+        answer = build_status_svar(request, active=active, gen_date=now, msg_id=str(self.ids()))
+        envelope = self._envelope(answer, to_her_id, now)
+        self.store.tracker.track(answer.msg_id, envelope, now=now)
+        return envelope
 
     def _handle(self, msg: MsgHead, function: ProcessFunction | None, now: datetime):
         if msg.receiver.service_her_id not in (self.her_id, self.org_her_id):
             return AppRecStatus.AVVIST, [apprec_error("E21", f"helsenorge is HER-id {self.her_id}")]
+        if function is ProcessFunction.SJEKK_STATUS:  # answered for anyone, a non-user too: "not active"
+            if msg.patient is None or not msg.patient.fnr:
+                return AppRecStatus.AVVIST, [apprec_error("E30")]
+            return AppRecStatus.OK, []
         if function not in (
             ProcessFunction.SVAR, ProcessFunction.FORESPORSEL, ProcessFunction.AVTALE,
             ProcessFunction.SVAR_AVBESTILLING,

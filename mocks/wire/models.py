@@ -347,6 +347,8 @@ class ProcessFunction(StrEnum):
     SVAR_PLANLAGTE_TIMER = "SvarPlanlagteTimer"
     AVBESTILL_AVTALE = "AvbestillAvtale"
     SVAR_AVBESTILLING = "SvarAvbestilling"
+    SJEKK_STATUS = "SjekkStatus"
+    STATUS_SVAR = "StatusSvar"
 
 
 PROCESS_FUNCTION_TEXT: dict[ProcessFunction, str] = {
@@ -357,6 +359,8 @@ PROCESS_FUNCTION_TEXT: dict[ProcessFunction, str] = {
     ProcessFunction.SVAR_PLANLAGTE_TIMER: "Svar planlagte timer",
     ProcessFunction.AVBESTILL_AVTALE: "Avbestill avtale",
     ProcessFunction.SVAR_AVBESTILLING: "Svar på avbestilling",
+    ProcessFunction.SJEKK_STATUS: "Sjekk status digital bruker",
+    ProcessFunction.STATUS_SVAR: "Svar på status digital bruker",
 }
 
 FUNCTION_PROCESSES: dict[ProcessFunction, tuple[MessageFunction, ...]] = {
@@ -367,6 +371,8 @@ FUNCTION_PROCESSES: dict[ProcessFunction, tuple[MessageFunction, ...]] = {
     ProcessFunction.SVAR_PLANLAGTE_TIMER: (MessageFunction.TIMERESERVASJON,),
     ProcessFunction.AVBESTILL_AVTALE: (MessageFunction.AVTALEAVBESTILLING, MessageFunction.TIMERESERVASJON),
     ProcessFunction.SVAR_AVBESTILLING: (MessageFunction.AVTALEAVBESTILLING,),
+    ProcessFunction.SJEKK_STATUS: (MessageFunction.DIGITALBRUKER,),
+    ProcessFunction.STATUS_SVAR: (MessageFunction.DIGITALBRUKER,),
 }
 """Which MsgInfo/Type (process) each function may travel in (HN process tables)."""
 

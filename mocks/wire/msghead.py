@@ -713,8 +713,50 @@ def build_svar_avbestilling(
     )
 
 
+DIGITAL_ACTIVE = "AKTIV"
+DIGITAL_INACTIVE = "IKKE_AKTIV"
+"""The status a StatusSvar carries in its Notat text (project-local: the Digitalbruker payload is not public)."""
+
+
+def build_sjekk_status(
+    *, sender: Organisation, receiver: Organisation, patient: Patient, gen_date: datetime, msg_id: str,
+) -> MsgHead:
+    """Service → HN: ``DIALOG_INNBYGGER_DIGITALBRUKER`` SjekkStatus — is this patient digitally active on
+    helsenorge? Asynchronous with AppRec; the answer is a StatusSvar. The process and function names are HN's CPA;
+    the payload (a Dialogmelding Notat naming the function) is our assumption (protocols.md §4.2 row 6)."""
+    notat = Notat(tema_kodet=function_code(ProcessFunction.SJEKK_STATUS), tema="Digital bruker")
+    return _new(
+        ProcessFunction.SJEKK_STATUS, MessageFunction.DIGITALBRUKER, sender=sender, receiver=receiver,
+        patient=patient, documents=[_dialog_document(ProcessFunction.SJEKK_STATUS, Dialogmelding(notater=(notat,)),
+                                                     gen_date)],
+        gen_date=gen_date, msg_id=msg_id,
+    )
+
+
+def build_status_svar(request: MsgHead, *, active: bool, gen_date: datetime, msg_id: str) -> MsgHead:
+    """HN → service: StatusSvar to a SjekkStatus; the Notat text is ``AKTIV`` or ``IKKE_AKTIV``."""
+    _expect_function(request, ProcessFunction.SJEKK_STATUS)
+    notat = Notat(tema_kodet=function_code(ProcessFunction.STATUS_SVAR), tema="Digital bruker",
+                  tekst_notat_innhold=DIGITAL_ACTIVE if active else DIGITAL_INACTIVE)
+    return _reply(ProcessFunction.STATUS_SVAR, request,
+                  [_dialog_document(ProcessFunction.STATUS_SVAR, Dialogmelding(notater=(notat,)), gen_date)],
+                  gen_date=gen_date, msg_id=msg_id)
+
+
+def digital_status_of(msg: MsgHead) -> bool | None:
+    """What a StatusSvar says: True active, False not, None when it says neither."""
+    dialog = msg.dialogmelding
+    text = (dialog.notater[0].tekst_notat_innhold or "").strip() if dialog and dialog.notater else ""
+    return {DIGITAL_ACTIVE: True, DIGITAL_INACTIVE: False}.get(text)
+
+
 __all__ = [
+    "DIGITAL_ACTIVE",
+    "DIGITAL_INACTIVE",
     "TYPE_FORESP_DIGIHELSE_MELDING",
+    "build_sjekk_status",
+    "build_status_svar",
+    "digital_status_of",
     "build_avbestill_avtale",
     "build_avtale",
     "build_ekontakt_foresporsel",
