@@ -56,7 +56,7 @@ class ServeSettings(BaseModel):
 
     broker: str = Field("embedded", description="'embedded' (SQLite, no server) or an amqp:// URL of a RabbitMQ with AMQP 1.0")
     db: Path | None = Field(None, description="directory for the SQLite files; None keeps everything in memory")
-    seed: int = Field(2026, description="seed for the default population and every id")
+    seed: int = Field(2026, description="seed for the default population, and for every id when nothing is kept (no db)")
     secret: str | None = Field(None, description="token signing secret; random per start when not given")
     patients_per_service: int = Field(6, ge=1, le=10_000)
     staff_per_service: int = Field(3, ge=1, le=1_000)
@@ -153,7 +153,10 @@ def build_harness(
 ) -> Harness:
     settings = settings or ServeSettings()
     exchange = exchange or make_exchange(settings)
-    ids = IdSource(settings.seed)
+    # With --db the stores outlive the process: a seeded stream would hand out the ids of the last run again
+    # (message, thread, fullmakt and case ids colliding with stored ones). Fresh randomness per start there;
+    # in memory nothing outlives the process, and the seed keeps a run reproducible.
+    ids = IdSource(settings.seed if settings.db is None else None)
     registry = Registry(RegistryStore(_sqlite(settings, "registry")))
     notifications = NotificationOutbox(_sqlite(settings, "notify"))
     lookup, route_check = registry_hooks(registry, her_id=HELSENORGE_HER_ID)

@@ -469,11 +469,13 @@ class HelsenorgeCore:
             else:
                 thread = self.store.add_thread(str(self.ids()), subject, service_her_id, info.name, topic, now)
             envelope = self._envelope(document, service_her_id, now)
-            self.store.add_message(
+            stored = self.store.add_message(
                 msg_id=msg_id, thread_id=thread.id, recipient=subject, service_her_id=service_her_id,
                 direction=Direction.OUT, text=text, written_by=actor, conversation_ref=conversation, now=now,
+                tracked=envelope,
             )
-            self.store.tracker.track(msg_id, envelope, now=now)
+            if not stored:  # a MsgId already taken: never answer 202 for a message that is stored nowhere
+                raise RuntimeError(f"MsgId {msg_id} is already in use; the id source repeats itself")
             entry.detail = f"message {msg_id} in thread {thread.id} to {info.name}"
             return [envelope]
 
@@ -852,36 +854,39 @@ class HelsenorgeCore:
         SvarAvbestilling; meanwhile it shows the cancellation's delivery state.
         """
         with self._acting(actor, subject, Scope.TIMEAVTALER, "cancel-visit", now, f"visit {uid}") as (_, entry):
-            visit = self.store.visit(uid)
-            if visit is None or visit.recipient != subject:
-                raise Refused("visit.unknown", f"{subject} has no visit {uid}")
-            entry.detail = f"visit {uid} at {visit.start.astimezone(OSLO).isoformat()}"
-            if visit.status is VisitStatus.CANCELLED:
-                raise Refused("cancel.already-cancelled", f"visit {uid} is already cancelled")
-            if visit.status is VisitStatus.COMPLETED:
-                raise Refused("cancel.completed", f"visit {uid} has been carried out")
-            if visit.cancel_msg_id is not None:
-                tracked = self.store.tracker.get(visit.cancel_msg_id)
-                if tracked is not None and tracked.state is DeliveryState.PENDING:
-                    raise Refused("cancel.pending", f"a cancellation of visit {uid} is already on its way")
-            rules.check_cancellation(visit.start, now)
-            person = self._citizen(subject)
-            info = self._service_info(subject, visit.service_her_id)
-            event = VEvent(
-                uid=visit.uid, dtstamp=(visit.dtstamp or now).replace(microsecond=0),
-                dtstart=visit.start.replace(microsecond=0), dtend=visit.end.replace(microsecond=0),
-                contact=visit.service_her_id, summary=visit.summary, location=visit.location, status=visit.status,
-                staff_name=visit.staff_name, sequence=visit.sequence,
-            )
-            msg_id = str(self.ids())
-            document = build_avbestill_avtale(
-                sender=self.sender, receiver=self._receiver(info), patient=self._patient(person), event=event,
-                gen_date=now, msg_id=msg_id, begrunnelse=reason,
-            )
-            envelope = self._envelope(document, visit.service_her_id, now)
-            self.store.tracker.track(msg_id, envelope, now=now)
-            self.store.set_visit_cancellation(uid, cancel_msg_id=msg_id)
-            return [envelope]
+            # check and act under the store's lock: of concurrent cancellations exactly one is sent, the
+            # rest find it pending (cancel.pending)
+            with self.store.lock:
+                visit = self.store.visit(uid)
+                if visit is None or visit.recipient != subject:
+                    raise Refused("visit.unknown", f"{subject} has no visit {uid}")
+                entry.detail = f"visit {uid} at {visit.start.astimezone(OSLO).isoformat()}"
+                if visit.status is VisitStatus.CANCELLED:
+                    raise Refused("cancel.already-cancelled", f"visit {uid} is already cancelled")
+                if visit.status is VisitStatus.COMPLETED:
+                    raise Refused("cancel.completed", f"visit {uid} has been carried out")
+                if visit.cancel_msg_id is not None:
+                    tracked = self.store.tracker.get(visit.cancel_msg_id)
+                    if tracked is not None and tracked.state is DeliveryState.PENDING:
+                        raise Refused("cancel.pending", f"a cancellation of visit {uid} is already on its way")
+                rules.check_cancellation(visit.start, now)
+                person = self._citizen(subject)
+                info = self._service_info(subject, visit.service_her_id)
+                event = VEvent(
+                    uid=visit.uid, dtstamp=(visit.dtstamp or now).replace(microsecond=0),
+                    dtstart=visit.start.replace(microsecond=0), dtend=visit.end.replace(microsecond=0),
+                    contact=visit.service_her_id, summary=visit.summary, location=visit.location, status=visit.status,
+                    staff_name=visit.staff_name, sequence=visit.sequence,
+                )
+                msg_id = str(self.ids())
+                document = build_avbestill_avtale(
+                    sender=self.sender, receiver=self._receiver(info), patient=self._patient(person), event=event,
+                    gen_date=now, msg_id=msg_id, begrunnelse=reason,
+                )
+                envelope = self._envelope(document, visit.service_her_id, now)
+                self.store.tracker.track(msg_id, envelope, now=now)
+                self.store.set_visit_cancellation(uid, cancel_msg_id=msg_id)
+                return [envelope]
 
     # ================================================================== access log
 

@@ -21,6 +21,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from mocks.exchange.codec import EnvelopeStash
+from mocks.exchange.envelope import Envelope
 from mocks.receipts import ReceiptTracker
 from mocks.sqltime import oslo_time, utc_text
 from mocks.wire.identifiers import validate_fnr
@@ -363,8 +364,10 @@ class HelsenorgeStore:
         written_by: str | None,
         conversation_ref: str | None,
         now: datetime,
+        tracked: Envelope | None = None,
     ) -> bool:
-        """Store once per MsgId; returns False for a duplicate."""
+        """Store once per MsgId; returns False for a duplicate. ``tracked``: the envelope of an outgoing message,
+        tracked for its AppRec in the same transaction (a crash leaves both or neither)."""
         with self.lock, self.db:
             added = self.db.execute(
                 "INSERT OR IGNORE INTO hn_messages (msg_id, thread_id, recipient, service_her_id, direction, text, "
@@ -374,6 +377,8 @@ class HelsenorgeStore:
             ).rowcount
             if added:
                 self.db.execute("UPDATE hn_threads SET updated_at=? WHERE id=?", (utc_text(now), thread_id))
+                if tracked is not None:
+                    self.tracker.record(msg_id, tracked, now=now)
         return bool(added)
 
     _M = ("SELECT msg_id, thread_id, recipient, service_her_id, direction, text, written_by, created_at, "
