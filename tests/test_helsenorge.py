@@ -8,7 +8,7 @@ with the wire builders and put them in envelopes with ``envelope_for``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from fastapi import FastAPI
@@ -835,3 +835,13 @@ def test_http_consent_and_notification_settings_and_notify_outbox(http):
     assert note["kind"] == "visit-completed" and note["recipient"] == fresh and "99887766" not in note["text"]
     assert http.client.get("/notify/api/outbox", params={"since": "2025-03-12T00:00:00+01:00"}).json() == []
     assert http.client.get("/notify/api/outbox", params={"since": "2025-03-12T00:00:00"}).status_code == 422
+
+
+@pytest.mark.parametrize("start", [datetime(2150, 6, 1, 8, tzinfo=timezone.utc),
+                                   datetime(1900, 6, 1, 8, tzinfo=timezone.utc)], ids=["2150", "1900"])
+def test_an_avtale_outside_the_calendar_the_rules_know_is_avvist_and_not_stored(w, start):
+    """Issue 13, finding 2 (the bus door): stored, such a visit made the citizen's visit list fail for good."""
+    [receipt] = w.push(w.ingrid, visit("v-far", start))
+    rec = parse_document(receipt.body)
+    assert rec.status.v == "2" and rec.errors[0].v == "T99" and "outside" in rec.errors[0].ot
+    assert w.store.visit("v-far") is None

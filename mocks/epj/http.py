@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
@@ -292,6 +292,12 @@ def epj_router(core: EpjCore, *, signer: TokenSigner, clock: Clock, outbox: Outb
             org=str(staff.service_her_id),
         )  # fmt: skip
         return LoginOut(token=token, staff_id=staff.staff_id, name=staff.name, service_her_id=staff.service_her_id)
+
+    @router.post("/api/logout", status_code=204, response_class=Response)
+    def logout(request: Request, staff: Staff = me_dep) -> Response:
+        """Revoke the token this request carries: it is refused (``auth.revoked``) from now on."""
+        signer.revoke(request.headers["authorization"].partition(" ")[2].strip(), now=clock())
+        return Response(status_code=204)
 
     @router.get("/api/me", response_model=StaffRef)
     def me(staff: Staff = me_dep) -> StaffRef:

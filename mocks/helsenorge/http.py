@@ -24,7 +24,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
@@ -41,11 +41,15 @@ from .core import HelsenorgeCore
 from .model import AccessLogEntry, Delivery, Fullmakt, Message, NotificationSettings, ThreadView, Visit
 from .rules import REQUIRED_LEVEL, Refused
 
+ACCESS_LOG_PAGE_LIMIT = 200
+"""Most access-log entries one request returns; page on with ``after``."""
+
 STATUS: dict[str, int] = {
     "cancel.after-cutoff": 409,
     "cancel.already-cancelled": 409,
     "cancel.completed": 409,
     "cancel.pending": 409,
+    "idempotency.key-reused": 409,
     "routing.not-activated": 409,
     "routing.unknown-service": 409,
     "service.not-connected": 422,
@@ -242,9 +246,13 @@ class VisitOut(Out):
 
     @classmethod
     def of(cls, v: Visit, now: datetime) -> "VisitOut":
-        deadline = cancellation_deadline(v.start)
+        known = True
+        try:
+            deadline = cancellation_deadline(v.start)
+        except ValueError:  # a date no rule knows (stored before the doors checked): shown, not cancellable
+            deadline, known = v.start, False
         cancellable = (
-            v.status in (VisitStatus.CONFIRMED, VisitStatus.TENTATIVE)
+            known and v.status in (VisitStatus.CONFIRMED, VisitStatus.TENTATIVE)
             and now <= deadline
             and v.cancellation is not Delivery.PENDING
         )
@@ -358,6 +366,12 @@ def helsenorge_router(
         return LoginResponse(token=token, expires_at=(now + signer.lifetime).astimezone(OSLO), eid=claims.eid,
                              level=claims.level)
 
+    @router.post("/api/logout", status_code=204, response_class=Response)
+    def logout(claims: Caller, authorization: str = Header()) -> Response:
+        """Revoke the token this request carries: it is refused (``auth.revoked``) from now on."""
+        signer.revoke(authorization.partition(" ")[2].strip(), now=clock())
+        return Response(status_code=204)
+
     def consent_out(fnr: str, now: datetime) -> ConsentOut:
         record = core.consent(fnr)
         if record is None:
@@ -424,13 +438,21 @@ def helsenorge_router(
         return ThreadOut.of(run(core.thread, claims.sub, thread_id, clock()))
 
     @router.post("/api/messages", response_model=MessageAccepted, status_code=202)
-    def send_message(body: MessageRequest, claims: Caller):
+    def send_message(
+        body: MessageRequest, claims: Caller,
+        idempotency_key: Annotated[xml_text(200, min_length=1) | None, Header(
+            description="the same key (per user) with the same request answers the first send again instead of "
+                        "sending twice; with another request it is 409 idempotency.key-reused")] = None,
+    ):
         now = clock()
         who = body.on_behalf_of or claims.sub
         envelopes = run(core.send_message, claims.sub, who, body.service_her_id, body.text, now,
-                        thread_id=body.thread_id, topic=body.topic)
+                        thread_id=body.thread_id, topic=body.topic, idempotency_key=idempotency_key)
         outbox.send(envelopes)
-        msg_id = parse_document(envelopes[0].body).msg_id
+        if envelopes:
+            msg_id = parse_document(envelopes[0].body).msg_id
+        else:  # a retry: the message this key sent before
+            msg_id = core.idempotent_msg_id(claims.sub, idempotency_key)
         stored = core.store.message(msg_id)
         return MessageAccepted(msg_id=msg_id, thread_id=stored.thread_id, recipient_fnr=who,
                                delivery=(core.message_delivery(msg_id) or Delivery.PENDING).value)
@@ -504,8 +526,16 @@ def helsenorge_router(
         return SettingsOut.of(settings)
 
     @router.get("/api/access-log", response_model=list[AccessLogOut])
-    def access_log(claims: Caller, subject: OnBehalf):
-        entries = run(core.read_access_log, claims.sub, subject or claims.sub, clock())
+    def access_log(
+        claims: Caller, subject: OnBehalf, response: Response,
+        after: Annotated[int, Query(ge=0, le=2**62, description="return entries after this seq (the previous "
+                                                                "page's Next-After header)")] = 0,
+        limit: Annotated[int, Query(ge=1, le=ACCESS_LOG_PAGE_LIMIT)] = ACCESS_LOG_PAGE_LIMIT,
+    ):
+        """A page of the log, oldest first; ``Next-After`` names the cursor for the next page when there is one."""
+        entries = run(core.read_access_log, claims.sub, subject or claims.sub, clock(), after=after, limit=limit)
+        if len(entries) == limit:
+            response.headers["Next-After"] = str(entries[-1].seq)
         return [AccessLogOut.of(e) for e in entries]
 
     return router
