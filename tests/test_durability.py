@@ -214,3 +214,44 @@ def test_restarts_during_bursts_lose_nothing_and_reuse_no_id(tmp_path):
     finally:
         final.send_signal(signal.SIGINT)
         final.wait(timeout=15)
+
+
+def test_a_restart_on_the_same_db_draws_ids_never_drawn_before(tmp_path):
+    """Finding 1 in-process: the id source of a harness with ``--db`` is not the seeded stream of the last run
+    (in memory it stays seeded, so a run without files is reproducible). Before, the second start replayed the
+    stream the first had used past seeding the world: new ids equal to stored ones."""
+    from mocks.app import ServeSettings, build_harness
+
+    def first_ids(settings: ServeSettings) -> list[str]:
+        harness = build_harness(settings)
+        try:
+            return [harness.helsenorge.ids() for _ in range(2_000)]  # a busy day's worth after the start
+        finally:
+            harness.close()
+
+    kept = ServeSettings(db=tmp_path / "state", seed=5)
+    assert not set(first_ids(kept)) & set(first_ids(kept))
+    assert first_ids(ServeSettings(seed=5)) == first_ids(ServeSettings(seed=5))
+
+
+def test_a_message_is_stored_only_together_with_its_tracking(monkeypatch):
+    """Finding 6: ``add_message`` committed before ``tracker.track``; a crash between them left a message shown as
+    sent (``delivery: null``) that was never sent and never marked failed. Now one transaction holds both."""
+    from datetime import datetime, timezone
+
+    from mocks.helsenorge.model import Direction
+    from mocks.helsenorge.store import HelsenorgeStore
+
+    store = HelsenorgeStore()
+    now = datetime(2025, 3, 10, 9, tzinfo=timezone.utc)
+    thread = store.add_thread("t-1", "12345678901", 9_900_001, "Hjemmesykepleien", None, now)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("killed between the two writes")
+
+    monkeypatch.setattr(store.tracker, "record", crash)
+    with pytest.raises(RuntimeError, match="killed"):
+        store.add_message(msg_id="m-1", thread_id=thread.id, recipient="12345678901", service_her_id=9_900_001,
+                          direction=Direction.OUT, text="Hei", written_by="12345678901", conversation_ref=None,
+                          now=now, tracked=object())
+    assert store.message("m-1") is None

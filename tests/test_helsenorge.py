@@ -845,3 +845,43 @@ def test_an_avtale_outside_the_calendar_the_rules_know_is_avvist_and_not_stored(
     rec = parse_document(receipt.body)
     assert rec.status.v == "2" and rec.errors[0].v == "T99" and "outside" in rec.errors[0].ot
     assert w.store.visit("v-far") is None
+
+
+def test_concurrent_cancellations_send_one_avbestillavtale(w, monkeypatch):
+    """Issue 13, finding 5: check (no cancellation on its way) and act (track one) were not atomic, so
+    concurrent requests all passed the check. The sending is slowed here only to widen that window."""
+    import threading
+    import time as wall
+
+    start = datetime(2025, 3, 13, 10, 0, tzinfo=OSLO)
+    w.push(w.ingrid, visit("v-race", start))
+    real_track = w.store.tracker.track
+    monkeypatch.setattr(w.store.tracker, "track", lambda *a, **k: (wall.sleep(0.05), real_track(*a, **k))[1])
+    outcomes: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def cancel() -> None:
+        barrier.wait()
+        try:
+            w.core.cancel_visit(w.ingrid, w.ingrid, "v-race", start - timedelta(days=2))
+            outcomes.append("sent")
+        except Refused as exc:
+            outcomes.append(exc.rule)
+
+    threads = [threading.Thread(target=cancel) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["cancel.pending"] * 7 + ["sent"]
+
+
+def test_a_receipted_cancellation_still_blocks_another_until_the_service_answers(w):
+    """Issue 13, finding 5: once the AvbestillAvtale was receipted (AppRec OK) but before SvarAvbestilling, a
+    second cancellation went out (19 AvbestillAvtale for 6 visits; the note said "var allerede avbestilt")."""
+    start = datetime(2025, 3, 13, 10, 0, tzinfo=OSLO)
+    w.push(w.ingrid, visit("v-twice", start))
+    [env] = w.core.cancel_visit(w.ingrid, w.ingrid, "v-twice", start - timedelta(days=2))
+    w.apprec(env)
+    with refused("cancel.pending"):
+        w.core.cancel_visit(w.ingrid, w.ingrid, "v-twice", start - timedelta(days=2))
