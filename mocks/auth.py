@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import secrets
 import threading
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -39,6 +40,9 @@ class Claims:
     """Expiry as a POSIX timestamp."""
     org: str | None = None
     """For staff: the HER-id of the service they work for."""
+    jti: str | None = None
+    """A random id per token: two logins in the same second must not yield the same token, or logging one out
+    would log out the other."""
 
 
 def _b64(data: bytes) -> str:
@@ -60,7 +64,8 @@ class TokenSigner:
         self._lock = threading.Lock()
 
     def issue(self, *, sub: str, role: str, eid: str, level: int, now: datetime, org: str | None = None) -> str:
-        claims = Claims(sub=sub, role=role, eid=eid, level=level, exp=(now + self.lifetime).timestamp(), org=org)
+        claims = Claims(sub=sub, role=role, eid=eid, level=level, exp=(now + self.lifetime).timestamp(), org=org,
+                        jti=secrets.token_hex(8))
         payload = _b64(json.dumps(asdict(claims), separators=(",", ":"), sort_keys=True).encode())
         return f"{payload}.{self._sign(payload)}"
 
