@@ -57,7 +57,8 @@ class ServeSettings(BaseModel):
 
     broker: str = Field("embedded", description="'embedded' (SQLite, no server) or an amqp:// URL of a RabbitMQ with AMQP 1.0")
     db: Path | None = Field(None, description="directory for the SQLite files; None keeps everything in memory")
-    seed: int = Field(2026, description="seed for the default population, and for every id when nothing is kept (no db)")
+    seed: int = Field(2026, description="seed for the default population, and for every id when nothing is "
+                                        "kept (no db)")
     secret: str | None = Field(None, description="token signing secret; random per start when not given")
     patients_per_service: int = Field(6, ge=1, le=10_000)
     staff_per_service: int = Field(3, ge=1, le=1_000)

@@ -111,7 +111,10 @@ async def read_body(request: Request, limit: int) -> bytes:
     return body
 
 
-def _find(value: Any, path: tuple[str | int, ...], bad: Callable[[Any], bool]) -> tuple[Any, tuple[str | int, ...]] | None:
+_JsonPath = tuple[str | int, ...]
+
+
+def _find(value: Any, path: _JsonPath, bad: Callable[[Any], bool]) -> tuple[Any, _JsonPath] | None:
     """The first value (and its path) for which ``bad`` holds, dict keys included."""
     if bad(value):
         return value, path

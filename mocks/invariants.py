@@ -186,9 +186,10 @@ def check_invariants(
             "SELECT m.msg_id FROM hn_messages m LEFT JOIN hn_outgoing o ON o.msg_id = m.msg_id "
             "WHERE m.direction='out' AND o.msg_id IS NULL")]
         stored_out = hn.execute("SELECT COUNT(*) FROM hn_messages WHERE direction='out'").fetchone()[0]
-        strays = [f"{msg_id} for {recipient} in thread {thread} of {owner}" for msg_id, recipient, thread, owner in hn.execute(
-            "SELECT m.msg_id, m.recipient, m.thread_id, t.recipient FROM hn_messages m JOIN hn_threads t "
-            "ON t.id = m.thread_id WHERE m.recipient != t.recipient")]
+        strays = [f"{msg_id} for {recipient} in thread {thread} of {owner}"
+                  for msg_id, recipient, thread, owner in hn.execute(
+                      "SELECT m.msg_id, m.recipient, m.thread_id, t.recipient FROM hn_messages m JOIN hn_threads t "
+                      "ON t.id = m.thread_id WHERE m.recipient != t.recipient")]
         stored_all = hn.execute("SELECT COUNT(*) FROM hn_messages").fetchone()[0]
     epj_sent: list[_Sent] = []
     journal: dict[str, list[str]] = defaultdict(list)  # MsgId -> installations that journaled it

@@ -64,7 +64,8 @@ def test_a_head_never_finished_is_408_and_closed(port):
 
 def test_a_body_never_finished_is_cut_off(port):
     with socket.create_connection(("127.0.0.1", port)) as sock:
-        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{")
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+                     b"content-length: 100\r\n\r\n{")
         answer = _answer(sock)  # the connection is closed: the handler is not held for ever
     assert b"200 OK" not in answer
 
