@@ -549,7 +549,12 @@ def test_staff_of_one_service_cannot_read_or_answer_another_services_case(server
                                ("POST", f"/epj/{key}/api/cases/{server.b_case}/reply", {"text": "Hei B"}),
                                ("POST", f"/epj/{key}/api/cases/{server.b_case}/open", None)]:
         answer = server.http.request(method, path, headers=a_staff, json=body)
-        assert answer.status_code == 403 and detail(answer)["rule"] == "epj.other-service", answer.text
+        # answered as an unknown id (issue 13, finding 10): 403 would tell that the id exists elsewhere
+        made_up = server.http.request(method, path.replace(server.b_case, "c-does-not-exist"), headers=a_staff,
+                                      json=body)
+        assert answer.status_code == made_up.status_code == 404 and detail(answer)["rule"] == "case.unknown"
+        assert answer.json()["detail"]["message"].replace(server.b_case, "X") == \
+            made_up.json()["detail"]["message"].replace("c-does-not-exist", "X")
     case = server.http.get(f"/epj/{key}/api/cases/{server.b_case}", headers=server.staff(server.b.service_her_id))
     assert case.status_code == 200 and case.json()["status"] == "new" and not case.json()["replies"]
 

@@ -54,6 +54,7 @@ from .model import (
     InvalidTransition,
     NotAuthorised,
     NotFound,
+    NotYours,
     Staff,
     Visit,
     VisitState,
@@ -397,6 +398,8 @@ def _call(action: Callable[[], T]) -> T:
         return action()
     except NotFound as exc:
         raise HTTPException(404, {"rule": f"{exc.kind}.unknown", "message": str(exc)}) from None
+    except NotYours as exc:  # worded as an unknown id: another service's ids must not be told from made-up ones
+        raise HTTPException(404, {"rule": f"{exc.kind}.unknown", "message": f"unknown {exc.kind}: {exc.key}"}) from None
     except NotAuthorised as exc:
         raise HTTPException(403, {"rule": "epj.other-service", "message": str(exc)}) from None
     except InvalidTransition as exc:
