@@ -50,6 +50,11 @@ def serve(
              "installation key or a kommunenummer; START: ISO 8601 with offset, on the services' clock), "
              "broker_restart=START/MINUTES. Decisions are seeded by --seed. A scenario's [chaos] table is read "
              "too; --fault options replace it.")] = None,
+    operator_token: Annotated[Optional[str], typer.Option(
+        "--operator-token", envvar="DIGIHELSE_OPERATOR_TOKEN",
+        help="Token the administrative endpoints demand as Authorization: Bearer TOKEN (AR registrations, removals "
+             "and certificate publication, the whole notification outbox). At least 16 characters; a random one "
+             "is made and printed at start when none is given.")] = None,
 ) -> None:
     """Serve helsenorge, the reference EPJs, AR/CPPA and notifications on one port.
 
@@ -59,11 +64,13 @@ def serve(
     """
     import uvicorn
 
+    from mocks.slow_clients import SERVER_LIMITS
+
     from mocks.app import ServeSettings, build_app, build_harness, wall_clock
     from mocks.chaos import parse_fault_options
     from mocks.ports import ScaledClock
 
-    values: dict = {"broker": broker, "db": db, "protect": protect}
+    values: dict = {"broker": broker, "db": db, "protect": protect, "operator_token": operator_token}
     if scenario is not None:
         try:
             table = tomllib.loads(scenario.read_text(encoding="utf-8"))
@@ -95,7 +102,10 @@ def serve(
         raise typer.Exit(2) from None
     _summary(harness, host, port)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    uvicorn.run(build_app(harness), host=host, port=port, log_level=log_level)
+    # Slow clients must not hold a connection for ever: h11 caps a request head's size, and uvicorn closes
+    # idle keep-alive connections and (via the limit below) refuses piling-up connections; a body trickled in
+    # is bounded by the JSON and SOAP size limits and by TIMEOUT_KEEP_ALIVE between requests.
+    uvicorn.run(build_app(harness), host=host, port=port, log_level=log_level, **SERVER_LIMITS)
 
 
 def _summary(harness, host: str, port: int) -> None:
@@ -117,3 +127,5 @@ def _summary(harness, host: str, port: int) -> None:
         f"Try: recipient {example.fnr}, relative with fullmakt {example.relative.fnr} "
         f"(POST /helsenorge/api/login {{\"fnr\": …, \"eid\": \"bankid\"}})."
     )
+    console.print(f"Operator token (AR writes, certificates, the notification outbox): {harness.operator_token}",
+                  highlight=False, soft_wrap=True)

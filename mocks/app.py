@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import secrets
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -25,7 +26,7 @@ from typing import Iterable
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
-from .auth import TokenSigner
+from .auth import OperatorGate, TokenSigner
 from .chaos import HELSENORGE_NAMES, Chaos, FaultInjector, epj_names
 from .epj.core import EpjCore
 from .epj.http import epj_router
@@ -56,12 +57,16 @@ class ServeSettings(BaseModel):
 
     broker: str = Field("embedded", description="'embedded' (SQLite, no server) or an amqp:// URL of a RabbitMQ with AMQP 1.0")
     db: Path | None = Field(None, description="directory for the SQLite files; None keeps everything in memory")
-    seed: int = Field(2026, description="seed for the default population and every id")
+    seed: int = Field(2026, description="seed for the default population, and for every id when nothing is "
+                                        "kept (no db)")
     secret: str | None = Field(None, description="token signing secret; random per start when not given")
     patients_per_service: int = Field(6, ge=1, le=10_000)
     staff_per_service: int = Field(3, ge=1, le=1_000)
     chaos: Chaos | None = Field(None, description="transport faults to inject (see mocks.chaos); None for none")
     protect: bool = Field(False, description="CMS sign-then-encrypt on the bus, certificates published in AR")
+    operator_token: str | None = Field(None, min_length=16, description="the token administrative endpoints "
+                                       "(AR writes, certificate publication, the notification outbox) demand; "
+                                       "random per start when not given")
 
 
 def wall_clock() -> datetime:
@@ -111,6 +116,8 @@ class Harness:
     world: World
     nodes: list[Node] = field(default_factory=list)
     background: bool = False
+    operator_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    """What ``Authorization: Bearer`` must carry on administrative endpoints (see :class:`mocks.auth.OperatorGate`)."""
 
     def __post_init__(self) -> None:
         self.outbox = ExchangeOutbox(self.exchange)
@@ -153,7 +160,10 @@ def build_harness(
 ) -> Harness:
     settings = settings or ServeSettings()
     exchange = exchange or make_exchange(settings)
-    ids = IdSource(settings.seed)
+    # With --db the stores outlive the process: a seeded stream would hand out the ids of the last run again
+    # (message, thread, fullmakt and case ids colliding with stored ones). Fresh randomness per start there;
+    # in memory nothing outlives the process, and the seed keeps a run reproducible.
+    ids = IdSource(settings.seed if settings.db is None else None)
     registry = Registry(RegistryStore(_sqlite(settings, "registry")))
     notifications = NotificationOutbox(_sqlite(settings, "notify"))
     lookup, route_check = registry_hooks(registry, her_id=HELSENORGE_HER_ID)
@@ -189,7 +199,7 @@ def build_harness(
         exchange = FaultyExchange(exchange, FaultInjector(settings.chaos, settings.seed), clock,
                                   _outage_names(registry, world))
     harness = Harness(exchange, registry, helsenorge, epjs, notifications, TokenSigner(secret), clock, world,
-                      background=background)
+                      background=background, operator_token=settings.operator_token or secrets.token_urlsafe(24))
     harness.nodes.append(Node(exchange, [HELSENORGE_HER_ID], helsenorge.receive, clock, ids,
                               on_tick=helsenorge.due_resends,
                               unprotect=_unprotector(credentials, [HELSENORGE_HER_ID], registry)))
@@ -282,10 +292,12 @@ def build_app(harness: Harness) -> FastAPI:
             epj_router(epj, signer=harness.signer, clock=harness.clock, outbox=harness.outbox),
             prefix=f"/epj/{key}", tags=[f"EPJ {epj.profile.product}"],
         )
-    app.include_router(ar_router(harness.registry, lambda party: harness.exchange.declare(party.her_id)),
-                       prefix="/ar", tags=["AR"])
+    operator = OperatorGate(harness.operator_token)
+    app.include_router(ar_router(harness.registry, lambda party: harness.exchange.declare(party.her_id),
+                                 operator=operator), prefix="/ar", tags=["AR"])
     app.include_router(cppa_router(harness.registry), prefix="/cppa", tags=["CPPA"])
-    app.include_router(notify_router(harness.notifications), prefix="/notify", tags=["notifications"])
+    app.include_router(notify_router(harness.notifications, operator=operator, signer=harness.signer,
+                                     clock=harness.clock), prefix="/notify", tags=["notifications"])
 
     @app.get("/epj/api/installations", tags=["EPJ"])
     def installations() -> list[dict]:

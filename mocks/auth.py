@@ -12,6 +12,8 @@ import base64
 import hashlib
 import hmac
 import json
+import secrets
+import threading
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
@@ -38,6 +40,9 @@ class Claims:
     """Expiry as a POSIX timestamp."""
     org: str | None = None
     """For staff: the HER-id of the service they work for."""
+    jti: str | None = None
+    """A random id per token: two logins in the same second must not yield the same token, or logging one out
+    would log out the other."""
 
 
 def _b64(data: bytes) -> str:
@@ -54,9 +59,13 @@ class TokenSigner:
             raise ValueError("secret must be at least 16 bytes")
         self._secret = secret
         self.lifetime = lifetime
+        self._revoked: dict[str, float] = {}
+        """Signature of a token logged out → its expiry (forgotten once expired: it would be refused anyway)."""
+        self._lock = threading.Lock()
 
     def issue(self, *, sub: str, role: str, eid: str, level: int, now: datetime, org: str | None = None) -> str:
-        claims = Claims(sub=sub, role=role, eid=eid, level=level, exp=(now + self.lifetime).timestamp(), org=org)
+        claims = Claims(sub=sub, role=role, eid=eid, level=level, exp=(now + self.lifetime).timestamp(), org=org,
+                        jti=secrets.token_hex(8))
         payload = _b64(json.dumps(asdict(claims), separators=(",", ":"), sort_keys=True).encode())
         return f"{payload}.{self._sign(payload)}"
 
@@ -74,7 +83,58 @@ class TokenSigner:
             raise TokenError("auth.malformed", f"token payload is unreadable: {exc}") from None
         if now.timestamp() >= claims.exp:
             raise TokenError("auth.expired", "token has expired; log in again")
+        if signature in self._revoked:
+            raise TokenError("auth.revoked", "token was logged out; log in again")
+        return claims
+
+    def revoke(self, token: str, *, now: datetime) -> Claims:
+        """Log ``token`` out: from now on :meth:`verify` refuses it with ``auth.revoked``. Returns its claims
+        (a token that does not verify raises :class:`TokenError`, so nobody revokes what they do not hold)."""
+        claims = self.verify(token, now=now)
+        with self._lock:
+            self._revoked = {sig: exp for sig, exp in self._revoked.items() if exp > now.timestamp()}
+            self._revoked[token.partition(".")[2]] = claims.exp
         return claims
 
     def _sign(self, payload: str) -> str:
         return _b64(hmac.new(self._secret, payload.encode("ascii"), hashlib.sha256).digest())
+
+
+OPERATOR_TOKEN_ENV = "DIGIHELSE_OPERATOR_TOKEN"
+"""Where ``digihelse serve`` and the project's tools read the operator token when no option gives it."""
+
+
+class OperatorGate:
+    """The operator token that guards administrative endpoints (AR/CPPA writes, certificate publication, the
+    whole notification outbox): NHN's registries take writes only from their operators, and a harness on a
+    shared machine must not let any local process re-route another party's messages or list every citizen's
+    phone number. Callers send ``Authorization: Bearer TOKEN``; the comparison is constant-time."""
+
+    def __init__(self, token: str) -> None:
+        if len(token) < 16:
+            raise ValueError("operator token must be at least 16 characters")
+        self.token = token
+
+    def allows(self, authorization: str | None) -> bool:
+        scheme, _, given = (authorization or "").partition(" ")
+        return scheme.lower() == "bearer" and given.strip().isascii() and hmac.compare_digest(
+            given.strip().encode(), self.token.encode())
+
+    def require(self, authorization: str | None) -> None:
+        """Raise a 401 naming the rule unless ``authorization`` carries the operator token."""
+        from fastapi import HTTPException
+
+        if not self.allows(authorization):
+            raise HTTPException(401, {"rule": "auth.operator",
+                                      "message": "this endpoint needs the operator token: Authorization: Bearer "
+                                                 "<token printed by digihelse serve>"},
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    def dependency(self):
+        """A FastAPI dependency enforcing :meth:`require`."""
+        from fastapi import Header
+
+        def operator(authorization: str | None = Header(default=None)) -> None:
+            self.require(authorization)
+
+        return operator

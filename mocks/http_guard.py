@@ -31,6 +31,7 @@ from collections.abc import Callable, Coroutine
 from datetime import date, datetime, timezone
 from typing import Annotated, Any
 
+import holidays
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -49,6 +50,30 @@ XML_TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]*$"
 """The same rule as a JSON-schema ``pattern`` (surrogates cannot occur in a JSON-schema string)."""
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abAB]|\\u[dD][c-fC-F]")
+_ODD_NUMBER = re.compile(rb"NaN|Infinity|[0-9][eE]|[0-9]{16}")
+"""What may hide a non-finite or absurd number: such bodies are parsed here, ordinary ones are not."""
+
+MAX_JSON_INTEGER = 2**53 - 1
+"""Largest integer magnitude accepted (RFC 8259 §6: beyond it numbers do not interoperate)."""
+
+
+class _OddNumber:
+    """Stands in for a number no field can take, so the walk below finds where it was."""
+
+    def __init__(self, rule: str, text: str) -> None:
+        self.rule, self.text = rule, text
+
+
+def _number_float(text: str) -> float | _OddNumber:
+    value = float(text)
+    return value if value not in (float("inf"), float("-inf")) else _OddNumber("request.non-finite", text)
+
+
+def _number_int(text: str) -> int | _OddNumber:
+    digits = text.lstrip("-")
+    if len(digits) > 16 and (len(digits) > 20 or int(digits) > MAX_JSON_INTEGER):
+        return _OddNumber("request.number-too-large", f"{text[:12]}… ({len(digits):,} digits)")
+    return int(text)
 
 
 class BodyRefused(Exception):
@@ -86,20 +111,28 @@ async def read_body(request: Request, limit: int) -> bytes:
     return body
 
 
-def _lone_surrogate(value: Any, path: tuple[str | int, ...]) -> tuple[str | int, ...] | None:
-    if isinstance(value, str):
-        return path if any("\ud800" <= ch <= "\udfff" for ch in value) else None
+_JsonPath = tuple[str | int, ...]
+
+
+def _find(value: Any, path: _JsonPath, bad: Callable[[Any], bool]) -> tuple[Any, _JsonPath] | None:
+    """The first value (and its path) for which ``bad`` holds, dict keys included."""
+    if bad(value):
+        return value, path
     if isinstance(value, dict):
         for key, item in value.items():
-            found = _lone_surrogate(key, path) or _lone_surrogate(item, (*path, key))
+            found = _find(key, path, bad) or _find(item, (*path, key), bad)
             if found is not None:
                 return found
     if isinstance(value, list):
         for index, item in enumerate(value):
-            found = _lone_surrogate(item, (*path, index))
+            found = _find(item, (*path, index), bad)
             if found is not None:
                 return found
     return None
+
+
+def _is_lone_surrogate(value: Any) -> bool:
+    return isinstance(value, str) and any("\ud800" <= ch <= "\udfff" for ch in value)
 
 
 def _invalid(rule: str, loc: tuple[str | int, ...], message: str) -> BodyRefused:
@@ -131,20 +164,30 @@ def check_json_text(body: bytes) -> None:
                        f"JSON must be UTF-8 (RFC 8259): byte 0x{body[exc.start]:02x} at offset {exc.start} "
                        "is not valid UTF-8") from None
     brackets = body.count(b"[") + body.count(b"{")
-    if brackets <= MAX_JSON_DEPTH and _SURROGATE_ESCAPE.search(body) is None:
+    odd_numbers = _ODD_NUMBER.search(body) is not None
+    if brackets <= MAX_JSON_DEPTH and not odd_numbers and _SURROGATE_ESCAPE.search(body) is None:
         return
     too_deep = _invalid("request.too-deep", ("body",), f"JSON nests deeper than {MAX_JSON_DEPTH} levels")
-    try:
-        parsed = json.loads(body)
+    try:  # NaN, Infinity, 1e999 and 5,000-digit integers become markers: no field can take them, and a
+        # FastAPI 422 echoing them back could not even be encoded (a 500)
+        parsed = json.loads(body, parse_constant=lambda text: _OddNumber("request.non-finite", text),
+                            parse_float=_number_float, parse_int=_number_int)
     except RecursionError:  # deeper than Python's parser follows: FastAPI would answer a vague 400
         raise too_deep from None
     except ValueError:
         return  # not JSON at all: FastAPI's json_invalid says so
     if brackets > MAX_JSON_DEPTH and _depth(parsed) > MAX_JSON_DEPTH:
         raise too_deep
-    where = _lone_surrogate(parsed, ("body",))
-    if where is not None:
-        raise _invalid("request.unicode", where,
+    found = _find(parsed, ("body",), lambda v: isinstance(v, _OddNumber)) if odd_numbers else None
+    if found is not None:
+        number, where = found
+        raise _invalid(number.rule, where, (
+            f"number {number.text} is not finite; JSON numbers must be finite (RFC 8259 §6)"
+            if number.rule == "request.non-finite" else
+            f"integer {number.text} is beyond ±{MAX_JSON_INTEGER:,} (RFC 8259 §6: 2^53 - 1)"))
+    found = _find(parsed, ("body",), _is_lone_surrogate)
+    if found is not None:
+        raise _invalid("request.unicode", found[1],
                        "string contains a lone UTF-16 surrogate (\\uD800–\\uDFFF without its pair), "
                        "which is not a character")
 
@@ -201,14 +244,29 @@ def xml_text(max_length: int, *, min_length: int = 0) -> Any:
                      AfterValidator(_xml_text), _XmlPattern()]
 
 
-CalendarDate = Annotated[date, Field(ge=date(1900, 1, 1), le=date(2999, 12, 31))]
-"""A date the calendar rules can compute with (the next workday, a year later) without leaving Python's range."""
+CALENDAR_FIRST = date(holidays.Norway.start_year + 1, 1, 1)
+CALENDAR_LAST = date(holidays.Norway.end_year - 1, 12, 31)
+"""The dates the domain rules can compute with: Norwegian holidays (workdays, cancellation and reply deadlines)
+are known for ``holidays.Norway``'s years; a year's margin each side keeps every deadline computed from a date
+inside them. A date outside is refused at every door (staff API, citizen API, the bus), so no stored item can
+make a list endpoint fail later."""
 
-CalendarDateTime = Annotated[
-    AwareDatetime,
-    Field(ge=datetime(1900, 1, 1, tzinfo=timezone.utc), le=datetime(2999, 12, 31, tzinfo=timezone.utc)),
-]
-"""An aware date-time in the same range: year 1 or 9999 with an offset cannot even be converted to UTC."""
+CALENDAR_FIRST_UTC = datetime.combine(CALENDAR_FIRST, datetime.min.time(), tzinfo=timezone.utc)
+CALENDAR_LAST_UTC = datetime.combine(CALENDAR_LAST, datetime.max.time(), tzinfo=timezone.utc)
+
+
+def in_calendar(moment: date | datetime) -> bool:
+    """Is ``moment`` inside :data:`CALENDAR_FIRST` – :data:`CALENDAR_LAST`?"""
+    if isinstance(moment, datetime):
+        return CALENDAR_FIRST_UTC <= moment.astimezone(timezone.utc) <= CALENDAR_LAST_UTC
+    return CALENDAR_FIRST <= moment <= CALENDAR_LAST
+
+
+CalendarDate = Annotated[date, Field(ge=CALENDAR_FIRST, le=CALENDAR_LAST)]
+"""A date the calendar rules can compute with; outside, ``greater_than_equal``/``less_than_equal`` naming the range."""
+
+CalendarDateTime = Annotated[AwareDatetime, Field(ge=CALENDAR_FIRST_UTC, le=CALENDAR_LAST_UTC)]
+"""An aware date-time in the same range."""
 
 
 class RuleError(BaseModel):
@@ -260,6 +318,8 @@ __all__ = [
     "JSON_BODY_LIMIT",
     "MAX_JSON_DEPTH",
     "BodyRefused",
+    "CALENDAR_FIRST",
+    "CALENDAR_LAST",
     "CalendarDate",
     "CalendarDateTime",
     "GuardedRoute",
@@ -269,6 +329,7 @@ __all__ = [
     "XmlText",
     "check_json_text",
     "error_responses",
+    "in_calendar",
     "read_body",
     "too_large",
     "xml_text",

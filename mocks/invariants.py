@@ -21,6 +21,10 @@ The checks, and the rule each one stands for:
   duplicate that de-duplication on MsgId should have prevented.
 * **one AppRec per received message**: every journaled case has the AppRec the
   EPJ sent for it, naming that MsgId; no two messages share an AppRec Id.
+* **stored means tracked**: every message helsenorge shows a citizen as sent
+  has its row in the receipt tracker (one transaction writes both), so it is
+  resent until receipted or visibly failed, never ``delivery: null``.
+* **own thread**: no message is stored in another citizen's thread.
 * **dead-letter queues empty**: a message there was delivered ten times and
   failed each time (or was rejected); nobody will ever process it.
 * **no transport errors**: the harness's own parties never send malformed
@@ -178,6 +182,15 @@ def check_invariants(
     with closing(_connect(helsenorge_path)) as hn:
         hn_sent = _tracked(hn, "hn_outgoing")
         hn_inbound = {msg_id: reply for msg_id, reply in hn.execute("SELECT msg_id, reply FROM hn_inbound")}
+        untracked = [row[0] for row in hn.execute(
+            "SELECT m.msg_id FROM hn_messages m LEFT JOIN hn_outgoing o ON o.msg_id = m.msg_id "
+            "WHERE m.direction='out' AND o.msg_id IS NULL")]
+        stored_out = hn.execute("SELECT COUNT(*) FROM hn_messages WHERE direction='out'").fetchone()[0]
+        strays = [f"{msg_id} for {recipient} in thread {thread} of {owner}"
+                  for msg_id, recipient, thread, owner in hn.execute(
+                      "SELECT m.msg_id, m.recipient, m.thread_id, t.recipient FROM hn_messages m JOIN hn_threads t "
+                      "ON t.id = m.thread_id WHERE m.recipient != t.recipient")]
+        stored_all = hn.execute("SELECT COUNT(*) FROM hn_messages").fetchone()[0]
     epj_sent: list[_Sent] = []
     journal: dict[str, list[str]] = defaultdict(list)  # MsgId -> installations that journaled it
     received: dict[str, tuple[str, str, str | None]] = {}  # MsgId -> (installation, outcome, AppRec blob)
@@ -197,6 +210,11 @@ def check_invariants(
         _settled("staff messages settled (EPJ → helsenorge)", epj_sent, reference, pending_grace),
         _delivered_once(hn_sent, epj_sent, journal, received, hn_inbound),
         _one_apprec(journal, received, hn_inbound),
+        Check("citizens' stored messages tracked", not untracked, stored_out,
+              f"{stored_out} sent messages stored, {len(untracked)} of them with no receipt tracking "
+              f"(shown as sent, never sent, never marked failed)", untracked[:EXAMPLES]),
+        Check("every message in its own citizen's thread", not strays, stored_all,
+              f"{stored_all} messages stored, {len(strays)} in another citizen's thread", strays[:EXAMPLES]),
     ]
     checks += _queues(exchange_path)
     return InvariantReport(str(root), reference.isoformat(), checks)

@@ -31,7 +31,8 @@ class SyncCaller(Protocol):
 
 
 class IdSource:
-    """Message ids (GUIDs) from a seeded stream, so the same seed gives the same messages."""
+    """Message ids (GUIDs) from a seeded stream, so the same seed gives the same messages; ``seed=None`` draws
+    the stream from the OS (a served harness whose stores outlive the process must never repeat an id)."""
 
     def __init__(self, seed: int | str | None = None) -> None:
         self._rng = random.Random(seed)

@@ -83,16 +83,20 @@ class ReceiptTracker:
     def track(self, msg_id: str, envelope: Envelope, *, now: datetime) -> None:
         """Record a message just sent (attempt 1); tracking the same MsgId again changes nothing."""
         with self._lock, self._db:
-            self._db.execute(
-                f"INSERT OR IGNORE INTO {self._t} VALUES (?, ?, 1, ?, ?, NULL, NULL)",
-                (msg_id, DeliveryState.PENDING, (now + self.backoff[0]).timestamp(),
-                 self._stash.dump(envelope)),
-            )
-            first = (now + self.backoff[0]).timestamp()
-            if self._earliest is None or first < self._earliest:
-                self._earliest = first
-                if self.on_earlier is not None:
-                    self.on_earlier(first)
+            self.record(msg_id, envelope, now=now)
+
+    def record(self, msg_id: str, envelope: Envelope, *, now: datetime) -> None:
+        """``track`` inside the caller's open transaction (it holds the lock and commits): a store writes the
+        message and its tracking row in one commit, so a crash can never leave a message stored but untracked."""
+        self._db.execute(
+            f"INSERT OR IGNORE INTO {self._t} VALUES (?, ?, 1, ?, ?, NULL, NULL)",
+            (msg_id, DeliveryState.PENDING, (now + self.backoff[0]).timestamp(), self._stash.dump(envelope)),
+        )
+        first = (now + self.backoff[0]).timestamp()
+        if self._earliest is None or first < self._earliest:
+            self._earliest = first
+            if self.on_earlier is not None:
+                self.on_earlier(first)
 
     def receipted(self, msg_id: str, *, status: str, errors: str | None = None) -> DeliveryState | None:
         """Record an AppRec for ``msg_id``; returns the new state, or None for an unknown or settled message."""

@@ -8,7 +8,7 @@ with the wire builders and put them in envelopes with ``envelope_for``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from fastapi import FastAPI
@@ -835,3 +835,53 @@ def test_http_consent_and_notification_settings_and_notify_outbox(http):
     assert note["kind"] == "visit-completed" and note["recipient"] == fresh and "99887766" not in note["text"]
     assert http.client.get("/notify/api/outbox", params={"since": "2025-03-12T00:00:00+01:00"}).json() == []
     assert http.client.get("/notify/api/outbox", params={"since": "2025-03-12T00:00:00"}).status_code == 422
+
+
+@pytest.mark.parametrize("start", [datetime(2150, 6, 1, 8, tzinfo=timezone.utc),
+                                   datetime(1900, 6, 1, 8, tzinfo=timezone.utc)], ids=["2150", "1900"])
+def test_an_avtale_outside_the_calendar_the_rules_know_is_avvist_and_not_stored(w, start):
+    """Issue 13, finding 2 (the bus door): stored, such a visit made the citizen's visit list fail for good."""
+    [receipt] = w.push(w.ingrid, visit("v-far", start))
+    rec = parse_document(receipt.body)
+    assert rec.status.v == "2" and rec.errors[0].v == "T99" and "outside" in rec.errors[0].ot
+    assert w.store.visit("v-far") is None
+
+
+def test_concurrent_cancellations_send_one_avbestillavtale(w, monkeypatch):
+    """Issue 13, finding 5: check (no cancellation on its way) and act (track one) were not atomic, so
+    concurrent requests all passed the check. The sending is slowed here only to widen that window."""
+    import threading
+    import time as wall
+
+    start = datetime(2025, 3, 13, 10, 0, tzinfo=OSLO)
+    w.push(w.ingrid, visit("v-race", start))
+    real_track = w.store.tracker.track
+    monkeypatch.setattr(w.store.tracker, "track", lambda *a, **k: (wall.sleep(0.05), real_track(*a, **k))[1])
+    outcomes: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def cancel() -> None:
+        barrier.wait()
+        try:
+            w.core.cancel_visit(w.ingrid, w.ingrid, "v-race", start - timedelta(days=2))
+            outcomes.append("sent")
+        except Refused as exc:
+            outcomes.append(exc.rule)
+
+    threads = [threading.Thread(target=cancel) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["cancel.pending"] * 7 + ["sent"]
+
+
+def test_a_receipted_cancellation_still_blocks_another_until_the_service_answers(w):
+    """Issue 13, finding 5: once the AvbestillAvtale was receipted (AppRec OK) but before SvarAvbestilling, a
+    second cancellation went out (19 AvbestillAvtale for 6 visits; the note said "var allerede avbestilt")."""
+    start = datetime(2025, 3, 13, 10, 0, tzinfo=OSLO)
+    w.push(w.ingrid, visit("v-twice", start))
+    [env] = w.core.cancel_visit(w.ingrid, w.ingrid, "v-twice", start - timedelta(days=2))
+    w.apprec(env)
+    with refused("cancel.pending"):
+        w.core.cancel_visit(w.ingrid, w.ingrid, "v-twice", start - timedelta(days=2))

@@ -110,6 +110,11 @@ def _aim(case) -> tuple[str, dict]:
     path = case.operation.path
     if path.endswith("/api/login"):
         return ("helsenorge" if path.startswith("/helsenorge/") else "login"), {}
+    if path.endswith("/api/logout"):  # logging out revokes the token it carries: a token of its own
+        match = _STAFF_PATH.match(path)
+        if match and match["key"] in STAFF:
+            return match["key"], _staff_token(PATIENT[match["key"]].service_her_id)
+        return "helsenorge", _citizen_token(next(iter(PATIENT.values())).fnr)
     if path.startswith("/helsenorge/"):
         # withdrawing consent would lock the main citizen out of every later operation: a second citizen does it
         return "helsenorge", VICTIM if (case.method == "DELETE" and path.endswith("/consent")) else CITIZEN

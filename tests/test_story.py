@@ -144,7 +144,7 @@ def run_story(harness, client, clock, tapped):
         done = client.post(f"/epj/{key}/api/visits/{visit.uid}/done", headers=headers)
         assert done.status_code == 200, done.text
     harness.pump()
-    outbox = client.get("/notify/api/outbox").json()
+    outbox = client.get("/notify/api/outbox", headers={"Authorization": f"Bearer {harness.operator_token}"}).json()
     recipients = Counter(n["recipient"] for n in outbox if n["kind"] == "visit-completed")
     assert recipients[recipient.fnr] == 1
     assert recipients[normal.fnr] == 0

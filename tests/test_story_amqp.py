@@ -57,7 +57,7 @@ def receive_all(exchange, queue, want, tries=40):
 def test_registered_test_party_talks_amqp_to_an_epj(rabbitmq, amqp):
     clock = Clock(MONDAY_0800)
     harness = build_harness(ServeSettings(seed=12), clock=clock, exchange=amqp)
-    client = TestClient(build_app(harness))
+    client = TestClient(build_app(harness), headers={"Authorization": f"Bearer {harness.operator_token}"})
     party = {"herId": 9_977_701, "name": "Leverandør testklient", "type": "Service", "parentHerId": 9_900_000,
              "municipality": "5001", "role": "Innbygger", "processes": ["DIALOG_INNBYGGER_EKONTAKT"]}
     registered = client.post("/ar/api/parties", json=party)

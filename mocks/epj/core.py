@@ -95,6 +95,7 @@ from .model import (
     InvalidTransition,
     NotAuthorised,
     NotFound,
+    NotYours,
     PatientRecord,
     Reply,
     Service,
@@ -549,7 +550,8 @@ class EpjCore:
         if case is None:
             raise NotFound("case", case_id)
         if case.service_her_id != staff.service_her_id and case.forwarded_to != staff.staff_id:
-            raise NotAuthorised(f"case {case_id} belongs to service {case.service_her_id}, not to {staff.name}'s")
+            raise NotYours("case", case_id,
+                           f"case {case_id} belongs to service {case.service_her_id}, not to {staff.name}'s")
         return case
 
     def _visit_for(self, staff: Staff, uid: str) -> Visit:
@@ -557,7 +559,8 @@ class EpjCore:
         if visit is None:
             raise NotFound("visit", uid)
         if visit.service_her_id != staff.service_her_id:
-            raise NotAuthorised(f"visit {uid} belongs to service {visit.service_her_id}, not to {staff.name}'s")
+            raise NotYours("visit", uid,
+                           f"visit {uid} belongs to service {visit.service_her_id}, not to {staff.name}'s")
         return visit
 
     def open_case(self, case_id: str, *, staff_id: str, now: datetime) -> list[Envelope]:

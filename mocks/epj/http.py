@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
@@ -54,6 +54,7 @@ from .model import (
     InvalidTransition,
     NotAuthorised,
     NotFound,
+    NotYours,
     Staff,
     Visit,
     VisitState,
@@ -293,6 +294,12 @@ def epj_router(core: EpjCore, *, signer: TokenSigner, clock: Clock, outbox: Outb
         )  # fmt: skip
         return LoginOut(token=token, staff_id=staff.staff_id, name=staff.name, service_her_id=staff.service_her_id)
 
+    @router.post("/api/logout", status_code=204, response_class=Response)
+    def logout(request: Request, staff: Staff = me_dep) -> Response:
+        """Revoke the token this request carries: it is refused (``auth.revoked``) from now on."""
+        signer.revoke(request.headers["authorization"].partition(" ")[2].strip(), now=clock())
+        return Response(status_code=204)
+
     @router.get("/api/me", response_model=StaffRef)
     def me(staff: Staff = me_dep) -> StaffRef:
         return StaffRef(staff_id=staff.staff_id, name=staff.name)
@@ -391,6 +398,8 @@ def _call(action: Callable[[], T]) -> T:
         return action()
     except NotFound as exc:
         raise HTTPException(404, {"rule": f"{exc.kind}.unknown", "message": str(exc)}) from None
+    except NotYours as exc:  # worded as an unknown id: another service's ids must not be told from made-up ones
+        raise HTTPException(404, {"rule": f"{exc.kind}.unknown", "message": f"unknown {exc.kind}: {exc.key}"}) from None
     except NotAuthorised as exc:
         raise HTTPException(403, {"rule": "epj.other-service", "message": str(exc)}) from None
     except InvalidTransition as exc:

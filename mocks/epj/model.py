@@ -183,6 +183,16 @@ class NotAuthorised(EpjError):
     """The staff member acts on a case or visit outside their service."""
 
 
+class NotYours(NotAuthorised):
+    """A case or visit of another service: answered over HTTP exactly as an unknown id (404), so staff cannot
+    learn which ids exist elsewhere by telling 403 from 404."""
+
+    def __init__(self, kind: str, key: object, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.key = key
+
+
 class NotFound(EpjError, KeyError):
     """An id the EPJ does not know; ``kind`` says which sort of id."""
 

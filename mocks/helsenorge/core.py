@@ -37,6 +37,8 @@ Rule ids raised here (the helsenorge rules themselves are listed in
 
 from __future__ import annotations
 
+import json
+
 from lxml import etree
 
 from collections.abc import Callable, Iterable, Iterator
@@ -46,6 +48,7 @@ from datetime import date, datetime, time, timedelta
 
 from mocks.exchange.envelope import Envelope, QueueKind
 from mocks.exchange.outgoing import envelope_for
+from mocks.http_guard import CALENDAR_FIRST, CALENDAR_LAST, in_calendar
 from mocks.notify.outbox import NotificationOutbox, scrub_phone_numbers
 from mocks.ports import IdSource
 from mocks.receipts import DeliveryState
@@ -125,6 +128,10 @@ class Represented:
     basis: Basis
     scope: frozenset[str]
     fullmakt_id: str | None = None
+
+
+ACCESS_LOG_DETAIL_LIMIT = 300
+"""Longest detail an access-log entry keeps (characters): a visit id or text from a request is cut here."""
 
 
 class HelsenorgeCore:
@@ -220,6 +227,8 @@ class HelsenorgeCore:
         self, now: datetime, actor: str, subject: str, action: str, outcome: str, *, rule: str | None = None,
         basis: str | None = None, detail: str | None = None,
     ) -> None:
+        if detail is not None and len(detail) > ACCESS_LOG_DETAIL_LIMIT:  # a caller's text (a 15 kB "visit id")
+            detail = detail[:ACCESS_LOG_DETAIL_LIMIT - 1] + "…"
         self.store.log_access(
             at=now, actor=actor, subject=subject, action=action, outcome=outcome, rule=rule, basis=basis,
             detail=detail,
@@ -300,8 +309,8 @@ class HelsenorgeCore:
         citizen = self._citizen(fnr)
         try:
             level = rules.check_login(eid, citizen.birth_date, now)
-        except Refused as exc:
-            self._log(now, fnr, fnr, "login", "denied", rule=exc.rule, detail=f"eID {eid}")
+        except Refused:
+            # Not logged: nobody has authenticated, and anyone could write "failed logins" into anyone's log
             raise
         return LoginClaims(sub=fnr, role="citizen", eid=eid.lower(), level=level)
 
@@ -446,6 +455,39 @@ class HelsenorgeCore:
         *,
         thread_id: str | None = None,
         topic: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> list[Envelope]:
+        """:meth:`_send_message`, once per ``idempotency_key`` of ``actor``: a retried request (same key, same
+        request) sends nothing and returns ``[]`` (the caller answers with :meth:`idempotent_msg_id`); the same
+        key with another request is refused ``idempotency.key-reused``. Checked and recorded under the store's
+        lock, in the message's own transaction, so ten concurrent retries make one message."""
+        if idempotency_key is None:
+            return self._send_message(actor, subject, service_her_id, text, now, thread_id=thread_id, topic=topic)
+        request = json.dumps([subject, service_her_id, text, thread_id, topic], ensure_ascii=False)
+        with self.store.lock:
+            prior = self.store.idempotent(actor, idempotency_key)
+            if prior is not None:
+                if prior[0] != request:
+                    raise Refused("idempotency.key-reused", "this Idempotency-Key was used for another request")
+                return []
+            return self._send_message(actor, subject, service_her_id, text, now, thread_id=thread_id, topic=topic,
+                                      idempotency=(actor, idempotency_key, request))
+
+    def idempotent_msg_id(self, actor: str, idempotency_key: str) -> str | None:
+        prior = self.store.idempotent(actor, idempotency_key)
+        return None if prior is None else prior[1]
+
+    def _send_message(
+        self,
+        actor: str,
+        subject: str,
+        service_her_id: int,
+        text: str,
+        now: datetime,
+        *,
+        thread_id: str | None = None,
+        topic: str | None = None,
+        idempotency: tuple[str, str, str] | None = None,
     ) -> list[Envelope]:
         """Send ``text`` to the service for ``subject``; tracked until an AppRec (or failure) settles it.
 
@@ -478,11 +520,13 @@ class HelsenorgeCore:
             else:
                 thread = self.store.add_thread(str(self.ids()), subject, service_her_id, info.name, topic, now)
             envelope = self._envelope(document, service_her_id, now)
-            self.store.add_message(
+            stored = self.store.add_message(
                 msg_id=msg_id, thread_id=thread.id, recipient=subject, service_her_id=service_her_id,
                 direction=Direction.OUT, text=text, written_by=actor, conversation_ref=conversation, now=now,
+                tracked=envelope, idempotency=idempotency,
             )
-            self.store.tracker.track(msg_id, envelope, now=now)
+            if not stored:  # a MsgId already taken: never answer 202 for a message that is stored nowhere
+                raise RuntimeError(f"MsgId {msg_id} is already in use; the id source repeats itself")
             entry.detail = f"message {msg_id} in thread {thread.id} to {info.name}"
             return [envelope]
 
@@ -611,6 +655,12 @@ class HelsenorgeCore:
         if function is ProcessFunction.AVTALE:
             if msg.calendar is None:
                 return AppRecStatus.AVVIST, [apprec_error("T99", "Avtale without an xCal vcalendar")]
+            outside = [e.uid for e in msg.calendar.events
+                       if not (in_calendar(e.dtstart) and in_calendar(e.dtend))]
+            if outside:  # stored, it would break the citizen's calendar for good (deadlines need holidays)
+                return AppRecStatus.AVVIST, [apprec_error(
+                    "T99", f"visit {outside[0]} lies outside {CALENDAR_FIRST}–{CALENDAR_LAST}, the dates the "
+                    "calendar rules know")]
             self._apply_avtale(citizen, msg, now)
             return AppRecStatus.OK, []
         try:
@@ -882,36 +932,40 @@ class HelsenorgeCore:
         SvarAvbestilling; meanwhile it shows the cancellation's delivery state.
         """
         with self._acting(actor, subject, Scope.TIMEAVTALER, "cancel-visit", now, f"visit {uid}") as (_, entry):
-            visit = self.store.visit(uid)
-            if visit is None or visit.recipient != subject:
-                raise Refused("visit.unknown", f"{subject} has no visit {uid}")
-            entry.detail = f"visit {uid} at {visit.start.astimezone(OSLO).isoformat()}"
-            if visit.status is VisitStatus.CANCELLED:
-                raise Refused("cancel.already-cancelled", f"visit {uid} is already cancelled")
-            if visit.status is VisitStatus.COMPLETED:
-                raise Refused("cancel.completed", f"visit {uid} has been carried out")
-            if visit.cancel_msg_id is not None:
-                tracked = self.store.tracker.get(visit.cancel_msg_id)
-                if tracked is not None and tracked.state is DeliveryState.PENDING:
-                    raise Refused("cancel.pending", f"a cancellation of visit {uid} is already on its way")
-            rules.check_cancellation(visit.start, now, self.cancellation_deadline(visit))
-            person = self._citizen(subject)
-            info = self._service_info(subject, visit.service_her_id)
-            event = VEvent(
-                uid=visit.uid, dtstamp=(visit.dtstamp or now).replace(microsecond=0),
-                dtstart=visit.start.replace(microsecond=0), dtend=visit.end.replace(microsecond=0),
-                contact=visit.service_her_id, summary=visit.summary, location=visit.location, status=visit.status,
-                staff_name=visit.staff_name, sequence=visit.sequence,
-            )
-            msg_id = str(self.ids())
-            document = build_avbestill_avtale(
-                sender=self.sender, receiver=self._receiver(info), patient=self._patient(person), event=event,
-                gen_date=now, msg_id=msg_id, begrunnelse=reason,
-            )
-            envelope = self._envelope(document, visit.service_her_id, now)
-            self.store.tracker.track(msg_id, envelope, now=now)
-            self.store.set_visit_cancellation(uid, cancel_msg_id=msg_id)
-            return [envelope]
+            # check and act under the store's lock: of concurrent cancellations exactly one is sent, the
+            # rest find it pending (cancel.pending)
+            with self.store.lock:
+                visit = self.store.visit(uid)
+                if visit is None or visit.recipient != subject:
+                    raise Refused("visit.unknown", f"{subject} has no visit {uid}")
+                entry.detail = f"visit {uid} at {visit.start.astimezone(OSLO).isoformat()}"
+                if visit.status is VisitStatus.CANCELLED:
+                    raise Refused("cancel.already-cancelled", f"visit {uid} is already cancelled")
+                if visit.status is VisitStatus.COMPLETED:
+                    raise Refused("cancel.completed", f"visit {uid} has been carried out")
+                if visit.cancel_msg_id is not None:
+                    tracked = self.store.tracker.get(visit.cancel_msg_id)
+                    # on its way, or receipted while the service's answer (SvarAvbestilling) is still to come
+                    if tracked is not None and tracked.state in (DeliveryState.PENDING, DeliveryState.DELIVERED):
+                        raise Refused("cancel.pending", f"a cancellation of visit {uid} is already on its way")
+                rules.check_cancellation(visit.start, now, self.cancellation_deadline(visit))
+                person = self._citizen(subject)
+                info = self._service_info(subject, visit.service_her_id)
+                event = VEvent(
+                    uid=visit.uid, dtstamp=(visit.dtstamp or now).replace(microsecond=0),
+                    dtstart=visit.start.replace(microsecond=0), dtend=visit.end.replace(microsecond=0),
+                    contact=visit.service_her_id, summary=visit.summary, location=visit.location, status=visit.status,
+                    staff_name=visit.staff_name, sequence=visit.sequence,
+                )
+                msg_id = str(self.ids())
+                document = build_avbestill_avtale(
+                    sender=self.sender, receiver=self._receiver(info), patient=self._patient(person), event=event,
+                    gen_date=now, msg_id=msg_id, begrunnelse=reason,
+                )
+                envelope = self._envelope(document, visit.service_her_id, now)
+                self.store.tracker.track(msg_id, envelope, now=now)
+                self.store.set_visit_cancellation(uid, cancel_msg_id=msg_id)
+                return [envelope]
 
     # ================================================================== access log
 
@@ -919,10 +973,13 @@ class HelsenorgeCore:
         """What was done, or attempted, concerning ``fnr``: by proxies and parents, and every refusal."""
         return self.store.access_log(fnr)
 
-    def read_access_log(self, actor: str, subject: str, now: datetime) -> list[AccessLogEntry]:
-        """Only the citizen reads their own log: a proxy does not see who else acted for the giver."""
+    def read_access_log(
+        self, actor: str, subject: str, now: datetime, *, after: int = 0, limit: int | None = None
+    ) -> list[AccessLogEntry]:
+        """Only the citizen reads their own log: a proxy does not see who else acted for the giver.
+        A page: entries after sequence number ``after``, at most ``limit``."""
         if actor != subject:
             exc = Refused("access-log.self-only", "only the citizen can read their own access log")
             self._log(now, actor, subject, "read-access-log", "denied", rule=exc.rule)
             raise exc
-        return self.access_log(subject)
+        return self.store.access_log(subject, after=after, limit=limit)

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
@@ -41,11 +41,15 @@ from .core import HelsenorgeCore
 from .model import AccessLogEntry, Delivery, Fullmakt, Message, NotificationSettings, ThreadView, Visit
 from .rules import REQUIRED_LEVEL, Refused
 
+ACCESS_LOG_PAGE_LIMIT = 200
+"""Most access-log entries one request returns; page on with ``after``."""
+
 STATUS: dict[str, int] = {
     "cancel.after-cutoff": 409,
     "cancel.already-cancelled": 409,
     "cancel.completed": 409,
     "cancel.pending": 409,
+    "idempotency.key-reused": 409,
     "routing.not-activated": 409,
     "routing.unknown-service": 409,
     "service.not-connected": 422,
@@ -241,11 +245,16 @@ class VisitOut(Out):
     cancellation_note: str | None = None
 
     @classmethod
-    def of(cls, v: Visit, now: datetime, deadline: datetime | None = None) -> "VisitOut":
-        """``deadline``: the service's own cut-off (helsenorge's rules book); the default rule when not given."""
-        deadline = cancellation_deadline(v.start) if deadline is None else deadline
+    def of(cls, v: Visit, now: datetime,
+           deadline_of: Callable[[Visit], datetime] = lambda v: cancellation_deadline(v.start)) -> "VisitOut":
+        """``deadline_of``: the service's own cut-off (helsenorge's rules book); the default rule when not given."""
+        known = True
+        try:
+            deadline = deadline_of(v)
+        except ValueError:  # a date no rule knows (stored before the doors checked): shown, not cancellable
+            deadline, known = v.start, False
         cancellable = (
-            v.status in (VisitStatus.CONFIRMED, VisitStatus.TENTATIVE)
+            known and v.status in (VisitStatus.CONFIRMED, VisitStatus.TENTATIVE)
             and now <= deadline
             and v.cancellation is not Delivery.PENDING
         )
@@ -359,6 +368,12 @@ def helsenorge_router(
         return LoginResponse(token=token, expires_at=(now + signer.lifetime).astimezone(OSLO), eid=claims.eid,
                              level=claims.level)
 
+    @router.post("/api/logout", status_code=204, response_class=Response)
+    def logout(claims: Caller, authorization: str = Header()) -> Response:
+        """Revoke the token this request carries: it is refused (``auth.revoked``) from now on."""
+        signer.revoke(authorization.partition(" ")[2].strip(), now=clock())
+        return Response(status_code=204)
+
     def consent_out(fnr: str, now: datetime) -> ConsentOut:
         record = core.consent(fnr)
         if record is None:
@@ -425,13 +440,21 @@ def helsenorge_router(
         return ThreadOut.of(run(core.thread, claims.sub, thread_id, clock()))
 
     @router.post("/api/messages", response_model=MessageAccepted, status_code=202)
-    def send_message(body: MessageRequest, claims: Caller):
+    def send_message(
+        body: MessageRequest, claims: Caller,
+        idempotency_key: Annotated[xml_text(200, min_length=1) | None, Header(
+            description="the same key (per user) with the same request answers the first send again instead of "
+                        "sending twice; with another request it is 409 idempotency.key-reused")] = None,
+    ):
         now = clock()
         who = body.on_behalf_of or claims.sub
         envelopes = run(core.send_message, claims.sub, who, body.service_her_id, body.text, now,
-                        thread_id=body.thread_id, topic=body.topic)
+                        thread_id=body.thread_id, topic=body.topic, idempotency_key=idempotency_key)
         outbox.send(envelopes)
-        msg_id = parse_document(envelopes[0].body).msg_id
+        if envelopes:
+            msg_id = parse_document(envelopes[0].body).msg_id
+        else:  # a retry: the message this key sent before
+            msg_id = core.idempotent_msg_id(claims.sub, idempotency_key)
         stored = core.store.message(msg_id)
         return MessageAccepted(msg_id=msg_id, thread_id=stored.thread_id, recipient_fnr=who,
                                delivery=(core.message_delivery(msg_id) or Delivery.PENDING).value)
@@ -447,7 +470,7 @@ def helsenorge_router(
         if not services:
             cached = run(core.visits, actor, who, now, service_her_id=service_her_id)
             return VisitsOut(recipient_fnr=who, source="cache", notices=["no connected services to ask"],
-                             visits=[VisitOut.of(v, now, core.cancellation_deadline(v)) for v in cached])
+                             visits=[VisitOut.of(v, now, core.cancellation_deadline) for v in cached])
         found: dict[str, Visit] = {}
         sources: set[str] = set()
         notices: list[str] = []
@@ -478,7 +501,7 @@ def helsenorge_router(
         source = "mixed" if len(sources) > 1 else (sources.pop() if sources else "cache")
         ordered = sorted(found.values(), key=lambda v: (v.start, v.uid))
         return VisitsOut(recipient_fnr=who, source=source, notices=notices,
-                         visits=[VisitOut.of(v, now, core.cancellation_deadline(v)) for v in ordered])
+                         visits=[VisitOut.of(v, now, core.cancellation_deadline) for v in ordered])
 
     @router.post("/api/visits/{uid}/cancel", response_model=CancelAccepted, status_code=202)
     def cancel_visit(uid: str, claims: Caller, body: CancelRequest | None = None):
@@ -505,8 +528,16 @@ def helsenorge_router(
         return SettingsOut.of(settings)
 
     @router.get("/api/access-log", response_model=list[AccessLogOut])
-    def access_log(claims: Caller, subject: OnBehalf):
-        entries = run(core.read_access_log, claims.sub, subject or claims.sub, clock())
+    def access_log(
+        claims: Caller, subject: OnBehalf, response: Response,
+        after: Annotated[int, Query(ge=0, le=2**62, description="return entries after this seq (the previous "
+                                                                "page's Next-After header)")] = 0,
+        limit: Annotated[int, Query(ge=1, le=ACCESS_LOG_PAGE_LIMIT)] = ACCESS_LOG_PAGE_LIMIT,
+    ):
+        """A page of the log, oldest first; ``Next-After`` names the cursor for the next page when there is one."""
+        entries = run(core.read_access_log, claims.sub, subject or claims.sub, clock(), after=after, limit=limit)
+        if len(entries) == limit:
+            response.headers["Next-After"] = str(entries[-1].seq)
         return [AccessLogOut.of(e) for e in entries]
 
     return router

@@ -21,6 +21,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from mocks.exchange.codec import EnvelopeStash
+from mocks.exchange.envelope import Envelope
 from mocks.receipts import ReceiptTracker
 from mocks.sqltime import oslo_time, utc_text
 from mocks.wire.identifiers import validate_fnr
@@ -77,6 +78,8 @@ CREATE TABLE IF NOT EXISTS hn_visits (
 CREATE INDEX IF NOT EXISTS hn_visits_recipient ON hn_visits(recipient, start_at);
 CREATE TABLE IF NOT EXISTS hn_notification_settings (
     fnr TEXT PRIMARY KEY, channel TEXT NOT NULL, level TEXT NOT NULL, notify_for_represented INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS hn_idempotency (
+    actor TEXT NOT NULL, key TEXT NOT NULL, request TEXT NOT NULL, msg_id TEXT NOT NULL, PRIMARY KEY (actor, key));
 CREATE TABLE IF NOT EXISTS hn_access_log (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT NOT NULL, subject TEXT NOT NULL,
     action TEXT NOT NULL, outcome TEXT NOT NULL, rule TEXT, basis TEXT, detail TEXT);
@@ -363,8 +366,11 @@ class HelsenorgeStore:
         written_by: str | None,
         conversation_ref: str | None,
         now: datetime,
+        tracked: Envelope | None = None,
+        idempotency: tuple[str, str, str] | None = None,
     ) -> bool:
-        """Store once per MsgId; returns False for a duplicate."""
+        """Store once per MsgId; returns False for a duplicate. ``tracked``: the envelope of an outgoing message,
+        tracked for its AppRec in the same transaction (a crash leaves both or neither)."""
         with self.lock, self.db:
             added = self.db.execute(
                 "INSERT OR IGNORE INTO hn_messages (msg_id, thread_id, recipient, service_her_id, direction, text, "
@@ -374,7 +380,17 @@ class HelsenorgeStore:
             ).rowcount
             if added:
                 self.db.execute("UPDATE hn_threads SET updated_at=? WHERE id=?", (utc_text(now), thread_id))
+                if tracked is not None:
+                    self.tracker.record(msg_id, tracked, now=now)
+                if idempotency is not None:  # (actor, Idempotency-Key, request fingerprint)
+                    self.db.execute("INSERT INTO hn_idempotency (actor, key, request, msg_id) VALUES (?, ?, ?, ?)",
+                                    (*idempotency, msg_id))
         return bool(added)
+
+    def idempotent(self, actor: str, key: str) -> tuple[str, str] | None:
+        """(request fingerprint, MsgId) of the send ``actor`` made with this Idempotency-Key, if any."""
+        row = self._one("SELECT request, msg_id FROM hn_idempotency WHERE actor=? AND key=?", (actor, key))
+        return None if row is None else (row[0], row[1])
 
     _M = ("SELECT msg_id, thread_id, recipient, service_her_id, direction, text, written_by, created_at, "
           "conversation_ref FROM hn_messages")
@@ -492,13 +508,14 @@ class HelsenorgeStore:
             (utc_text(at), actor, subject, action, outcome, rule, basis, detail),
         )
 
-    def access_log(self, subject: str) -> list[AccessLogEntry]:
+    def access_log(self, subject: str, *, after: int = 0, limit: int | None = None) -> list[AccessLogEntry]:
+        """Entries about ``subject`` with a sequence number above ``after``, oldest first, at most ``limit``."""
         return [
             AccessLogEntry(r[0], dt(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8])
             for r in self._all(
                 "SELECT seq, at, actor, subject, action, outcome, rule, basis, detail FROM hn_access_log "
-                "WHERE subject=? ORDER BY seq",
-                (subject,),
+                "WHERE subject=? AND seq>? ORDER BY seq LIMIT ?",
+                (subject, after, -1 if limit is None else limit),
             )
         ]
 

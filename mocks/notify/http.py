@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timezone
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, Header, HTTPException, Query
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
+
+from mocks.auth import OperatorGate, TokenError, TokenSigner
 
 from .outbox import Notification, NotificationOutbox
 
@@ -31,11 +34,37 @@ class NotificationOut(BaseModel):
         )
 
 
-def notify_router(outbox: NotificationOutbox) -> APIRouter:
+def notify_router(
+    outbox: NotificationOutbox, *, operator: OperatorGate | None = None, signer: TokenSigner | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> APIRouter:
+    """With ``operator``, the whole outbox (every citizen's fnr, phone and e-mail) is the operator's; a citizen
+    logged in on helsenorge (``signer``'s token) reads their own notifications only."""
     router = APIRouter()
 
+    def reader(authorization: str | None = Header(default=None)) -> str | None:
+        """None for the operator (or an open outbox); else the fnr whose notifications may be read."""
+        if operator is None or operator.allows(authorization):
+            return None
+        scheme, _, token = (authorization or "").partition(" ")
+        if signer is not None and scheme.lower() == "bearer" and token.strip():
+            try:
+                claims = signer.verify(token.strip(), now=(clock or (lambda: datetime.now(timezone.utc)))())
+            except TokenError:
+                claims = None  # neither a citizen's token nor the operator's: auth.operator below
+            if claims is not None and claims.role == "citizen":
+                return claims.sub
+        operator.require(authorization)  # neither: 401 auth.operator
+        return None
+
     @router.get("/api/outbox", response_model=list[NotificationOut])
-    def list_outbox(recipient: str | None = None, since: datetime | None = Query(default=None)):
+    def list_outbox(recipient: str | None = None, since: datetime | None = Query(default=None),
+                    own: str | None = Depends(reader)):
+        if own is not None:
+            if recipient not in (None, own):
+                raise HTTPException(403, {"rule": "notify.other-citizen", "field": "recipient",
+                                          "message": "a citizen reads their own notifications only"})
+            recipient = own
         if since is not None and (since.tzinfo is None or since.utcoffset() is None):
             raise HTTPException(
                 422, {"rule": "request.naive-datetime", "field": "since",

@@ -86,6 +86,9 @@ class Registry:
         self._lock = threading.RLock()
         self._parties: dict[int, CommunicationParty] = {p.her_id: p for p in self.store.list()}
         self._certificates: dict[int, PartyCertificates] = {c.her_id: c for c in self.store.all_certificates()}
+        self._cpa_ids: dict[str, tuple[int, int]] | None = None
+        """CPA id → the pair it names; built on the first look-up after a change (a look-up must not scan
+        every pair of parties: with hundreds registered that is most of a second per unknown id)."""
 
     # -- AR --------------------------------------------------------------------------------------
 
@@ -105,6 +108,7 @@ class Registry:
             except DuplicateParty:
                 raise self._duplicate(party.her_id) from None
             self._parties[party.her_id] = party
+            self._cpa_ids = None
             return party
 
     def update(self, party: CommunicationParty) -> CommunicationParty:
@@ -115,6 +119,23 @@ class Registry:
                 raise PartyNotFound(party.her_id)
             self.store.update(party)
             self._parties[party.her_id] = party
+            self._cpa_ids = None
+            return party
+
+    def remove(self, her_id: int) -> CommunicationParty:
+        """Take a party out of AR (and its certificates): how a test party registered by mistake, or one
+        whose texts no XML document can carry, is undone. A party with children keeps them: ``party.has-children``."""
+        with self._lock:
+            party = self.get(her_id)
+            children = self.store.children(her_id)
+            if children:
+                raise RegistryError("her_id", "party.has-children",
+                                    f"HER-id {her_id} is the parent of {len(children)} parties "
+                                    f"(e.g. {children[0].her_id}); remove them first")
+            self.store.remove(her_id)
+            del self._parties[her_id]
+            self._certificates.pop(her_id, None)
+            self._cpa_ids = None
             return party
 
     def activate(self, her_id: int, processes: Iterable[str]) -> CommunicationParty:
@@ -281,18 +302,19 @@ class Registry:
 
         Ids are not stored: they are recomputed, so a CPA id a helsenorge mock put
         on a message resolves even if nobody asked CPPA for the pair before. Only
-        pairs with opposite roles can have a CPA, and there are few Innbygger
-        parties, so the scan is linear in the number of services.
+        pairs with opposite roles can have a CPA; their ids are indexed once per
+        change of AR, so a look-up is a dict access, not a scan.
         """
         wanted = cpa_id_.strip().lower()
         with self._lock:
-            parties = list(self._parties.values())
-        citizens = [p for p in parties if p.role == INNBYGGER and p.processes]
-        others = [p for p in parties if p.role != INNBYGGER and p.processes]
-        for c in citizens:
-            for o in others:
-                if cpa_id(c.her_id, o.her_id) == wanted:
-                    return self.agreement(c.her_id, o.her_id)
+            if self._cpa_ids is None:
+                parties = list(self._parties.values())
+                citizens = [p for p in parties if p.role == INNBYGGER and p.processes]
+                others = [p for p in parties if p.role != INNBYGGER and p.processes]
+                self._cpa_ids = {cpa_id(c.her_id, o.her_id): (c.her_id, o.her_id) for c in citizens for o in others}
+            pair = self._cpa_ids.get(wanted)
+        if pair is not None:
+            return self.agreement(*pair)
         raise NoAgreement(f"no agreement with cpaId {cpa_id_}")
 
     # -- validation ------------------------------------------------------------------------------

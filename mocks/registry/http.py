@@ -28,12 +28,13 @@ from typing import Any, Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mocks.http_guard import JSON_BODY_LIMIT, BodyRefused, check_json_text, read_body
+from mocks.auth import OperatorGate
+from mocks.http_guard import JSON_BODY_LIMIT, BodyRefused, check_json_text, read_body, xml_text
 from mocks.wire.safexml import DEFAULT_MAX_BYTES, XmlRejected
 
 from mocks.security.certificates import key_usage_names, pem, thumbprint
@@ -51,6 +52,9 @@ from .model import (
 )
 
 XML_MEDIA_TYPE = "application/xml"
+
+AR_TEXT_LIMIT = 200
+"""Longest name, municipality, vendor, queue address or process id accepted (characters)."""
 
 _JSON_FIELD = {
     "her_id": "herId",
@@ -103,12 +107,16 @@ class PartyOut(BaseModel):
         )
 
 
+_Text = xml_text(AR_TEXT_LIMIT)
+"""Every text of a party reaches XML (AR's SOAP answers, CPPA documents): XML 1.0's characters only, and bounded."""
+
+
 class QueuesIn(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
-    async_: str | None = Field(default=None, alias="async")
-    sync: str | None = None
-    error: str | None = None
+    async_: _Text | None = Field(default=None, alias="async")
+    sync: _Text | None = None
+    error: _Text | None = None
 
 
 class PartyIn(BaseModel):
@@ -117,15 +125,15 @@ class PartyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     herId: int | str
-    name: str
+    name: _Text
     type: PartyType = PartyType.SERVICE
     parentHerId: int | None = None
-    municipality: str | None = None
-    municipalityName: str | None = None
+    municipality: _Text | None = None
+    municipalityName: _Text | None = None
     active: bool = True
-    processes: list[str] = Field(default_factory=list)
+    processes: list[_Text] = Field(default_factory=list, max_length=64)
     role: Literal["Innbygger", "Helsepersonell"] = "Helsepersonell"
-    vendor: str | None = None
+    vendor: _Text | None = None
     queues: QueuesIn | None = None
 
     def to_party(self) -> CommunicationParty:
@@ -267,14 +275,18 @@ def ar_router(
     on_register: Callable[[CommunicationParty], None] | None = None,
     *,
     clock: Callable[[], datetime] | None = None,
+    operator: OperatorGate | None = None,
 ) -> APIRouter:
     """AR: the SOAP 1.2 endpoint at ``/soap`` and a JSON test API at ``/api/parties``.
 
     ``on_register`` runs once after a party is stored (the app creates its
-    queues on the broker); ``clock`` supplies AR's ``ServerTime``.
+    queues on the broker); ``clock`` supplies AR's ``ServerTime``. With ``operator``
+    every write (registration, removal, certificate publication) needs the operator
+    token; look-ups stay open, as NHN's test registries are to approved clients.
     """
     router = APIRouter(tags=["AR"])
     now = clock or (lambda: datetime.now().astimezone())
+    writes = [Depends(operator.dependency())] if operator is not None else []
 
     @router.post(
         "/soap",
@@ -325,11 +337,13 @@ def ar_router(
         party = None if call.her_id is None else registry.find(call.her_id)
         if party is None:
             return _soap(ar_soap.not_found_fault(), 500)
-        return _soap(
-            ar_soap.communication_party_details_response(
+        try:
+            answer = ar_soap.communication_party_details_response(
                 party, registry.parent_of(party), registry.children(party.her_id), server_time=now()
             )
-        )
+        except ValueError as exc:  # a stored text XML cannot carry: a SOAP fault, never a plain-text 500
+            return _soap(ar_soap.soap_fault(f"ar.unwritable-party: {exc}", subcode="a:InternalServiceFault"), 500)
+        return _soap(answer)
 
     @router.get("/api/parties", response_model=list[PartyOut], summary="All communication parties")
     def list_parties() -> list[PartyOut]:
@@ -364,6 +378,7 @@ def ar_router(
         response_model=CertificatesOut,
         responses={404: {"description": "unknown HER-id"}, 422: {"description": "field and rule broken"}},
         summary="Publish the party's signing and encryption certificates (PEM)",
+        dependencies=writes,
     )
     def put_certificates(herId: int, payload: CertificatesIn) -> Any:  # noqa: N803
         try:
@@ -383,6 +398,7 @@ def ar_router(
             "requestBody": {"required": True, "content": {"application/json": {"schema": _inlined_schema(PartyIn)}}}
         },
         summary="Register a test party",
+        dependencies=writes,
     )
     async def register_party(request: Request) -> Any:
         # The body is validated here rather than by FastAPI so that every refusal,
@@ -410,6 +426,21 @@ def ar_router(
         if on_register is not None:
             await run_in_threadpool(on_register, party)
         return JSONResponse(PartyOut.of(party).model_dump(mode="json", by_alias=True), status_code=201)
+
+    @router.delete(
+        "/api/parties/{herId}",
+        response_model=PartyOut,
+        responses={404: {"description": "unknown HER-id"}, 409: {"description": "the party has children"}},
+        summary="Remove a test party (and its certificates)",
+        dependencies=writes,
+    )
+    def remove_party(herId: int) -> Any:  # noqa: N803
+        try:
+            return PartyOut.of(registry.remove(herId))
+        except PartyNotFound as exc:
+            raise HTTPException(404, exc.message) from None
+        except RegistryError as exc:
+            return _problem(409, [{"field": "herId", "rule": exc.rule, "message": exc.message}])
 
     return router
 

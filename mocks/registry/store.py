@@ -90,6 +90,13 @@ class RegistryStore:
             ).fetchall()
         return [CommunicationParty.from_dict(json.loads(doc)) for (doc,) in rows]
 
+    def remove(self, her_id: int) -> bool:
+        """Delete a party and its published certificates; False if there was none."""
+        with self._lock:
+            gone = self._db.execute("DELETE FROM parties WHERE her_id = ?", (her_id,)).rowcount
+            self._db.execute("DELETE FROM certificates WHERE her_id = ?", (her_id,))
+        return bool(gone)
+
     def put_certificates(self, certificates: PartyCertificates) -> None:
         """Store (or replace) the certificates published for a party."""
         with self._lock:
