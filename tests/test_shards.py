@@ -98,11 +98,12 @@ def _simulate(out: Path, *args: str) -> dict:
 
 @pytest.mark.slow
 def test_national_week_at_a_hundredth_has_one_fingerprint_on_one_process_on_dask_and_on_a_running_cluster(tmp_path):
-    """Scale 0.01: this process, a 2-worker Dask LocalCluster started by the run, and a cluster that was already
+    """Scale 0.01: this process, two worker processes, a 2-worker Dask LocalCluster started by the run, and a cluster that was already
     running (a `dask scheduler` and `dask worker` on loopback, given by the scheduler's address) all write the same
     ledger."""
     scenario = load_scenario(SCENARIOS / "national-week.toml")
     one = run_scenario(scenario, out=tmp_path / "one", scale=0.01, report=False, workers=1).summary
+    two = _simulate(tmp_path / "two", "--workers", "2")
     local = _simulate(tmp_path / "dask", "--executor", "dask", "--workers", "2")
     dask = Path(sys.executable).with_name("dask")
     port = _free_port()
@@ -121,7 +122,7 @@ def test_national_week_at_a_hundredth_has_one_fingerprint_on_one_process_on_dask
             except subprocess.TimeoutExpired:
                 process.kill()
     assert one.passed, {k: v for k, v in one.checks.items() if not v.passed}
-    assert local["fingerprint"] == one.fingerprint == remote["fingerprint"]
-    assert local["events"] == one.events == remote["events"]
+    assert two["fingerprint"] == local["fingerprint"] == one.fingerprint == remote["fingerprint"]
+    assert two["events"] == local["events"] == one.events == remote["events"]
     assert local["passed"] and remote["passed"]
     assert not (tmp_path / "dask" / "shards").exists()
