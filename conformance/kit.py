@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -22,6 +23,7 @@ from mocks.wire.schema import SchemaDirError, SchemaSet
 
 from .inputs import MessageFactory, unknown_patient_fnr
 from .parties import DEFAULT_KIT_HER_ID, KitParties
+from .registries import ServedRegistries, parse_host_port
 from .reference import DEFAULT_HER_ID_BASE, ConnectionPerQueue, ReferenceEpj
 from .results import RunSettings, RunTarget, SuiteResult
 from .runner import Listener, run_suite
@@ -53,6 +55,14 @@ class KitOptions(BaseModel):
     reference_her_id_base: int = DEFAULT_HER_ID_BASE
     slow_sync_s: float | None = Field(None, gt=0, description="slow-sync: seconds before answering "
                                       "[default: the sync timeout + 1 s, so the answer is always late]")
+    registries: str | None = Field(None, description="HOST:PORT to serve the kit's AR and CPPA on for the run")
+
+    @field_validator("registries")
+    @classmethod
+    def _host_port(cls, value):
+        if value is not None:
+            parse_host_port(value)
+        return value
 
     @field_validator("patients", "unknown_patient")
     @classmethod
@@ -114,8 +124,30 @@ def _amqp(url: str) -> Exchange:
     return AmqpExchange(url, min_receive_wait=0.01)
 
 
-def run_kit(options: KitOptions, listener: Listener | None = None) -> SuiteResult:
-    """Run the selected tests against the EPJ the options name (or the reference EPJ) and return the results."""
+def epj_settings(served: ServedRegistries, parties: KitParties, broker_url: str) -> list[tuple[str, str]]:
+    """What a Helsenorge.Messaging-based EPJ must be configured with to reach the kit (printed at start)."""
+    urls = served.urls
+    return [
+        ("AR (SOAP 1.1, Basic binding: the library's default)", urls.ar_soap11),
+        ("AR (SOAP 1.2, WSHttpBinding)", urls.ar_soap12),
+        ("CPPA (REST v2, no authentication)", urls.cppa),
+        ("the kit's HER-id (helsenorge role)", str(parties.kit_her_id)),
+        ("the EPJ's services registered in that AR", " ".join(map(str, parties.service_her_ids))),
+        ("broker", redact(broker_url)),
+        ("namespace", "none: the kit's queues are addressed by bare name or /amq/queue/{queue}"),
+    ]
+
+
+def run_kit(
+    options: KitOptions,
+    listener: Listener | None = None,
+    announce: Callable[[list[tuple[str, str]]], None] | None = None,
+) -> SuiteResult:
+    """Run the selected tests against the EPJ the options name (or the reference EPJ) and return the results.
+
+    With ``options.registries`` the kit's AR and CPPA are served on that address for the run and
+    ``announce`` gets the settings an EPJ needs (before the first test).
+    """
     try:
         tests = select(all_tests(), options.only)
     except ValueError as exc:
@@ -156,6 +188,16 @@ def run_kit(options: KitOptions, listener: Listener | None = None) -> SuiteResul
             parties = KitParties(options.kit_her_id, epj_her_id, services, names=names)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+        if options.registries is not None:
+            host, port = parse_host_port(options.registries)
+            served = ServedRegistries(parties.registry, host, port)
+            try:
+                served.start()
+            except OSError as exc:
+                raise UsageError(f"--registries {options.registries}: {exc}") from None
+            stack.callback(served.stop)
+            if announce is not None:
+                announce(epj_settings(served, parties, broker_url))
         agreement = parties.agreement(services[0])
         if options.apprec_timeout is not None:
             deadline, source = options.apprec_timeout, "--apprec-timeout"

@@ -15,6 +15,7 @@ a local kit: these endpoints take any caller, as ``digihelse serve``'s do.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -72,7 +73,15 @@ class ServedRegistries:
         server = uvicorn.Server(uvicorn.Config(app, host=self.host, port=self.port, log_level="warning"))
         server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # not the main thread
         self._server = server
-        self._thread = threading.Thread(target=server.run, name="kit-registries", daemon=True)
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:  # bind here, so a taken port is an error for the caller rather than a dying thread
+            sock.bind((self.host, self.port))
+        except OSError as exc:
+            sock.close()
+            raise OSError(f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}") from None
+        self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="kit-registries",
+                                        daemon=True)  # fmt: skip
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not server.started:

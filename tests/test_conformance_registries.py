@@ -1,0 +1,100 @@
+"""``digihelse conformance --registries HOST:PORT``: the kit's AR and CPPA are reachable during the run.
+
+An EPJ built on Helsenorge.Messaging resolves the kit's HER-id in AR (queue
+addresses) and checks the CPA in CPPA before it answers; these tests ask the served
+registries from outside, while the run is going, the way such an EPJ would.
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from conformance.kit import KitOptions, UsageError, run_kit
+from conformance.registries import parse_host_port
+from digihelse.conformance_cli import conformance
+from mocks.broker import free_port
+from mocks.registry import ar_soap
+from mocks.registry.cppa_xml import parse_cpa
+
+KIT = 9_991_060
+SOAP11_REQUEST = (
+    '<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body>'
+    '<GetCommunicationPartyDetails xmlns="http://register.nhn.no/CommunicationParty"><herId>{her_id}</herId>'
+    "</GetCommunicationPartyDetails></e:Body></e:Envelope>"
+)
+
+
+def _ask(settings: dict[str, str], seen: dict) -> None:
+    """What a library-based EPJ asks before answering the kit: the kit's party in AR, then the CPA."""
+    basic = settings["AR (SOAP 1.1, Basic binding: the library's default)"]
+    cppa = settings["CPPA (REST v2, no authentication)"]
+    kit = int(settings["the kit's HER-id (helsenorge role)"])
+    response = httpx.post(basic, content=SOAP11_REQUEST.format(her_id=kit),
+                          headers={"content-type": "text/xml; charset=utf-8",
+                                   "SOAPAction": f'"{ar_soap.ACTION_GET_DETAILS}"'})  # fmt: skip
+    seen["ar_status"] = response.status_code
+    seen["kit_party"] = ar_soap.parse_communication_party_details(
+        response.content.replace(b"http://schemas.xmlsoap.org/soap/envelope/", ar_soap.NS_SOAP12.encode()))
+    seen["epj"] = int(settings["epj"])
+    cpa = httpx.get(f"{cppa}/Agreements/HerIds/{seen['epj']}/{kit}", headers={"Accept": "application/xml"})
+    seen["cpa_status"] = cpa.status_code
+    seen["cpa"] = parse_cpa(cpa.content) if cpa.status_code == 200 else None
+
+
+def test_registries_are_served_during_the_run_and_name_the_kit():
+    port = free_port()
+    seen: dict = {}
+    options = KitOptions(broker="embedded", reference=True, kit_her_id=KIT, reference_her_id_base=9_987_000,
+                         sync_timeout=2, apprec_timeout=3, only=["DH-CON-001"], registries=f"127.0.0.1:{port}")  # fmt: skip
+
+    def announce(settings: list[tuple[str, str]]) -> None:
+        values = dict(settings)
+        values["epj"] = values["the EPJ's services registered in that AR"].split()[0]
+        seen["settings"] = values
+        _ask(values, seen)
+
+    result = run_kit(options, announce=announce)
+    assert result.summary.passed == 1
+    assert seen["settings"]["AR (SOAP 1.2, WSHttpBinding)"] == f"http://127.0.0.1:{port}/ar/soap"
+    assert seen["ar_status"] == 200
+    party = seen["kit_party"]
+    assert party.her_id == KIT and party.async_queue_name == f"{KIT}_async" and party.error_queue_name == f"{KIT}_error"
+    with pytest.raises(httpx.TransportError):  # served for the run only
+        httpx.get(f"http://127.0.0.1:{port}/ar/api/parties", timeout=1)
+
+
+@pytest.mark.parametrize("value", ["8900", "host:", ":80", "h:0", "h:70000", "h:port"])
+def test_registries_option_names_the_rule(value):
+    with pytest.raises(ValueError, match="--registries .*HOST:PORT"):
+        parse_host_port(value)
+    with pytest.raises(ValueError, match="HOST:PORT"):
+        KitOptions(broker="embedded", reference=True, registries=value)
+
+
+def test_a_taken_port_is_a_usage_error():
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(UsageError, match=f"--registries 127.0.0.1:{port}"):
+            run_kit(KitOptions(broker="embedded", reference=True, only=["DH-CON-001"], sync_timeout=2,
+                               apprec_timeout=3, registries=f"127.0.0.1:{port}"))  # fmt: skip
+
+
+def test_command_prints_the_settings_an_epj_needs():
+    app = typer.Typer(add_completion=False, rich_markup_mode=None)
+    app.command(name="conformance")(conformance)
+    app.command(name="version")(lambda: None)
+    port = free_port()
+    result = CliRunner().invoke(app, ["conformance", "--reference", "--broker", "embedded", "--only", "DH-CON-001",
+                                      "--sync-timeout", "2", "--apprec-timeout", "3", "--kit-her-id", "9991061",
+                                      "--registries", f"127.0.0.1:{port}"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    for expected in (f"http://127.0.0.1:{port}/ar/soap/Basic", f"http://127.0.0.1:{port}/ar/soap",
+                     f"http://127.0.0.1:{port}/cppa", "9991061", "broker: embedded"):  # fmt: skip
+        assert expected in result.output, result.output
