@@ -75,3 +75,15 @@ def test_an_absent_content_type_stays_absent():
 def test_enqueued_time_cannot_be_smuggled_through_properties():
     with pytest.raises(ValueError, match="enqueuedTimeUtc"):
         envelope_to_message(_env(properties={"enqueuedTimeUtc": "x"}))
+
+
+@pytest.mark.parametrize(("data", "names"), [
+    ("Label;applicationTimeStamp;", {"Label", "applicationTimeStamp"}),  # the library: each item ends in ';'
+    ("subject;applicationTimeStamp", {"subject", "applicationTimeStamp"}),
+    ("", set()), (None, set()), (" ; ;", set()),
+])  # fmt: skip
+def test_error_field_lists_read_both_shapes(data, names):
+    from conformance.groups.robustness import SUBJECT_NAMES, field_list
+
+    assert field_list(data) == names
+    assert bool(field_list(data) & SUBJECT_NAMES) == bool(names - {"applicationTimeStamp"})
