@@ -56,6 +56,8 @@ class KitOptions(BaseModel):
     slow_sync_s: float | None = Field(None, gt=0, description="slow-sync: seconds before answering "
                                       "[default: the sync timeout + 1 s, so the answer is always late]")
     registries: str | None = Field(None, description="HOST:PORT to serve the kit's AR and CPPA on for the run")
+    workers: int | None = Field(None, ge=1, description="tests run side by side, at most this many at once "
+                                "[default: all]; 1 runs them one after another")
 
     @field_validator("registries")
     @classmethod
@@ -226,7 +228,7 @@ def run_kit(
                                apprec_deadline_source=source, manual_timeout_s=options.manual_timeout,
                                cpa_id=agreement.cpa_id, schemas=str(schemas.directory) if schemas else None,
                                only=options.only)  # fmt: skip
-        return run_suite(session, tests, target=target, settings=settings, listener=listener)
+        return run_suite(session, tests, target=target, settings=settings, listener=listener, workers=options.workers)
 
 
 class PrivateBroker:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Protocol
 
@@ -74,12 +75,36 @@ def run_test(session: Session, test: TestDef, listener: Listener) -> TestResult:
     return result
 
 
+def run_side_by_side(session: Session, tests: list[TestDef], listener: Listener,
+                     workers: int | None = None) -> list[TestResult]:  # fmt: skip
+    """Every test in its own thread, results in catalogue order.
+
+    Most of a run is waiting (for an AppRec, a transport error, a person): side by side, an EPJ that never
+    answers costs about one ``--apprec-timeout`` for the whole run instead of one per test. Each test matches
+    its answers by its own MsgIds, so the order in which they arrive does not matter. ``workers=1`` runs
+    one test at a time, in order.
+    """
+    if not tests:
+        return []
+    if workers == 1:
+        return [run_test(session, test, listener) for test in tests]
+    with ThreadPoolExecutor(max_workers=workers or len(tests), thread_name_prefix="kit-test") as pool:
+        futures = [pool.submit(run_test, session, test, listener) for test in tests]
+        return [future.result() for future in futures]
+
+
 def run_suite(
-    session: Session, tests: list[TestDef], *, target: RunTarget, settings: RunSettings, listener: Listener | None = None
+    session: Session,
+    tests: list[TestDef],
+    *,
+    target: RunTarget,
+    settings: RunSettings,
+    listener: Listener | None = None,
+    workers: int | None = None,
 ) -> SuiteResult:
     listener = listener or Quiet()
     started = datetime.now(timezone.utc)
-    results = [run_test(session, test, listener) for test in tests]
+    results = run_side_by_side(session, tests, listener, workers)
     summary = Summary()
     groups = []
     for group in GROUPS:
