@@ -13,7 +13,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from lxml import etree
@@ -81,6 +82,29 @@ def read(envelope: Envelope, queue: str, seq: int = 0) -> Received:
         except (WireFormatError, ValueError) as exc:
             item.problem = str(exc)
     return item
+
+
+def library_error_shape(error: Envelope, now: datetime) -> Envelope:
+    """The harness's transport-error message in the shape Helsenorge.Messaging sends since PR #846
+    (``AmqpCore.SendErrorAsync``): a GUID without dashes as message-id, no content type and no ``cpaId``,
+    ``receiverTimeStamp`` as ``MM/dd/yyyy HH:mm:ss`` (invariant culture), ``errorConditionData`` only when
+    there is data, each item followed by ``;``. (Proton still writes the message-id as correlation-id.)"""
+    message_id = uuid.UUID(error.message_id).hex if _is_uuid(error.message_id) else error.message_id
+    properties = dict(error.properties)
+    properties["receiverTimeStamp"] = now.astimezone(timezone.utc).strftime("%m/%d/%Y %H:%M:%S")
+    items = [item for item in (properties.pop("errorConditionData", "") or "").split(";") if item]
+    if items:
+        properties["errorConditionData"] = "".join(f"{item};" for item in items)
+    return replace(error, message_id=message_id, correlation_id=None, content_type=None, cpa_id=None,
+                   properties=properties)  # fmt: skip
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
 
 
 class Inbox:
@@ -158,6 +182,7 @@ class Inbox:
         if item.transport is not None:
             error = transport_error_envelope(env, item.transport, now=now, message_id=self._new_id())
             if error is not None:
+                error = library_error_shape(error, now)
                 self._send(error, "transport error the kit (as helsenorge) reports for the EPJ's message")
             return
         msg = item.msghead

@@ -9,6 +9,7 @@ from proton import Message, int32, symbol, timestamp
 
 from mocks.exchange.amqp_wire import (
     SYNC_TTL_S,
+    _content_type,
     envelope_to_message,
     library_time,
     message_to_envelope,
@@ -87,3 +88,22 @@ def test_error_field_lists_read_both_shapes(data, names):
 
     assert field_list(data) == names
     assert bool(field_list(data) & SUBJECT_NAMES) == bool(names - {"applicationTimeStamp"})
+
+
+def test_the_kits_error_messages_have_the_library_shape():
+    from conformance.inbox import library_error_shape
+    from mocks.exchange.checks import TransportError, transport_error_envelope
+    from mocks.exchange.envelope import ErrorCondition
+
+    now = datetime(2025, 3, 10, 8, 0, 5, tzinfo=timezone.utc)
+    original = _env(to="9990001_async", from_her_id=8000001, to_her_id=9990001, cpa_id="c-1")
+    for data, expected in ((["Label", "applicationTimeStamp"], "Label;applicationTimeStamp;"), ([], None)):
+        error = transport_error_envelope(original, TransportError(ErrorCondition.INVALID_FIELD_VALUE, "missing", data),
+                                         now=now, message_id="3f1c2a9e-1b2c-4d5e-8f90-0123456789ab")  # fmt: skip
+        shaped = library_error_shape(error, now)
+        assert shaped.message_id == "3f1c2a9e1b2c4d5e8f900123456789ab"
+        assert (shaped.content_type, shaped.cpa_id, shaped.body) == (None, None, b"")
+        assert shaped.properties["receiverTimeStamp"] == "03/10/2025 08:00:05"
+        assert shaped.properties.get("errorConditionData") == expected
+        assert shaped.to == "8000001_error" and shaped.subject == original.subject
+        assert _content_type(envelope_to_message(shaped)) is None  # absent on the wire, not the text "None"
