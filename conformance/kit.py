@@ -56,6 +56,7 @@ class KitOptions(BaseModel):
     slow_sync_s: float | None = Field(None, gt=0, description="slow-sync: seconds before answering "
                                       "[default: the sync timeout + 1 s, so the answer is always late]")
     registries: str | None = Field(None, description="HOST:PORT to serve the kit's AR and CPPA on for the run")
+    parties: Path | None = Field(None, description="JSON list of the EPJ's own AR entries, as /ar/api/parties takes them")
     workers: int | None = Field(None, ge=1, description="tests run side by side, at most this many at once "
                                 "[default: all]; 1 runs them one after another")
 
@@ -100,6 +101,29 @@ class KitOptions(BaseModel):
             if missing:
                 raise ValueError(f"{', '.join(missing)} required (or use --reference)")
         return self
+
+
+def load_parties(path: Path) -> list:
+    """The vendor's AR entries from ``--parties FILE``: a JSON list of what ``POST /ar/api/parties`` takes."""
+    import json
+
+    from pydantic import TypeAdapter, ValidationError
+
+    from mocks.registry.http import PartyIn
+
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"--parties {path}: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--parties {path}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    try:
+        entries = TypeAdapter(list[PartyIn]).validate_python(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(map(str, first["loc"]))
+        raise UsageError(f"--parties {path}: [{where}] {first['msg']}") from None
+    return [entry.to_party() for entry in entries]
 
 
 def redact(url: str) -> str:
@@ -187,7 +211,8 @@ def run_kit(
             services = options.service_her_ids or [epj_her_id]
             patients = options.patients
         try:
-            parties = KitParties(options.kit_her_id, epj_her_id, services, names=names)
+            parties = KitParties(options.kit_her_id, epj_her_id, services, names=names,
+                                 declared=load_parties(options.parties) if options.parties else None)  # fmt: skip
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         if options.registries is not None:
@@ -200,7 +225,10 @@ def run_kit(
             stack.callback(served.stop)
             if announce is not None:
                 announce(epj_settings(served, parties, broker_url))
-        agreement = parties.agreement(services[0])
+        try:
+            agreement = parties.agreement(services[0])
+        except LookupError as exc:
+            raise UsageError(f"--parties: {exc}") from None
         if options.apprec_timeout is not None:
             deadline, source = options.apprec_timeout, "--apprec-timeout"
         elif agreement.time_to_perform is not None:
@@ -209,7 +237,8 @@ def run_kit(
         else:
             deadline, source = 180 * 60.0, "no timeToPerform in the CPA: NHN's usual 180 min"
         factory = MessageFactory(parties, names=patient_names)
-        factory.cpa_ids = {service: parties.agreement(service).cpa_id for service in services}
+        factory.cpa_ids = {service: parties.agreement(service).cpa_id for service in services
+                           if parties.agreed_processes(service)}  # fmt: skip
         unknown = options.unknown_patient or unknown_patient_fnr(set(patients) | set(patient_names))
         timing = Timing(sync_timeout=options.sync_timeout, apprec_deadline=deadline, deadline_source=source,
                         manual_timeout=options.manual_timeout,

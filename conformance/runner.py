@@ -17,7 +17,7 @@ from typing import Protocol
 from .context import Failed, Skipped, StillWaiting, TestContext
 from .results import GroupResult, RunSettings, RunTarget, State, SuiteResult, Summary, TestResult
 from .session import Session
-from .suite import GROUPS, TestDef
+from .suite import GROUPS, TestDef, process_of
 
 
 class Listener(Protocol):
@@ -39,6 +39,19 @@ class Quiet:
         pass
 
 
+def _check_cpa(session: Session, test: TestDef) -> None:
+    """Skip a test whose process the EPJ has not declared: the library would refuse to send in it (MUG-000033)."""
+    process = process_of(test)
+    parties = getattr(session, "parties", None)
+    if process is None or parties is None:
+        return
+    service = session.target.service
+    if process not in parties.agreed_processes(service):
+        raise Skipped(f"the EPJ has not declared {process} for service {service}: it is not in the CPA between "
+                      f"the kit and {service}, so a Helsenorge.Messaging-based EPJ refuses to send in it "
+                      "(MessagingClient.PreCheckAsync, MUG-000033)")  # fmt: skip
+
+
 def run_test(session: Session, test: TestDef, listener: Listener) -> TestResult:
     listener.on_start(test)
     ctx = TestContext(session, test, listener)
@@ -48,6 +61,7 @@ def run_test(session: Session, test: TestDef, listener: Listener) -> TestResult:
     ending: str | None = None
     with session.capture() as exchanges:
         try:
+            _check_cpa(session, test)
             test.run(ctx)
         except Failed as exc:
             state, ending = State.FAIL, str(exc)

@@ -7,6 +7,9 @@ registries from outside, while the run is going, the way such an EPJ would.
 
 from __future__ import annotations
 
+import json
+import re
+
 import httpx
 import pytest
 import typer
@@ -14,6 +17,7 @@ from typer.testing import CliRunner
 
 from conformance.kit import KitOptions, UsageError, run_kit
 from conformance.registries import parse_host_port
+from conformance.results import State
 from digihelse.conformance_cli import conformance
 from mocks.broker import free_port
 from mocks.registry import ar_soap
@@ -98,3 +102,57 @@ def test_command_prints_the_settings_an_epj_needs():
     for expected in (f"http://127.0.0.1:{port}/ar/soap/Basic", f"http://127.0.0.1:{port}/ar/soap",
                      f"http://127.0.0.1:{port}/cppa", "9991061", "broker: embedded"):  # fmt: skip
         assert expected in result.output, result.output
+
+
+# ----------------------------------------------------------------------------- --parties and the CPA pre-check
+
+
+def _declared(tmp_path, processes: list[str]):
+    """The reference EPJ's first service as a vendor would declare it, with only ``processes``."""
+    path = tmp_path / "parties.json"
+    path.write_text(json.dumps([{"herId": 9_987_101, "name": "Hjemmesykepleien (erklært)", "type": "Service",
+                                 "processes": processes, "queues": {"async": "sb.test.nhn.no/DigitalDialog/x_async"}}]))  # fmt: skip
+    return path
+
+
+def test_a_process_the_epj_does_not_declare_is_skipped_naming_it(tmp_path):
+    parties = _declared(tmp_path, ["DIALOG_INNBYGGER_EKONTAKT"])
+    result = run_kit(KitOptions(broker="embedded", reference=True, kit_her_id=9_991_062, reference_her_id_base=9_987_100,
+                                sync_timeout=2, apprec_timeout=3, only=["DH-CON-001", "DH-MSG-001"],
+                                parties=parties))  # fmt: skip
+    by_id = {t.id: t for t in result.tests()}
+    assert by_id["DH-CON-001"].state is State.SKIP
+    assert "DIALOG_INNBYGGER_TEST" in by_id["DH-CON-001"].messages[0] and "MUG-000033" in by_id["DH-CON-001"].messages[0]
+    assert by_id["DH-MSG-001"].state is State.PASS, by_id["DH-MSG-001"].messages
+
+
+def test_declared_entries_are_what_the_served_ar_gives(tmp_path):
+    parties = _declared(tmp_path, ["DIALOG_INNBYGGER_EKONTAKT", "DIALOG_INNBYGGER_TEST"])
+    port = free_port()
+    seen = {}
+
+    def announce(settings):
+        basic = dict(settings)["AR (SOAP 1.1, Basic binding: the library's default)"]
+        response = httpx.post(basic, content=SOAP11_REQUEST.format(her_id=9_987_101),
+                              headers={"content-type": "text/xml; charset=utf-8",
+                                       "SOAPAction": f'"{ar_soap.ACTION_GET_DETAILS}"'})  # fmt: skip
+        seen["body"] = response.content
+
+    run_kit(KitOptions(broker="embedded", reference=True, kit_her_id=9_991_063, reference_her_id_base=9_987_100,
+                       sync_timeout=2, apprec_timeout=3, only=["DH-CON-001"], parties=parties,
+                       registries=f"127.0.0.1:{port}"), announce=announce)  # fmt: skip
+    assert b"sb.test.nhn.no/DigitalDialog/x_async" in seen["body"] and b"Hjemmesykepleien (erkl" in seen["body"]
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("not json", "not JSON"),
+    ('[{"name": "x"}]', "[0.herId] Field required"),
+    ('[{"herId": 9987101, "name": "x", "colour": "red"}]', "[0.colour]"),
+])  # fmt: skip
+def test_a_bad_parties_file_is_a_usage_error_naming_the_field(tmp_path, content, message):
+    path = tmp_path / "p.json"
+    path.write_text(content)
+    with pytest.raises(UsageError, match=re.escape(message)):
+        run_kit(KitOptions(broker="embedded", reference=True, only=["DH-CON-001"], parties=path))
+    with pytest.raises(UsageError, match="No such file"):
+        run_kit(KitOptions(broker="embedded", reference=True, only=["DH-CON-001"], parties=tmp_path / "missing.json"))
