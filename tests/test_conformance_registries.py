@@ -156,3 +156,17 @@ def test_a_bad_parties_file_is_a_usage_error_naming_the_field(tmp_path, content,
         run_kit(KitOptions(broker="embedded", reference=True, only=["DH-CON-001"], parties=path))
     with pytest.raises(UsageError, match="No such file"):
         run_kit(KitOptions(broker="embedded", reference=True, only=["DH-CON-001"], parties=tmp_path / "missing.json"))
+
+
+def test_command_takes_parties_and_refuses_a_bad_file(tmp_path):
+    app = typer.Typer(add_completion=False, rich_markup_mode=None)
+    app.command(name="conformance")(conformance)
+    app.command(name="version")(lambda: None)
+    common = ["conformance", "--reference", "--broker", "embedded", "--only", "DH-CON-001", "--sync-timeout", "2",
+              "--apprec-timeout", "3", "--kit-her-id", "9991064"]  # fmt: skip
+    (tmp_path / "bad.json").write_text('[{"name": "x"}]')
+    bad = CliRunner().invoke(app, [*common, "--parties", str(tmp_path / "bad.json")])
+    assert bad.exit_code == 2 and "herId" in bad.output, bad.output
+    # a valid file: its entry is registered beside the reference EPJ's services, whose tests still run
+    good = CliRunner().invoke(app, [*common, "--parties", str(_declared(tmp_path, ["DIALOG_INNBYGGER_EKONTAKT"]))])
+    assert good.exit_code == 0 and "1 tests: 1 passed" in good.output, good.output
