@@ -77,8 +77,6 @@ class KitParties:
             CommunicationParty(self.kit_her_id, KIT_NAME, PartyType.SERVICE, parent_her_id=kit_parent,
                                processes=DIGIHELSE_PROCESSES, role=INNBYGGER)
         )  # fmt: skip
-        for party in self.declared.values():
-            self.registry.register(party)
         epj_parent = None
         if self.epj_her_id in self.declared:
             epj_parent = None if self.epj_her_id in self.service_her_ids else self.epj_her_id
@@ -88,6 +86,9 @@ class KitParties:
                                    role=HELSEPERSONELL)
             )  # fmt: skip
             epj_parent = self.epj_her_id
+        # the vendor's own entries, parents before children (the EPJ's organisation is already there)
+        for party in sorted(self.declared.values(), key=lambda p: p.parent_her_id is not None):
+            self.registry.register(party)
         for her_id in self.service_her_ids:
             if her_id in self.declared:
                 continue

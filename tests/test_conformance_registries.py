@@ -107,10 +107,10 @@ def test_command_prints_the_settings_an_epj_needs():
 # ----------------------------------------------------------------------------- --parties and the CPA pre-check
 
 
-def _declared(tmp_path, processes: list[str]):
+def _declared(tmp_path, processes: list[str], parent: int | None = 9_987_100):
     """The reference EPJ's first service as a vendor would declare it, with only ``processes``."""
     path = tmp_path / "parties.json"
-    path.write_text(json.dumps([{"herId": 9_987_101, "name": "Hjemmesykepleien (erklært)", "type": "Service",
+    path.write_text(json.dumps([{"herId": 9_987_101, "name": "Hjemmesykepleien (erklært)", "type": "Service", "parentHerId": parent,
                                  "processes": processes, "queues": {"async": "sb.test.nhn.no/DigitalDialog/x_async"}}]))  # fmt: skip
     return path
 
@@ -168,5 +168,5 @@ def test_command_takes_parties_and_refuses_a_bad_file(tmp_path):
     bad = CliRunner().invoke(app, [*common, "--parties", str(tmp_path / "bad.json")])
     assert bad.exit_code == 2 and "herId" in bad.output, bad.output
     # a valid file: its entry is registered beside the reference EPJ's services, whose tests still run
-    good = CliRunner().invoke(app, [*common, "--parties", str(_declared(tmp_path, ["DIALOG_INNBYGGER_EKONTAKT"]))])
+    good = CliRunner().invoke(app, [*common, "--parties", str(_declared(tmp_path, ["DIALOG_INNBYGGER_EKONTAKT"], None))])
     assert good.exit_code == 0 and "1 tests: 1 passed" in good.output, good.output
