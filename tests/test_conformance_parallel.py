@@ -29,7 +29,7 @@ def _waiting_tests(n: int, barrier: threading.Barrier, order: list[str]) -> list
             barrier.wait(timeout=30)  # every test is waiting at the same time, or this breaks
             order.append(f"end {i}")
 
-        return TestDef(f"DH-CON-{900 + i}", f"waits {i}", "connectivity", ("HNM-01",), run, "")
+        return TestDef(f"DH-MSG-{900 + i}", f"waits {i}", "messages", ("HNM-01",), run, "")
 
     return [make(i) for i in range(n)]
 
@@ -60,3 +60,19 @@ def test_one_worker_runs_them_one_after_another():
     result = _run(tests, workers=1)
     assert order == ["start 0", "start 1"]  # the second began only after the first had ended
     assert [t.state for t in result.tests()] == [State.ERROR, State.ERROR]
+
+
+def test_synchronous_tests_run_alone_before_the_waiting_ones():
+    order: list[str] = []
+
+    def timed(t) -> None:
+        order.append("sync start")
+        order.append("sync end")
+
+    barrier = threading.Barrier(2)
+    waiting = _waiting_tests(2, barrier, order)
+    tests = [TestDef("DH-CON-900", "timed", "connectivity", ("HNM-06",), timed, ""), *waiting]
+    result = _run(tests, workers=None)
+    assert order[:2] == ["sync start", "sync end"]
+    assert [t.id for t in result.tests()] == ["DH-CON-900", "DH-MSG-900", "DH-MSG-901"]
+    assert all(t.state is State.PASS for t in result.tests())
