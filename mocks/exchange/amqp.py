@@ -6,15 +6,13 @@ Helsenorge.Messaging (``Amqp/AmqpCore.cs``) does:
 
 * properties: ``message-id``, ``to`` (the queue name), ``subject``, ``reply-to``,
   ``correlation-id`` (the message-id when none is given), ``content-type``;
-* header: ``durable``;
-* application properties: ``fromHerId`` and ``toHerId`` as AMQP ``int`` (32 bit, a .NET
-  ``int``), ``applicationTimeStamp`` as an AMQP ``timestamp`` (UTC, millisecond
-  precision: the wire type has no finer unit), ``cpaId`` as a string, and every entry
-  of :attr:`Envelope.properties` as a string;
+* header: ``durable``, and a 15 s TTL on ``_sync``/``_syncreply`` messages;
+* application properties as strings, the way the library writes them (see
+  :mod:`mocks.exchange.amqp_wire`, which holds the mapping);
 * the body as one binary ``data`` section.
 
-A received message maps back to an equal :class:`Envelope` (timestamps to the
-millisecond, as aware UTC datetimes).
+A received message maps back to an equal :class:`Envelope` (timestamps to the whole
+second, as the library's ``yyyy-MM-ddTHH:mm:ssK`` carries them).
 
 Addressing (``address_style``):
 
