@@ -89,10 +89,11 @@ def run_test(session: Session, test: TestDef, listener: Listener) -> TestResult:
     return result
 
 
-SYNC_TIMED_GROUPS = frozenset({"connectivity", "calendar"})
-"""Groups that judge how fast a synchronous call is answered: they run first, one at a time, so the load of
-the tests waiting side by side does not count against the EPJ's answer time. Their answers come within
-the sync timeout or never, so running them alone costs little."""
+SYNC_TIMED_TESTS = frozenset({"DH-CON-001", "DH-CON-002", "DH-CAL-001", "DH-CAL-002"})
+"""Tests that judge how fast a synchronous call is answered (KomTest, HentPlanlagteTimer): they run first,
+one at a time, so the load of the tests waiting side by side does not count against the EPJ's answer time.
+Their answers come within the sync timeout or never, so running them alone costs little. (DH-CAL-003 waits
+to see that no AppRec comes: it waits with the others.)"""
 
 
 def run_side_by_side(session: Session, tests: list[TestDef], listener: Listener,
@@ -109,9 +110,9 @@ def run_side_by_side(session: Session, tests: list[TestDef], listener: Listener,
         return []
     if workers == 1:
         return [run_test(session, test, listener) for test in tests]
-    timed = [t for t in tests if t.group in SYNC_TIMED_GROUPS]
+    timed = [t for t in tests if t.id in SYNC_TIMED_TESTS]
     results = {t.id: run_test(session, t, listener) for t in timed}  # first, alone: they time a sync answer
-    waiting = [t for t in tests if t.group not in SYNC_TIMED_GROUPS]
+    waiting = [t for t in tests if t.id not in SYNC_TIMED_TESTS]
     if waiting:
         with ThreadPoolExecutor(max_workers=workers or len(waiting), thread_name_prefix="kit-test") as pool:
             futures = {t.id: pool.submit(run_test, session, t, listener) for t in waiting}

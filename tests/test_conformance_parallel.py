@@ -71,8 +71,8 @@ def test_synchronous_tests_run_alone_before_the_waiting_ones():
 
     barrier = threading.Barrier(2)
     waiting = _waiting_tests(2, barrier, order)
-    tests = [TestDef("DH-CON-900", "timed", "connectivity", ("HNM-06",), timed, ""), *waiting]
+    tests = [TestDef("DH-CON-001", "timed", "connectivity", ("HNM-06",), timed, ""), *waiting]
     result = _run(tests, workers=None)
     assert order[:2] == ["sync start", "sync end"]
-    assert [t.id for t in result.tests()] == ["DH-CON-900", "DH-MSG-900", "DH-MSG-901"]
+    assert [t.id for t in result.tests()] == ["DH-CON-001", "DH-MSG-900", "DH-MSG-901"]
     assert all(t.state is State.PASS for t in result.tests())
