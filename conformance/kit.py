@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -22,6 +23,7 @@ from mocks.wire.schema import SchemaDirError, SchemaSet
 
 from .inputs import MessageFactory, unknown_patient_fnr
 from .parties import DEFAULT_KIT_HER_ID, KitParties
+from .registries import ServedRegistries, parse_host_port
 from .reference import DEFAULT_HER_ID_BASE, ConnectionPerQueue, ReferenceEpj
 from .results import RunSettings, RunTarget, SuiteResult
 from .runner import Listener, run_suite
@@ -53,6 +55,17 @@ class KitOptions(BaseModel):
     reference_her_id_base: int = DEFAULT_HER_ID_BASE
     slow_sync_s: float | None = Field(None, gt=0, description="slow-sync: seconds before answering "
                                       "[default: the sync timeout + 1 s, so the answer is always late]")
+    registries: str | None = Field(None, description="HOST:PORT to serve the kit's AR and CPPA on for the run")
+    parties: Path | None = Field(None, description="JSON list of the EPJ's own AR entries, as /ar/api/parties takes them")
+    workers: int | None = Field(None, ge=1, description="tests run side by side, at most this many at once "
+                                "[default: all]; 1 runs them one after another")
+
+    @field_validator("registries")
+    @classmethod
+    def _host_port(cls, value):
+        if value is not None:
+            parse_host_port(value)
+        return value
 
     @field_validator("patients", "unknown_patient")
     @classmethod
@@ -90,6 +103,29 @@ class KitOptions(BaseModel):
         return self
 
 
+def load_parties(path: Path) -> list:
+    """The vendor's AR entries from ``--parties FILE``: a JSON list of what ``POST /ar/api/parties`` takes."""
+    import json
+
+    from pydantic import TypeAdapter, ValidationError
+
+    from mocks.registry.http import PartyIn
+
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"--parties {path}: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--parties {path}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    try:
+        entries = TypeAdapter(list[PartyIn]).validate_python(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(map(str, first["loc"]))
+        raise UsageError(f"--parties {path}: [{where}] {first['msg']}") from None
+    return [entry.to_party() for entry in entries]
+
+
 def redact(url: str) -> str:
     """The broker URL without its password, for reports."""
     parts = urlsplit(url)
@@ -114,8 +150,30 @@ def _amqp(url: str) -> Exchange:
     return AmqpExchange(url, min_receive_wait=0.01)
 
 
-def run_kit(options: KitOptions, listener: Listener | None = None) -> SuiteResult:
-    """Run the selected tests against the EPJ the options name (or the reference EPJ) and return the results."""
+def epj_settings(served: ServedRegistries, parties: KitParties, broker_url: str) -> list[tuple[str, str]]:
+    """What a Helsenorge.Messaging-based EPJ must be configured with to reach the kit (printed at start)."""
+    urls = served.urls
+    return [
+        ("AR (SOAP 1.1, Basic binding: the library's default)", urls.ar_soap11),
+        ("AR (SOAP 1.2, WSHttpBinding)", urls.ar_soap12),
+        ("CPPA (REST v2, no authentication)", urls.cppa),
+        ("the kit's HER-id (helsenorge role)", str(parties.kit_her_id)),
+        ("the EPJ's services registered in that AR", " ".join(map(str, parties.service_her_ids))),
+        ("broker", redact(broker_url)),
+        ("namespace", "none: the kit's queues are addressed by bare name or /amq/queue/{queue}"),
+    ]
+
+
+def run_kit(
+    options: KitOptions,
+    listener: Listener | None = None,
+    announce: Callable[[list[tuple[str, str]]], None] | None = None,
+) -> SuiteResult:
+    """Run the selected tests against the EPJ the options name (or the reference EPJ) and return the results.
+
+    With ``options.registries`` the kit's AR and CPPA are served on that address for the run and
+    ``announce`` gets the settings an EPJ needs (before the first test).
+    """
     try:
         tests = select(all_tests(), options.only)
     except ValueError as exc:
@@ -153,10 +211,24 @@ def run_kit(options: KitOptions, listener: Listener | None = None) -> SuiteResul
             services = options.service_her_ids or [epj_her_id]
             patients = options.patients
         try:
-            parties = KitParties(options.kit_her_id, epj_her_id, services, names=names)
+            parties = KitParties(options.kit_her_id, epj_her_id, services, names=names,
+                                 declared=load_parties(options.parties) if options.parties else None)  # fmt: skip
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        agreement = parties.agreement(services[0])
+        if options.registries is not None:
+            host, port = parse_host_port(options.registries)
+            served = ServedRegistries(parties.registry, host, port)
+            try:
+                served.start()
+            except OSError as exc:
+                raise UsageError(f"--registries {options.registries}: {exc}") from None
+            stack.callback(served.stop)
+            if announce is not None:
+                announce(epj_settings(served, parties, broker_url))
+        try:
+            agreement = parties.agreement(services[0])
+        except LookupError as exc:
+            raise UsageError(f"--parties: {exc}") from None
         if options.apprec_timeout is not None:
             deadline, source = options.apprec_timeout, "--apprec-timeout"
         elif agreement.time_to_perform is not None:
@@ -165,7 +237,8 @@ def run_kit(options: KitOptions, listener: Listener | None = None) -> SuiteResul
         else:
             deadline, source = 180 * 60.0, "no timeToPerform in the CPA: NHN's usual 180 min"
         factory = MessageFactory(parties, names=patient_names)
-        factory.cpa_ids = {service: parties.agreement(service).cpa_id for service in services}
+        factory.cpa_ids = {service: parties.agreement(service).cpa_id for service in services
+                           if parties.agreed_processes(service)}  # fmt: skip
         unknown = options.unknown_patient or unknown_patient_fnr(set(patients) | set(patient_names))
         timing = Timing(sync_timeout=options.sync_timeout, apprec_deadline=deadline, deadline_source=source,
                         manual_timeout=options.manual_timeout,
@@ -184,7 +257,7 @@ def run_kit(options: KitOptions, listener: Listener | None = None) -> SuiteResul
                                apprec_deadline_source=source, manual_timeout_s=options.manual_timeout,
                                cpa_id=agreement.cpa_id, schemas=str(schemas.directory) if schemas else None,
                                only=options.only)  # fmt: skip
-        return run_suite(session, tests, target=target, settings=settings, listener=listener)
+        return run_suite(session, tests, target=target, settings=settings, listener=listener, workers=options.workers)
 
 
 class PrivateBroker:

@@ -14,7 +14,9 @@ from datetime import timedelta
 
 from mocks.registry.core import Registry
 from mocks.registry.cppa_xml import build_cpa, parse_cpa
-from mocks.registry.model import HELSEPERSONELL, INNBYGGER, CommunicationParty, PartyType, RegistryError
+from mocks.registry.model import (
+    HELSEPERSONELL, INNBYGGER, CommunicationParty, NoAgreement, PartyNotFound, PartyType, RegistryError,
+)
 from mocks.registry.processes import DIGIHELSE_PROCESSES
 from mocks.wire.models import Organisation
 
@@ -43,6 +45,7 @@ class KitParties:
         service_her_ids: list[int],
         *,
         names: dict[int, str] | None = None,
+        declared: list[CommunicationParty] | None = None,
     ) -> None:
         if kit_her_id not in SYNTHETIC_RANGE:
             raise ValueError(
@@ -56,6 +59,8 @@ class KitParties:
         self.epj_her_id = epj_her_id
         self.service_her_ids = list(service_her_ids)
         self.names = dict(names or {})
+        self.declared = {party.her_id: party for party in declared or []}
+        """The vendor's own entries (``--parties FILE``), registered as given instead of the kit's defaults."""
         self.registry = Registry()
         try:
             self._register()
@@ -73,13 +78,20 @@ class KitParties:
                                processes=DIGIHELSE_PROCESSES, role=INNBYGGER)
         )  # fmt: skip
         epj_parent = None
-        if self.epj_her_id not in self.service_her_ids:
+        if self.epj_her_id in self.declared:
+            epj_parent = None if self.epj_her_id in self.service_her_ids else self.epj_her_id
+        elif self.epj_her_id not in self.service_her_ids:
             self.registry.register(
                 CommunicationParty(self.epj_her_id, self.name_of(self.epj_her_id), PartyType.ORGANIZATION,
                                    role=HELSEPERSONELL)
             )  # fmt: skip
             epj_parent = self.epj_her_id
+        # the vendor's own entries, parents before children (the EPJ's organisation is already there)
+        for party in sorted(self.declared.values(), key=lambda p: p.parent_her_id is not None):
+            self.registry.register(party)
         for her_id in self.service_her_ids:
+            if her_id in self.declared:
+                continue
             self.registry.register(
                 CommunicationParty(her_id, self.name_of(her_id), PartyType.SERVICE, parent_her_id=epj_parent,
                                    processes=DIGIHELSE_PROCESSES, role=HELSEPERSONELL)
@@ -105,6 +117,13 @@ class KitParties:
         return Organisation.with_her_id(self.name_of(self.epj_her_id), self.epj_her_id, service)
 
     # ------------------------------------------------------------------ CPPA
+
+    def agreed_processes(self, service_her_id: int) -> frozenset[str]:
+        """The processes in the CPA between the kit and the service (empty when they share none)."""
+        try:
+            return frozenset(self.registry.agreement(self.kit_her_id, service_her_id).processes)
+        except (NoAgreement, PartyNotFound):
+            return frozenset()
 
     def agreement(self, service_her_id: int) -> Agreement:
         """The CPA the mock CPPA gives for (kit, service), as the kit reads it."""

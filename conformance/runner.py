@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Protocol
 
 from .context import Failed, Skipped, StillWaiting, TestContext
 from .results import GroupResult, RunSettings, RunTarget, State, SuiteResult, Summary, TestResult
 from .session import Session
-from .suite import GROUPS, TestDef
+from .suite import GROUPS, TestDef, process_of
 
 
 class Listener(Protocol):
@@ -38,6 +39,19 @@ class Quiet:
         pass
 
 
+def _check_cpa(session: Session, test: TestDef) -> None:
+    """Skip a test whose process the EPJ has not declared: the library would refuse to send in it (MUG-000033)."""
+    process = process_of(test)
+    parties = getattr(session, "parties", None)
+    if process is None or parties is None:
+        return
+    service = session.target.service
+    if process not in parties.agreed_processes(service):
+        raise Skipped(f"the EPJ has not declared {process} for service {service}: it is not in the CPA between "
+                      f"the kit and {service}, so a Helsenorge.Messaging-based EPJ refuses to send in it "
+                      "(MessagingClient.PreCheckAsync, MUG-000033)")  # fmt: skip
+
+
 def run_test(session: Session, test: TestDef, listener: Listener) -> TestResult:
     listener.on_start(test)
     ctx = TestContext(session, test, listener)
@@ -47,6 +61,7 @@ def run_test(session: Session, test: TestDef, listener: Listener) -> TestResult:
     ending: str | None = None
     with session.capture() as exchanges:
         try:
+            _check_cpa(session, test)
             test.run(ctx)
         except Failed as exc:
             state, ending = State.FAIL, str(exc)
@@ -74,12 +89,49 @@ def run_test(session: Session, test: TestDef, listener: Listener) -> TestResult:
     return result
 
 
+SYNC_TIMED_TESTS = frozenset({"DH-CON-001", "DH-CON-002", "DH-CAL-001", "DH-CAL-002"})
+"""Tests that judge how fast a synchronous call is answered (KomTest, HentPlanlagteTimer): they run first,
+one at a time, so the load of the tests waiting side by side does not count against the EPJ's answer time.
+Their answers come within the sync timeout or never, so running them alone costs little. (DH-CAL-003 waits
+to see that no AppRec comes: it waits with the others.)"""
+
+
+def run_side_by_side(session: Session, tests: list[TestDef], listener: Listener,
+                     workers: int | None = None) -> list[TestResult]:  # fmt: skip
+    """The synchronous tests one after another, then every other test in its own thread; results in
+    catalogue order.
+
+    Most of a run is waiting (for an AppRec, a transport error, a person): side by side, an EPJ that never
+    answers costs about one ``--apprec-timeout`` for the whole run instead of one per test. Each test matches
+    its answers by its own MsgIds, so the order in which they arrive does not matter. ``workers=1`` runs
+    one test at a time, in order.
+    """
+    if not tests:
+        return []
+    if workers == 1:
+        return [run_test(session, test, listener) for test in tests]
+    timed = [t for t in tests if t.id in SYNC_TIMED_TESTS]
+    results = {t.id: run_test(session, t, listener) for t in timed}  # first, alone: they time a sync answer
+    waiting = [t for t in tests if t.id not in SYNC_TIMED_TESTS]
+    if waiting:
+        with ThreadPoolExecutor(max_workers=workers or len(waiting), thread_name_prefix="kit-test") as pool:
+            futures = {t.id: pool.submit(run_test, session, t, listener) for t in waiting}
+            results.update({key: future.result() for key, future in futures.items()})
+    return [results[t.id] for t in tests]
+
+
 def run_suite(
-    session: Session, tests: list[TestDef], *, target: RunTarget, settings: RunSettings, listener: Listener | None = None
+    session: Session,
+    tests: list[TestDef],
+    *,
+    target: RunTarget,
+    settings: RunSettings,
+    listener: Listener | None = None,
+    workers: int | None = None,
 ) -> SuiteResult:
     listener = listener or Quiet()
     started = datetime.now(timezone.utc)
-    results = [run_test(session, test, listener) for test in tests]
+    results = run_side_by_side(session, tests, listener, workers)
     summary = Summary()
     groups = []
     for group in GROUPS:

@@ -13,6 +13,7 @@ test's report stands on its own.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -106,8 +107,14 @@ class Session:
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.kit_her_id = parties.kit_her_id
         self.sent_msg_ids: set[str] = set()
-        self._captures: list[list[CapturedMessage]] = []
+        self._local = threading.local()
+        """Per thread: the capture lists open in that thread (tests run side by side, one thread each)."""
+        self._all_captures: list[list[CapturedMessage]] = []
+        """Every capture list open in any thread: what the kit receives goes to all of them."""
+        self._capture_lock = threading.Lock()
         self._memo: dict[Any, tuple[Any, list[CapturedMessage]]] = {}
+        self._memo_locks: dict[Any, threading.Lock] = {}
+        self._memo_guard = threading.Lock()
         self.inbox = Inbox(exchange, self.kit_her_id, send=self._send_answer, record=self._record_received,
                            new_id=new_id, clock=self.clock)  # fmt: skip
         self.sync = SyncClient(exchange, self.kit_her_id)
@@ -146,19 +153,44 @@ class Session:
 
     # ------------------------------------------------------------------ captured exchanges
 
+    @property
+    def _captures(self) -> list[list[CapturedMessage]]:
+        """The capture lists open in the calling thread."""
+        if not hasattr(self._local, "captures"):
+            self._local.captures = []
+        return self._local.captures
+
     @contextmanager
     def capture(self) -> Iterator[list[CapturedMessage]]:
-        """Collect every message sent or received while the block runs."""
+        """Collect every message this thread sends, and every message the kit receives, while the block runs.
+
+        Tests run side by side and one thread polls the kit's queues for all of them, so a received message
+        cannot be told apart by thread: it goes to every open capture (a test's report may show answers that
+        belong to a neighbour; the verdicts match on MsgId and never read the captures).
+        """
         captured: list[CapturedMessage] = []
         self._captures.append(captured)
+        with self._capture_lock:
+            self._all_captures.append(captured)
         try:
             yield captured
         finally:
             # by identity: a step's list can equal the test's list around it
             self._captures[:] = [c for c in self._captures if c is not captured]
+            with self._capture_lock:
+                self._all_captures[:] = [c for c in self._all_captures if c is not captured]
 
     def memo(self, key: Any, step: Callable[[], Any]) -> Any:
-        """Run ``step`` once per run; later callers get its value and its captured exchanges."""
+        """Run ``step`` once per run; later callers get its value and its captured exchanges.
+
+        A caller that comes while the step is running (in another test's thread) waits for it.
+        """
+        with self._memo_guard:
+            lock = self._memo_locks.setdefault(key, threading.Lock())
+        with lock:
+            return self._memo_once(key, step)
+
+    def _memo_once(self, key: Any, step: Callable[[], Any]) -> Any:
         if key in self._memo:
             value, exchanges = self._memo[key]
             for captured in self._captures:
@@ -182,7 +214,10 @@ class Session:
         return None if isinstance(value, BaseException) else value
 
     def _record_received(self, envelope: Envelope, queue: str) -> None:
-        self._record(envelope, "received", queue, None)
+        message = captured_message(envelope, "received", queue, None)
+        with self._capture_lock:
+            for captured in self._all_captures:
+                captured.append(message)
 
     def _record(self, envelope: Envelope, direction: str, queue: str, note: str | None) -> None:
         if not self._captures:

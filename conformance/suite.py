@@ -121,3 +121,22 @@ def select(tests: list[TestDef], only: Iterable[str]) -> list[TestDef]:
     if unknown:
         raise ValueError(f"--only: no test or group called {', '.join(unknown)}")
     return [t for t in tests if t.id in chosen]
+
+
+PROCESS_BY_GROUP: dict[str, str] = {
+    "connectivity": "DIALOG_INNBYGGER_TEST",
+    "messages": "DIALOG_INNBYGGER_EKONTAKT",
+    "receipts": "DIALOG_INNBYGGER_EKONTAKT",
+    "calendar": "DIALOG_INNBYGGER_TIMERESERVASJON",
+    "cancellation": "DIALOG_INNBYGGER_AVTALEAVBESTILLING",
+    "idempotency": "DIALOG_INNBYGGER_EKONTAKT",
+    "robustness": "DIALOG_INNBYGGER_EKONTAKT",
+    "timing": "DIALOG_INNBYGGER_EKONTAKT",
+}
+"""The process a test's messages belong to: the EPJ's CPA with the kit must have it, or a
+Helsenorge.Messaging-based EPJ cannot answer (``MessagingClient.PreCheckAsync``, MUG-000033)."""
+PROCESS_BY_TEST: dict[str, str] = {"DH-IDM-002": "DIALOG_INNBYGGER_AVTALEAVBESTILLING"}
+
+
+def process_of(test: TestDef) -> str | None:
+    return PROCESS_BY_TEST.get(test.id) or PROCESS_BY_GROUP.get(test.group)

@@ -42,6 +42,13 @@ def _write(path: Path, data: str | bytes) -> None:
         _fail_usage(f"cannot write {path}: {exc.strerror or exc}")
 
 
+def _announce(settings: list[tuple[str, str]]) -> None:
+    """Print what the EPJ must be configured with, before the first test."""
+    console.print("Point the EPJ at the kit's registries:", highlight=False)
+    for name, value in settings:
+        console.print(f"  {name}: {value}", highlight=False, markup=False)
+
+
 def conformance(
     broker: Annotated[Optional[str], typer.Option("--broker", help="AMQP URL of the RabbitMQ (AMQP 1.0 plugin) the EPJ listens on, e.g. amqp://user:pass@host:5672. With --reference: omit it to start a private RabbitMQ on loopback, or give 'embedded' to run in-process.", show_default=False)] = None,
     epj_her_id: Annotated[Optional[int], typer.Option("--epj-her-id", help="HER-id of the EPJ's organisation (MsgHead receiver level 1); also its only service unless --service-her-id is given.", show_default=False)] = None,
@@ -59,6 +66,8 @@ def conformance(
     manual_timeout: Annotated[float, typer.Option("--manual-timeout", min=0, help="Seconds to wait for a manual step (staff answering a message in the EPJ); 0 skips manual steps.")] = 300.0,
     reference: Annotated[bool, typer.Option("--reference", help="Test the built-in reference EPJ (seeded with its own services and patients) instead of a vendor's.")] = False,
     fault: Annotated[Optional[str], typer.Option("--fault", help="With --reference: break the reference EPJ one way (no-apprec, wrong-original-msgid, avvist-everything, journals-duplicates, slow-sync, no-transport-checks).", show_default=False)] = None,
+    registries: Annotated[Optional[str], typer.Option("--registries", help="HOST:PORT on which to serve the kit's AR (/ar/soap, /ar/soap/Basic, /ar/api/parties) and CPPA (/cppa/…) for the run, so an EPJ built on Helsenorge.Messaging can look up the kit's party; the settings the EPJ needs are printed first.", show_default=False)] = None,
+    parties: Annotated[Optional[Path], typer.Option("--parties", help="JSON file with the EPJ's own AR entries (a list of what POST /ar/api/parties takes: herId, name, type, parentHerId, processes, queues, …), registered in the kit's AR instead of the defaults; tests in a process the EPJ does not declare are skipped.", show_default=False)] = None,
     requirements: Annotated[bool, typer.Option("--requirements", help="Print the requirements, the tests that verify each, and those without tests; run nothing.")] = False,
     list_tests: Annotated[bool, typer.Option("--list", help="Print the tests (id, group, title, requirements); run nothing.")] = False,
 ) -> None:
@@ -88,13 +97,13 @@ def conformance(
             broker=broker, epj_her_id=epj_her_id, service_her_ids=service_her_id or [], patients=patient or [],
             unknown_patient=unknown_patient, kit_her_id=kit_her_id, only=only or [], schemas=schemas,
             sync_timeout=sync_timeout, apprec_timeout=apprec_timeout, manual_timeout=manual_timeout,
-            reference=reference, fault=fault,
+            reference=reference, fault=fault, registries=registries, parties=parties,
         )  # fmt: skip
     except ValidationError as exc:
         _fail_usage("; ".join(_problem(e) for e in exc.errors()))
     logging.getLogger("mocks.node").setLevel(logging.ERROR)  # late sync replies are reported by the tests
     try:
-        result = run_kit(options, ConsoleListener(console))
+        result = run_kit(options, ConsoleListener(console), announce=_announce)
     except UsageError as exc:
         _fail_usage(str(exc))
     print_summary(console, result)

@@ -38,6 +38,7 @@ from mocks.registry.model import (
 from mocks.registry.store import RegistryStore
 from mocks.security.certificates import (
     SIGNING_USAGE,
+    Credential,
     PartyCredentials,
     der,
     harness_ca,
@@ -315,6 +316,38 @@ def test_signing_certificate_outside_its_dates_is_expired(ar, validity, descript
 
 def test_signing_certificate_without_non_repudiation_is_invalid(ar):
     sender = helsenorge_signing(usage=key_usage(digital_signature=True))
+    publish(ar, sender)
+    bus = Bus(ar)
+    _, _, protected = sealed(bus, sender)
+    error = refused_with(bus, protected, ErrorCondition.INVALID_CERTIFICATE)
+    assert error.properties["errorDescription"] == "Invalid usage"
+
+
+def _without_key_usage(credential: Credential) -> Credential:
+    """The same key and subject, re-issued by the test CA with no KeyUsage extension at all."""
+    from cryptography.hazmat.primitives import hashes
+
+    ca = harness_ca()
+    cert = credential.certificate
+    bare = (
+        x509.CertificateBuilder().subject_name(cert.subject).issuer_name(ca.certificate.subject)
+        .public_key(credential.key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(cert.not_valid_before_utc).not_valid_after(cert.not_valid_after_utc)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(ca.key, hashes.SHA256())
+    )  # fmt: skip
+    return Credential(bare, credential.key)
+
+
+def test_a_certificate_without_key_usage_fails_the_usage_check():
+    """Helsenorge.Registries' ``HasKeyUsage`` is false when the extension is absent, so the library refuses it."""
+    bare = _without_key_usage(helsenorge().signing)
+    for usage in RequiredUsage:
+        assert validate(bare.certificate, usage, NOW) is CertificateErrors.USAGE
+
+
+def test_signing_certificate_without_key_usage_is_invalid_on_the_bus(ar):
+    sender = replace(helsenorge(), signing=_without_key_usage(helsenorge().signing))
     publish(ar, sender)
     bus = Bus(ar)
     _, _, protected = sealed(bus, sender)

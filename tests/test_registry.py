@@ -232,6 +232,20 @@ def test_request_without_her_id_or_soap11_envelope():
     with pytest.raises(ar_soap.SoapRequestError) as caught:
         ar_soap.parse_request(soap11)
     assert caught.value.subcode == "s:VersionMismatch"
+    # Where SOAP 1.1 is accepted, the action comes from the SOAPAction header (quotes stripped by the caller).
+    call = ar_soap.parse_request(SOAP11_DETAILS, "text/xml", soap_action=ar_soap.ACTION_BASE + "GetOrganizationDetails",
+                                 versions=("1.1",))  # fmt: skip
+    assert (call.operation, call.her_id, call.version) == ("GetOrganizationDetails", 9915161, "1.1")
+    with pytest.raises(ar_soap.SoapRequestError) as caught:
+        ar_soap.parse_request(ar_soap.build_request(1), versions=("1.1",))
+    assert caught.value.subcode == "s:VersionMismatch"
+
+
+SOAP11_DETAILS = (
+    b'<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body>'
+    b'<GetCommunicationPartyDetails xmlns="http://register.nhn.no/CommunicationParty"><herId>9915161</herId>'
+    b"</GetCommunicationPartyDetails></e:Body></e:Envelope>"
+)
 
 
 # -- CPP / CPA ---------------------------------------------------------------------------------
@@ -570,13 +584,33 @@ def test_http_soap_unknown_her_id_is_a_500_fault(app_client):
 
 def test_http_soap_refusals(app_client):
     client, _ = app_client
-    assert _soap_post(client, ar_soap.build_request(1), "text/xml").status_code == 415
+    assert _soap_post(client, ar_soap.build_request(1), "text/plain").status_code == 415
+    # /soap/Basic is NHN's BasicHttpBinding: SOAP 1.1 only
+    refused = client.post("/ar/soap/Basic", content=ar_soap.build_request(1), headers={"content-type": ar_soap.request_content_type()})
+    assert refused.status_code == 415 and "text/xml" in refused.text
     bad = _soap_post(client, b"<not xml", "application/soap+xml")
     assert bad.status_code == 400 and b"Fault" in bad.content
     xxe = _soap_post(client, b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>', "application/soap+xml")
     assert xxe.status_code == 400 and b"xml.doctype-forbidden" in xxe.content
-    other = _soap_post(client, ar_soap.build_request(1), ar_soap.request_content_type(ar_soap.ACTION_BASE + "Ping"))
+    other = _soap_post(client, ar_soap.build_request(1), ar_soap.request_content_type(ar_soap.ACTION_BASE + "GetChangeLog"))
     assert other.status_code == 500 and b"ActionNotSupported" in other.content
+
+
+@pytest.mark.parametrize("path", ["/ar/soap", "/ar/soap/Basic"])
+def test_http_soap11_is_answered_in_soap11(app_client, path):
+    client, _ = app_client
+    headers = {"content-type": "text/xml; charset=utf-8", "SOAPAction": f'"{ar_soap.ACTION_GET_DETAILS}"'}
+    found = client.post(path, content=SOAP11_DETAILS.replace(b"9915161", str(ULSTEIN_HJEMMESYKEPLEIE).encode()),
+                        headers=headers)  # fmt: skip
+    assert found.status_code == 200 and found.headers["content-type"].startswith("text/xml")
+    root = etree.fromstring(found.content)
+    assert root.tag == "{http://schemas.xmlsoap.org/soap/envelope/}Envelope"
+    assert root.findtext(".//{http://register.nhn.no/CommunicationParty}HerId") == str(ULSTEIN_HJEMMESYKEPLEIE)
+    missing = client.post(path, content=SOAP11_DETAILS.replace(b"9915161", b"9999999"), headers=headers)
+    assert missing.status_code == 500
+    fault = etree.fromstring(missing.content).find(".//{http://schemas.xmlsoap.org/soap/envelope/}Fault")
+    assert fault.findtext("faultcode") == "s:Client" and fault.findtext("faultstring") == ar_soap.NOT_FOUND_MESSAGE
+    assert fault.findtext("detail/{http://register.nhn.no/Common}GenericFault/{http://register.nhn.no/Common}ErrorCode") == ar_soap.ERROR_INVALID_HERID
 
 
 def test_http_party_list_shape(app_client, registry):

@@ -1,4 +1,4 @@
-"""AR's SOAP 1.2 wire format: the server's response and fault, the request, and a client-side parser.
+"""AR's SOAP wire format (1.2; :mod:`.ar_soap11` turns it into 1.1): the server's response and fault, the request, and a client-side parser.
 
 The point of this module is symmetry: the harness's own AR client reads our
 responses with the very parser that reads NHN's published responses (the KS
@@ -40,6 +40,9 @@ NS_CERT = "http://register.nhn.no/CertificateDetails"
 ACTION_BASE = "http://register.nhn.no/CommunicationParty/ICommunicationPartyService/"
 OP_GET_DETAILS = "GetCommunicationPartyDetails"
 ACTION_GET_DETAILS = ACTION_BASE + OP_GET_DETAILS
+OP_ORG_DETAILS = "GetOrganizationDetails"
+OP_SEARCH_BY_ID = "SearchById"
+OP_PING = "Ping"
 OP_CERT_ENCRYPTION = "GetCertificateDetailsForEncryption"
 OP_CERT_SIGNATURE = "GetCertificateDetailsForValidatingSignature"
 CERTIFICATE_OPERATIONS = (OP_CERT_ENCRYPTION, OP_CERT_SIGNATURE)
@@ -146,8 +149,12 @@ def communication_party_details_response(
     children: Iterable[CommunicationParty] = (),
     *,
     server_time: datetime | None = None,
+    operation: str = "GetCommunicationPartyDetails",
 ) -> bytes:
     """``GetCommunicationPartyDetailsResponse`` for ``party``, as AR's WCF service writes it.
+
+    ``operation="GetOrganizationDetails"`` gives that operation's response (the WSDL's
+    ``Organization`` result, no ``i:type``: the element is already typed).
 
     ``parent`` fills ``ParentName``; an Organization lists ``children`` under
     ``Services``/``Departments`` as AR does. ``server_time`` is the adapter's
@@ -155,18 +162,39 @@ def communication_party_details_response(
     stays free of clock reads and its output is reproducible.
     """
     env, body = _envelope()
-    response = etree.SubElement(body, _q(NS_CP, "GetCommunicationPartyDetailsResponse"), nsmap={None: NS_CP})
-    result = etree.SubElement(response, _q(NS_CP, "GetCommunicationPartyDetailsResult"), nsmap={"i": NS_XSI})
-    result.set(_q(NS_XSI, "type"), _I_TYPE.get(party.type, party.type.value))
+    response = etree.SubElement(body, _q(NS_CP, f"{operation}Response"), nsmap={None: NS_CP})
+    result = etree.SubElement(response, _q(NS_CP, f"{operation}Result"), nsmap={"i": NS_XSI})
+    if operation == OP_GET_DETAILS:
+        result.set(_q(NS_XSI, "type"), _I_TYPE.get(party.type, party.type.value))
     _party_fields(result, party, parent, server_time)
-    if party.type is PartyType.ORGANIZATION:
-        kids = list(children)
-        for group, kind in (("Departments", PartyType.DEPARTMENT), ("Services", PartyType.SERVICE)):
-            members = [c for c in kids if c.type is kind]
-            holder = etree.SubElement(result, _q(NS_CP, group))
-            for child in members:
-                _party_fields(etree.SubElement(holder, _q(NS_CP, kind.value)), child, party, server_time)
     etree.SubElement(result, _q(NS_CP, "Properties"), nsmap={"b": NS_COMMON})
+    if party.type is PartyType.ORGANIZATION:
+        # NHN's WSDL: Organization = … People, Properties, Services (ArrayOfService); it has no
+        # Departments element, so departments are not listed (a strict WSDL client refuses one).
+        holder = etree.SubElement(result, _q(NS_CP, "Services"))
+        for child in children:
+            if child.type is PartyType.SERVICE:
+                _party_fields(etree.SubElement(holder, _q(NS_CP, "Service")), child, party, server_time)
+    return etree.tostring(env, xml_declaration=False, encoding="utf-8")
+
+
+def ping_response() -> bytes:
+    """``PingResponse``: the WSDL's ``PingResult`` is a string; AR's text is not published, ours says who answers."""
+    env, body = _envelope()
+    response = etree.SubElement(body, _q(NS_CP, "PingResponse"), nsmap={None: NS_CP})
+    _text(response, "PingResult", "DigiHelse mock AR")
+    return etree.tostring(env, xml_declaration=False, encoding="utf-8")
+
+
+def search_by_id_response(parties: Iterable[CommunicationParty], parents: dict[int, CommunicationParty]) -> bytes:
+    """``SearchByIdResponse``: an ``ArrayOfCommunicationParty``, each typed with ``i:type`` as AR does."""
+    env, body = _envelope()
+    response = etree.SubElement(body, _q(NS_CP, "SearchByIdResponse"), nsmap={None: NS_CP})
+    result = etree.SubElement(response, _q(NS_CP, "SearchByIdResult"), nsmap={"i": NS_XSI})
+    for party in parties:
+        item = etree.SubElement(result, _q(NS_CP, "CommunicationParty"))
+        item.set(_q(NS_XSI, "type"), _I_TYPE.get(party.type, party.type.value))
+        _party_fields(item, party, parents.get(party.parent_her_id or -1), None)
     return etree.tostring(env, xml_declaration=False, encoding="utf-8")
 
 
@@ -238,6 +266,10 @@ class SoapRequest:
     """Operation name, e.g. ``GetCommunicationPartyDetails``."""
     her_id: int | None
     """The ``herId`` argument, None if absent or not an integer (AR then answers InvalidHerIdSupplied)."""
+    version: str = "1.2"
+    """The SOAP version of the envelope: the answer must be in the same one."""
+    search_id: str | None = None
+    """``SearchById``'s ``id`` argument (a HER-id or an organisation number, as text)."""
 
 
 _ACTION_PARAM = re.compile(r"""(?:^|;)\s*action\s*=\s*(?:"([^"]*)"|([^;\s]+))""", re.IGNORECASE)
@@ -253,20 +285,33 @@ def action_from_content_type(content_type: str | None) -> str | None:
     return (match.group(1) if match.group(1) is not None else match.group(2)).strip() or None
 
 
-def parse_request(body: bytes, content_type: str | None = None) -> SoapRequest:
-    """Read a SOAP 1.2 request: operation from the ``action`` parameter, else from the body element.
+def parse_request(
+    body: bytes,
+    content_type: str | None = None,
+    *,
+    soap_action: str | None = None,
+    versions: tuple[str, ...] = ("1.2",),
+) -> SoapRequest:
+    """Read a SOAP request: operation from the action, else from the body element.
 
-    Raises :class:`mocks.wire.safexml.XmlRejected` for unsafe or malformed XML and
-    :class:`SoapRequestError` for a document that is not a SOAP 1.2 envelope.
+    SOAP 1.2 carries the action in the content type's ``action`` parameter, SOAP 1.1
+    (NHN's ``BasicHttpBinding``) in the ``SOAPAction`` header (``soap_action``).
+    ``versions`` are the envelopes this endpoint accepts; another gives
+    ``s:VersionMismatch``. Raises :class:`mocks.wire.safexml.XmlRejected` for unsafe or
+    malformed XML and :class:`SoapRequestError` for a document that is not a SOAP envelope.
     """
     root = parse_xml(body)
-    if root.tag == _q(NS_SOAP11, "Envelope"):
-        raise SoapRequestError("s:VersionMismatch", "SOAP 1.1 envelope received; this endpoint speaks SOAP 1.2")
-    if root.tag != _q(NS_SOAP12, "Envelope"):
-        raise SoapRequestError("a:InvalidMessage", f"expected a SOAP 1.2 Envelope, got {etree.QName(root).localname}")
-    soap_body = root.find(_q(NS_SOAP12, "Body"))
+    found = {_q(NS_SOAP12, "Envelope"): "1.2", _q(NS_SOAP11, "Envelope"): "1.1"}.get(root.tag)
+    if found is None:
+        raise SoapRequestError("a:InvalidMessage", f"expected a SOAP {' or '.join(versions)} Envelope, "
+                               f"got {etree.QName(root).localname}")  # fmt: skip
+    if found not in versions:
+        raise SoapRequestError("s:VersionMismatch", f"SOAP {found} envelope received; this endpoint speaks "
+                               f"SOAP {' and '.join(versions)}")  # fmt: skip
+    ns = NS_SOAP12 if found == "1.2" else NS_SOAP11
+    soap_body = root.find(_q(ns, "Body"))
     payload = None if soap_body is None else next((c for c in soap_body if isinstance(c.tag, str)), None)
-    action = action_from_content_type(content_type)
+    action = action_from_content_type(content_type) if found == "1.2" else (soap_action or "").strip().strip('"') or None
     if action is not None:
         operation = action.rsplit("/", 1)[-1]
     elif payload is not None:
@@ -274,11 +319,13 @@ def parse_request(body: bytes, content_type: str | None = None) -> SoapRequest:
     else:
         raise SoapRequestError("a:InvalidMessage", "SOAP Body is empty and no action was given")
     her_id = None
+    search_id = None
     if payload is not None:
         text = payload.findtext(_q(NS_CP, "herId"))
         if text is not None and re.fullmatch(r"\s*-?\d{1,10}\s*", text):
             her_id = int(text)
-    return SoapRequest(operation, her_id)
+        search_id = payload.findtext(_q(NS_CP, "id"))
+    return SoapRequest(operation, her_id, version=found, search_id=search_id)
 
 
 def build_request(her_id: int, operation: str = OP_GET_DETAILS) -> bytes:

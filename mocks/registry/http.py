@@ -11,8 +11,9 @@ will add the checks when the conformance kit needs to exercise them.
 
 Error shapes copy what a client of the real service must already handle: AR is
 a WCF service, and WCF answers every SOAP fault with HTTP 500 and the fault in
-the body (also for ``s:Sender`` faults such as an unknown HER-id); a content type
-other than ``application/soap+xml`` gets 415, XML it cannot read 400 (the fault
+the body (also for ``s:Sender`` faults such as an unknown HER-id); ``/soap`` speaks
+SOAP 1.2 (``application/soap+xml``) and SOAP 1.1 (``text/xml``, NHN's Basic binding),
+``/soap/Basic`` only 1.1, each answering in the version asked; another content type gets 415, XML it cannot read 400 (the fault
 reason starts with the hardened parser's rule, e.g. ``xml.doctype-forbidden``), a
 body over the parser's 10 MB limit 413 ``xml.too-large`` without being buffered. The JSON
 test API reports a refused registration as ``{"detail": [{"field", "rule",
@@ -39,7 +40,7 @@ from mocks.wire.safexml import DEFAULT_MAX_BYTES, XmlRejected
 
 from mocks.security.certificates import key_usage_names, pem, thumbprint
 
-from . import ar_soap, cppa_xml
+from . import ar_soap, ar_soap11, cppa_xml
 from .core import Agreement, Registry
 from .model import (
     CommunicationParty,
@@ -266,6 +267,9 @@ def _validation_problem(exc: ValidationError) -> JSONResponse:
 # -- AR ------------------------------------------------------------------------------------------
 
 
+_SOAP_MEDIA = {"1.2": "application/soap+xml; charset=utf-8", "1.1": "text/xml; charset=utf-8"}
+
+
 def _soap(body: bytes, status: int = 200) -> Response:
     return Response(content=body, status_code=status, media_type=ar_soap.CONTENT_TYPE)
 
@@ -288,45 +292,55 @@ def ar_router(
     now = clock or (lambda: datetime.now().astimezone())
     writes = [Depends(operator.dependency())] if operator is not None else []
 
-    @router.post(
-        "/soap",
-        response_class=Response,
-        responses={200: {"content": {"application/soap+xml": {}}}, 500: {"description": "SOAP fault"}},
-        summary="AR SOAP 1.2 endpoint (GetCommunicationPartyDetails, GetCertificateDetailsFor…)",
-    )
-    async def soap(request: Request) -> Response:
+    async def answer(request: Request, versions: tuple[str, ...]) -> Response:
+        """One SOAP call; the SOAP version is negotiated on the content type, the answer uses the same one."""
         content_type = request.headers.get("content-type", "")
-        if content_type.split(";", 1)[0].strip().lower() != "application/soap+xml":
+        media = content_type.split(";", 1)[0].strip().lower()
+        version = {"application/soap+xml": "1.2", "text/xml": "1.1"}.get(media)
+        if version not in versions:
+            expected = " or ".join(f"'{_SOAP_MEDIA[v]}'" for v in versions)
             return Response(
-                content=(
-                    f"Cannot process the message because the content type '{content_type}' "
-                    "was not the expected type 'application/soap+xml; charset=utf-8'."
-                ),
+                content=f"Cannot process the message because the content type '{content_type}' "
+                f"was not the expected type {expected}.",
                 status_code=415,
                 media_type="text/plain",
             )
+
+        def soap(xml: bytes, status: int = 200) -> Response:
+            if version == "1.1":
+                return Response(content=ar_soap11.from_soap12(xml), status_code=status,
+                                media_type=ar_soap11.CONTENT_TYPE)  # fmt: skip
+            return _soap(xml, status)
+
         try:  # read no more than the parser would accept: a 1 GB upload is refused, not buffered
             body = await read_body(request, DEFAULT_MAX_BYTES)
         except BodyRefused:
             declared = request.headers.get("content-length", "")
             said = f"is {int(declared):,} bytes; the limit is" if declared.isdigit() else "exceeds the limit of"
-            return _soap(ar_soap.soap_fault(f"xml.too-large: document {said} {DEFAULT_MAX_BYTES:,} bytes",
-                                            subcode="a:InvalidMessage"), 413)
+            return soap(ar_soap.soap_fault(f"xml.too-large: document {said} {DEFAULT_MAX_BYTES:,} bytes",
+                                           subcode="a:InvalidMessage"), 413)  # fmt: skip
         try:
-            call = ar_soap.parse_request(body, content_type)
+            call = ar_soap.parse_request(body, content_type, versions=(version,),
+                                         soap_action=ar_soap11.soap_action(request.headers.get("soapaction")))  # fmt: skip
         except XmlRejected as exc:
-            return _soap(ar_soap.soap_fault(f"{exc.rule}: {exc.detail}", subcode="a:InvalidMessage"), 400)
+            return soap(ar_soap.soap_fault(f"{exc.rule}: {exc.detail}", subcode="a:InvalidMessage"), 400)
         except ar_soap.SoapRequestError as exc:
-            return _soap(ar_soap.soap_fault(exc.message, subcode=exc.subcode), 500)
+            return soap(ar_soap.soap_fault(exc.message, subcode=exc.subcode), 500)
+        if call.operation == ar_soap.OP_PING:
+            return soap(ar_soap.ping_response())
+        if call.operation == ar_soap.OP_SEARCH_BY_ID:
+            found = registry.find(int(call.search_id)) if (call.search_id or "").strip().isdigit() else None
+            parents = {p.her_id: p for p in [registry.parent_of(found)] if p is not None} if found else {}
+            return soap(ar_soap.search_by_id_response([found] if found else [], parents))
         if call.operation in ar_soap.CERTIFICATE_OPERATIONS:
             try:
                 published = registry.certificates(call.her_id or 0)
             except PartyNotFound:
-                return _soap(ar_soap.not_found_fault(), 500)
+                return soap(ar_soap.not_found_fault(), 500)
             der = published.encryption if call.operation == ar_soap.OP_CERT_ENCRYPTION else published.signing
-            return _soap(ar_soap.certificate_details_response(call.operation, der))
-        if call.operation != ar_soap.OP_GET_DETAILS:
-            return _soap(
+            return soap(ar_soap.certificate_details_response(call.operation, der))
+        if call.operation not in (ar_soap.OP_GET_DETAILS, ar_soap.OP_ORG_DETAILS):
+            return soap(
                 ar_soap.soap_fault(
                     f"The message with Action '{ar_soap.ACTION_BASE}{call.operation}' cannot be processed at the "
                     "receiver, due to a ContractFilter mismatch at the EndpointDispatcher.",
@@ -335,15 +349,34 @@ def ar_router(
                 500,
             )
         party = None if call.her_id is None else registry.find(call.her_id)
-        if party is None:
-            return _soap(ar_soap.not_found_fault(), 500)
+        if party is None or (call.operation == ar_soap.OP_ORG_DETAILS and party.type is not PartyType.ORGANIZATION):
+            return soap(ar_soap.not_found_fault(), 500)
         try:
-            answer = ar_soap.communication_party_details_response(
-                party, registry.parent_of(party), registry.children(party.her_id), server_time=now()
+            details = ar_soap.communication_party_details_response(
+                party, registry.parent_of(party), registry.children(party.her_id), server_time=now(),
+                operation=call.operation,
             )
         except ValueError as exc:  # a stored text XML cannot carry: a SOAP fault, never a plain-text 500
-            return _soap(ar_soap.soap_fault(f"ar.unwritable-party: {exc}", subcode="a:InternalServiceFault"), 500)
-        return _soap(answer)
+            return soap(ar_soap.soap_fault(f"ar.unwritable-party: {exc}", subcode="a:InternalServiceFault"), 500)
+        return soap(details)
+
+    @router.post(
+        "/soap",
+        response_class=Response,
+        responses={200: {"content": {"application/soap+xml": {}, "text/xml": {}}}, 500: {"description": "SOAP fault"}},
+        summary="AR SOAP endpoint: SOAP 1.2 (WSHttpBinding) or 1.1 (BasicHttpBinding) by content type",
+    )
+    async def soap12(request: Request) -> Response:
+        return await answer(request, ("1.2", "1.1"))
+
+    @router.post(
+        "/soap/Basic",
+        response_class=Response,
+        responses={200: {"content": {"text/xml": {}}}, 500: {"description": "SOAP fault"}},
+        summary="AR SOAP 1.1 endpoint (BasicHttpBinding, NHN's /v1/AR/Basic)",
+    )
+    async def soap11(request: Request) -> Response:
+        return await answer(request, ("1.1",))
 
     @router.get("/api/parties", response_model=list[PartyOut], summary="All communication parties")
     def list_parties() -> list[PartyOut]:

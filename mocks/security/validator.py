@@ -3,9 +3,10 @@
 ``CertificateValidator.Validate(certificate, usage)`` returns bit flags
 (``Abstractions/CertificateErrors.cs``): ``Missing`` for no certificate,
 ``StartDate``/``EndDate`` when *now* is outside the validity period, and
-``Usage`` when the certificate has a KeyUsage extension that lacks the bits
-asked for. A certificate without a KeyUsage extension passes the usage test, as
-in the library. Chain building and revocation (``Revoked``, ``RevokedUnknown``)
+``Usage`` when the certificate lacks the KeyUsage bits asked for. A certificate
+without a KeyUsage extension fails the usage test, as in the library
+(``Helsenorge.Registries/X509Certificate2Extensions.cs`` ``HasKeyUsage`` returns
+false when there is no such extension). Chain building and revocation (``Revoked``, ``RevokedUnknown``)
 are not modelled: they need the issuers' CRL/OCSP services, and the harness's
 test CA has none.
 
@@ -54,8 +55,8 @@ def validate(certificate: x509.Certificate | None, usage: RequiredUsage, now: da
         errors |= CertificateErrors.END_DATE
     try:
         extension = certificate.extensions.get_extension_for_class(x509.KeyUsage)
-    except x509.ExtensionNotFound:
-        return errors
+    except x509.ExtensionNotFound:  # the library's HasKeyUsage: no extension, no usage
+        return errors | CertificateErrors.USAGE
     if not getattr(extension.value, usage.value):
         errors |= CertificateErrors.USAGE
     return errors
