@@ -41,7 +41,8 @@ from mocks.exchange.amqp_pipeline import PipelinedConnection, PipelineError, Rec
 from mocks.exchange.envelope import Envelope, QueueKind, queue_name
 from mocks.exchange.outgoing import envelope_for
 from mocks.wire.apprec import apprec_for
-from mocks.wire.codes import AppRecStatus, ProcessFunction
+from mocks.wire.codes import AppRecStatus
+from mocks.wire.models import ProcessFunction
 from mocks.wire.models import VEvent
 
 AMQP_ADDRESS = "/amq/queue/{queue}"
@@ -189,10 +190,11 @@ class HelsenorgeParty:
             self._waiting[key] = waiter
             self._by_envelope[envelope.message_id] = key
         start = time.perf_counter()
-        self.ledger.write(kind="sent", msg_id=msg_id, message_id=envelope.message_id, type=waiter.kind,
-                          ack=ack, at=time.time())  # fmt: skip
         try:
             self.conn.send(AMQP_ADDRESS.format(queue=envelope.to), envelope_to_message(envelope)).result(timeout)
+            # on the ledger once the broker has it (a user stopped before that sent nothing)
+            self.ledger.write(kind="sent", msg_id=msg_id, message_id=envelope.message_id, type=waiter.kind,
+                              ack=ack, at=time.time())  # fmt: skip
             remaining = timeout - (time.perf_counter() - start)
             if not waiter.event.wait(max(0.0, remaining)) and not waiter.done():
                 what = "sync reply" if waiter.kind == "hent" else "AppRec" if waiter.apprec is None else "answer"
