@@ -120,6 +120,7 @@ def run_amqp_load(
     peak_multiple: float = 10.0,
     settle: float = 30.0,
     reference_delay: float = 0.0,
+    registries: str | None = None,
     console: Console | None = None,
 ) -> LoadResult:
     from conformance.kit import PrivateBroker
@@ -147,6 +148,13 @@ def run_amqp_load(
         raise UsageError("--patient: give at least one fødselsnummer the EPJ knows (with --epj-her-id)")
     if amqp != "private":
         require_loopback_amqp(amqp)
+    if registries is not None:
+        from loadtests.registries import parse_host_port
+
+        try:
+            registry_host, registry_port = parse_host_port(registries)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     for old in [*out.glob("locust*"), *out.glob("amqp-ledger-*.jsonl"), out / "report.html", out / "summary.json"]:
@@ -176,6 +184,12 @@ def run_amqp_load(
                       + (f", slowed by {reference_delay:g} s per message" if reference_delay else ""))
         elif not services:
             services = [epj_her_id]
+        if registries is not None:
+            from loadtests.registries import RegistryServer, kit_registry
+
+            server = RegistryServer(kit_registry(kit_ids, epj_her_id, services), registry_host, registry_port).start()
+            stack.callback(server.stop)
+            say.print(f"AR and CPPA for the EPJ's look-ups on {server.url}/ar/soap and {server.url}/cppa")
         declarer = _amqp_exchange(url)
         try:
             for her_id in kit_ids:

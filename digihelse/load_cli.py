@@ -546,6 +546,7 @@ def load(
     apprec_timeout: Annotated[float, typer.Option("--apprec-timeout", help="--amqp: seconds to wait for an AppRec or sync reply before the request fails.")] = 30.0,
     rate: Annotated[Optional[float], typer.Option("--rate", help="--amqp: requests per second at the profile's intensity 1 (default: --peak-multiple × the national peak).")] = None,
     peak_multiple: Annotated[float, typer.Option("--peak-multiple", help="--amqp: the load as a multiple of the national peak message rate.")] = 10.0,
+    registries: Annotated[Optional[str], typer.Option("--registries", help="--amqp: serve helsenorge's AR (/ar/soap) and CPPA (/cppa) on HOST:PORT (loopback) for an EPJ that looks its counterpart up.")] = None,
     reference_delay: Annotated[float, typer.Option("--reference-delay", help="--amqp with the reference EPJ: make it deliberately slow (seconds before each message it sends).")] = 0.0,
 ) -> None:
     """Run a bounded Locust load test against the harness and check the services' invariants.
@@ -575,7 +576,8 @@ def load(
                                    shape=shape, out=out, seed=seed, epj_her_id=epj_her_id,
                                    service_her_ids=service_her_id, patients=patient, kit_her_id=kit_her_id,
                                    apprec_timeout=apprec_timeout, rate=rate, peak_multiple=peak_multiple,
-                                   settle=settle, reference_delay=reference_delay, console=Console(stderr=True))
+                                   settle=settle, reference_delay=reference_delay, registries=registries,
+                                   console=Console(stderr=True))
         except UsageError as exc:
             Console(stderr=True).print(f"error: {exc}")
             raise typer.Exit(2) from None

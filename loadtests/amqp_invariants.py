@@ -2,9 +2,10 @@
 
 An EPJ under load is only correct if it stays correct, so after the run:
 
-* every business message sent (``ack`` expected) got **exactly one** AppRec whose
+* every business message the broker confirmed (``ack`` expected) got **exactly one** AppRec whose
   ``OriginalMsgId`` is its MsgId — none missing, none twice;
-* no AppRec names a MsgId the load never sent (a wrong ``OriginalMsgId``);
+* no AppRec names a MsgId the load never sent (a wrong ``OriginalMsgId``) — a message whose
+  user was stopped while the broker confirmed it counts as sent (``sending`` on the ledger);
 * nothing arrived on the kit's ``_error`` queue (the load provokes no transport error,
   so any is the EPJ refusing a well-formed message).
 
@@ -60,7 +61,7 @@ def read_ledgers(paths: list[Path]) -> list[dict]:
 def check_wire(records: list[dict], *, examples: int = 5) -> WireReport:
     sent = [r for r in records if r.get("kind") == "sent"]
     expecting = {r["msg_id"] for r in sent if r.get("ack")}
-    all_sent = {r["msg_id"] for r in sent}
+    all_sent = {r["msg_id"] for r in sent} | {r["msg_id"] for r in records if r.get("kind") == "sending"}
     apprecs = [r for r in records if r.get("kind") == "apprec"]
     per_original = Counter(r.get("original") for r in apprecs)
     missing = sorted(m for m in expecting if per_original[m] == 0)

@@ -190,6 +190,8 @@ class HelsenorgeParty:
             self._waiting[key] = waiter
             self._by_envelope[envelope.message_id] = key
         start = time.perf_counter()
+        # "sending" first: a user stopped while the broker confirms may still have put it on the wire
+        self.ledger.write(kind="sending", msg_id=msg_id)
         try:
             self.conn.send(AMQP_ADDRESS.format(queue=envelope.to), envelope_to_message(envelope)).result(timeout)
             # on the ledger once the broker has it (a user stopped before that sent nothing)

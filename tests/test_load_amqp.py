@@ -97,6 +97,8 @@ def test_wire_invariants_catch_missing_doubled_and_unknown_apprecs_and_error_que
     assert not twice.checks[0].ok
     unknown = check_wire([*good, {"kind": "apprec", "original": "zzz", "status": "1"}])
     assert not unknown.checks[1].ok and unknown.checks[0].ok
+    stopped = check_wire([*good, {"kind": "sending", "msg_id": "c"}, {"kind": "apprec", "original": "c", "status": "1"}])
+    assert stopped.ok  # put on the wire by a user stopped before the broker's confirmation: still ours
     errors = check_wire([*good, {"kind": "error", "original": "a", "properties": {"errorCondition": "x"}}])
     assert not errors.checks[2].ok
     avvist = check_wire([{"kind": "sent", "msg_id": "a", "ack": True}, {"kind": "apprec", "original": "a", "status": "2"}])
@@ -149,3 +151,28 @@ def test_pipelined_connection_keeps_many_deliveries_in_flight_and_survives_a_ref
         with pytest.raises(PipelineError, match="not-found"):
             conn.subscribe("/amq/queue/no-such-queue", on)
         conn.send(address, Message(body=b"after", durable=True)).result(10)  # the connection still works
+
+
+def test_registries_serve_ar_and_cppa_for_every_kit_her_id():
+    import httpx
+
+    from loadtests.registries import RegistryServer, kit_registry, parse_host_port
+    from mocks.broker import free_port
+
+    with pytest.raises(ValueError, match="loopback"):
+        parse_host_port("192.0.2.1:8089")
+    with pytest.raises(ValueError, match="HOST:PORT"):
+        parse_host_port("127.0.0.1")
+    port = free_port()
+    host, parsed = parse_host_port(f"127.0.0.1:{port}")
+    server = RegistryServer(kit_registry([9_990_001, 9_990_002], 9_980_000, [9_980_001]), host, parsed).start()
+    try:
+        for her_id in (9_990_001, 9_990_002, 9_980_001):
+            party = httpx.get(f"{server.url}/ar/api/parties/{her_id}", timeout=5)
+            assert party.status_code == 200 and party.json()["herId"] == her_id
+        cpa = httpx.get(f"{server.url}/cppa/Agreements/HerIds/9990002/9980001", timeout=5)
+        assert cpa.status_code == 200, cpa.text
+        assert b"9990002" in cpa.content and b"9980001" in cpa.content
+        assert httpx.get(f"{server.url}/ar/api/parties/9990003", timeout=5).status_code == 404
+    finally:
+        server.stop()
