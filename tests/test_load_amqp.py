@@ -176,3 +176,38 @@ def test_registries_serve_ar_and_cppa_for_every_kit_her_id():
         assert httpx.get(f"{server.url}/ar/api/parties/9990003", timeout=5).status_code == 404
     finally:
         server.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.rabbitmq
+def test_load_amqp_master_and_two_workers_each_their_own_helsenorge_her_id_with_served_registries(broker, tmp_path):
+    import httpx
+
+    from mocks.broker import free_port
+
+    out = tmp_path / "workers"
+    port = free_port()
+    seen: list[int] = []
+
+    def watch() -> None:  # the registries answer while the run lasts
+        import time
+
+        for _ in range(200):
+            try:
+                seen.append(httpx.get(f"http://127.0.0.1:{port}/ar/api/parties/9990002", timeout=1).status_code)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    result = CliRunner().invoke(app, ["load", "--amqp", broker.url, "--users", "4", "--workers", "2", "--run-time", "6",
+                                      "--rate", "8", "--shape", "diurnal", "--apprec-timeout", "10", "--settle", "10",
+                                      "--registries", f"127.0.0.1:{port}", "--out", str(out)])
+    watcher.join(5)
+    assert result.exit_code == 0, result.output
+    assert seen == [200]
+    ledgers = sorted(p.name for p in out.glob("amqp-ledger-999000*.jsonl"))
+    assert ledgers == ["amqp-ledger-9990001.jsonl", "amqp-ledger-9990002.jsonl"]
+    assert all((out / name).read_text(encoding="utf-8").count('"kind": "sent"') > 0 for name in ledgers)
+    assert (out / "locust-worker-1.log").exists()
