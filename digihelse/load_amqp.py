@@ -165,10 +165,7 @@ def run_amqp_load(
     result = LoadResult(exit_code=1, out=str(out), shape=shape, host="", users=users, workers=workers,
                         run_time_s=seconds, locust_exit_code=None)  # fmt: skip
     with ExitStack() as stack:
-        try:
-            url = stack.enter_context(PrivateBroker()) if amqp == "private" else amqp
-        except UsageError:
-            raise
+        url = stack.enter_context(PrivateBroker()) if amqp == "private" else amqp
         result.host = url.split("@")[-1]
         services = list(service_her_ids or [])
         if epj_her_id is None:
