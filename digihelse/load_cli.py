@@ -493,7 +493,7 @@ def print_summary(result: LoadResult, console: Console) -> None:
     for reason in result.failure_reasons:
         console.print(f"  [red]failure[/] {reason}", highlight=False)
 
-    checks = Table(title="Invariants (read from the services' stores)", header_style="bold")
+    checks = Table(title="Invariants (from the services' stores; with --amqp, from the wire)", header_style="bold")
     for column in ("", "check", "result"):
         checks.add_column(column)
     if result.invariants is not None:
@@ -538,6 +538,16 @@ def load(
     arrival_rate: Annotated[Optional[float], typer.Option("--arrival-rate", help="Open shapes: sessions per second at full intensity, all roles (default: users / 2).")] = None,
     settle: Annotated[float, typer.Option(min=0, help="Seconds to wait after the load for in-flight AppRecs before checking.")] = 30.0,
     start_at: Annotated[Optional[str], typer.Option("--start-at", help="Self-started server: its clock's start (ISO 8601 with offset). Default: the shape's.")] = None,
+    amqp: Annotated[Optional[str], typer.Option("--amqp", help="Play helsenorge against an EPJ over AMQP 1.0 on this broker (amqp://… on loopback, or 'private' for a RabbitMQ started for the run) instead of the HTTP APIs.")] = None,
+    epj_her_id: Annotated[Optional[int], typer.Option("--epj-her-id", help="--amqp: the EPJ's HER-id (default: start the reference EPJ).")] = None,
+    service_her_id: Annotated[Optional[list[int]], typer.Option("--service-her-id", help="--amqp: a service HER-id of the EPJ (repeat; default: the EPJ's own).")] = None,
+    patient: Annotated[Optional[list[str]], typer.Option("--patient", help="--amqp: a fødselsnummer the EPJ knows (repeat).")] = None,
+    kit_her_id: Annotated[int, typer.Option("--kit-her-id", help="--amqp: helsenorge's HER-id (+1 per extra worker).")] = 9_990_001,
+    apprec_timeout: Annotated[float, typer.Option("--apprec-timeout", help="--amqp: seconds to wait for an AppRec or sync reply before the request fails.")] = 30.0,
+    rate: Annotated[Optional[float], typer.Option("--rate", help="--amqp: requests per second at the profile's intensity 1 (default: --peak-multiple × the national peak).")] = None,
+    peak_multiple: Annotated[float, typer.Option("--peak-multiple", help="--amqp: the load as a multiple of the national peak message rate.")] = 10.0,
+    registries: Annotated[Optional[str], typer.Option("--registries", help="--amqp: serve helsenorge's AR (/ar/soap) and CPPA (/cppa) on HOST:PORT (loopback) for an EPJ that looks its counterpart up.")] = None,
+    reference_delay: Annotated[float, typer.Option("--reference-delay", help="--amqp with the reference EPJ: make it deliberately slow (seconds before each message it sends).")] = 0.0,
 ) -> None:
     """Run a bounded Locust load test against the harness and check the services' invariants.
 
@@ -555,6 +565,24 @@ def load(
             raise typer.BadParameter(f"{start_at!r} is not an ISO 8601 date-time", param_hint="--start-at") from None
         if start.tzinfo is None:
             raise typer.BadParameter("give a UTC offset, e.g. 2025-03-10T12:00+01:00", param_hint="--start-at")
+    if amqp is not None:
+        from .load_amqp import run_amqp_load
+
+        if host is not None or db is not None:
+            raise typer.BadParameter("--amqp loads an EPJ over the bus; --host/--db are for the HTTP APIs",
+                                     param_hint="--amqp")
+        try:
+            result = run_amqp_load(amqp=amqp, users=users, spawn_rate=spawn_rate, run_time=run_time, workers=workers,
+                                   shape=shape, out=out, seed=seed, epj_her_id=epj_her_id,
+                                   service_her_ids=service_her_id, patients=patient, kit_her_id=kit_her_id,
+                                   apprec_timeout=apprec_timeout, rate=rate, peak_multiple=peak_multiple,
+                                   settle=settle, reference_delay=reference_delay, registries=registries,
+                                   console=Console(stderr=True))
+        except UsageError as exc:
+            Console(stderr=True).print(f"error: {exc}")
+            raise typer.Exit(2) from None
+        print_summary(result, console)
+        raise typer.Exit(result.exit_code)
     if db is not None and host is None:
         raise typer.BadParameter("--db is for a server given with --host; without it the command uses OUT/serve-db",
                                  param_hint="--db")

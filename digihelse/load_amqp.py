@@ -1,0 +1,242 @@
+"""``digihelse load --amqp``: Locust plays helsenorge against an EPJ over AMQP 1.0, then the wire invariants.
+
+The sequence (:func:`run_amqp_load`):
+
+1. the broker: ``--amqp private`` starts a RabbitMQ node on loopback for the run (as the
+   conformance kit's ``--reference`` does); otherwise an ``amqp://`` URL on loopback;
+2. the EPJ: without ``--epj-her-id`` the built-in reference EPJ serves two home-care
+   services on that broker (its own connections, receive loops in threads), so the
+   command works with no EPJ at hand; ``reference_delay`` makes it deliberately slow
+   (every message it sends waits that long first — its receive loop stalls with it);
+3. the kit's queues, one helsenorge HER-id per Locust process;
+4. Locust headless (:mod:`loadtests.amqp_locustfile`; ``--workers`` for master/worker),
+   writing CSV/HTML with the AMQP request types and their percentiles;
+5. late answers are read off the kit's queues for up to ``settle`` seconds, and
+   :mod:`loadtests.amqp_invariants` checks the ledgers: every message exactly one AppRec
+   with the right OriginalMsgId, nothing on the error queue.
+
+Exit 1 when Locust saw failures (no AppRec in time, Avvist, transport errors) or an
+invariant broke.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from rich.console import Console
+
+from mocks.exchange.base import ExchangeWrapper
+from mocks.exchange.envelope import Envelope
+
+from .load_cli import ROOT, LoadResult, UsageError, parse_duration, read_failures, read_stats, run_locust
+
+AMQP_LOCUSTFILE = ROOT / "loadtests" / "amqp_locustfile.py"
+DEFAULT_KIT_HER_ID = 9_990_001
+
+
+class SlowExchange(ExchangeWrapper):
+    """A deliberately slow EPJ: every message it sends (AppRecs, replies) waits ``delay`` seconds first."""
+
+    def __init__(self, inner, delay: float) -> None:
+        super().__init__(inner)
+        self.delay = delay
+
+    def send(self, envelope: Envelope) -> None:
+        time.sleep(self.delay)
+        self.inner.send(envelope)
+
+
+def require_loopback_amqp(url: str) -> str:
+    import ipaddress
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("amqp", "amqps") or not parts.hostname:
+        raise UsageError(f"--amqp: {url!r} is not an amqp:// URL (or 'private')")
+    try:
+        loopback = parts.hostname == "localhost" or ipaddress.ip_address(parts.hostname).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise UsageError(f"--amqp: {parts.hostname} is not a loopback address; digihelse load only targets 127.0.0.1/::1")
+    return url
+
+
+def _amqp_exchange(url: str):
+    from mocks.exchange.amqp import AmqpExchange
+
+    return AmqpExchange(url, min_receive_wait=0.01)
+
+
+def _drain_late(url: str, kit_her_ids: list[int], ledger: Path, records_done, settle: float) -> None:
+    """Read answers that arrived after Locust stopped into ``ledger`` until ``records_done()`` or ``settle`` s."""
+    from conformance.inbox import read
+    from loadtests.amqp_party import AMQP_ADDRESS, Ledger, record_received
+    from mocks.exchange.amqp import message_to_envelope
+    from mocks.exchange.amqp_pipeline import PipelinedConnection
+    from mocks.exchange.envelope import QueueKind, queue_name
+
+    book = Ledger(ledger)
+    with PipelinedConnection(url, name="late-answers") as conn:
+
+        def on(received) -> None:
+            envelope, _ = message_to_envelope(received.message)
+            record_received(book, read(envelope, received.address.rsplit("/", 1)[-1]))
+            conn.settle(received.handle)
+
+        for her_id in kit_her_ids:
+            for kind in (QueueKind.ASYNC, QueueKind.ERROR):
+                conn.subscribe(AMQP_ADDRESS.format(queue=queue_name(her_id, kind)), on)
+        deadline = time.monotonic() + settle
+        time.sleep(min(0.5, settle))
+        while time.monotonic() < deadline:
+            book.close()
+            book = Ledger(ledger)
+            if records_done():
+                break
+            time.sleep(0.25)
+        time.sleep(0.2)  # settlements out before closing
+    book.close()
+
+
+def run_amqp_load(
+    *,
+    amqp: str,
+    users: int = 10,
+    spawn_rate: float = 5.0,
+    run_time: float | str = 30.0,
+    workers: int = 0,
+    shape: str = "steady",
+    out: Path | str = Path("build/load-amqp"),
+    seed: int = 2026,
+    epj_her_id: int | None = None,
+    service_her_ids: list[int] | None = None,
+    patients: list[str] | None = None,
+    kit_her_id: int = DEFAULT_KIT_HER_ID,
+    apprec_timeout: float = 30.0,
+    rate: float | None = None,
+    peak_multiple: float = 10.0,
+    settle: float = 30.0,
+    reference_delay: float = 0.0,
+    registries: str | None = None,
+    console: Console | None = None,
+) -> LoadResult:
+    from conformance.kit import PrivateBroker
+    from conformance.reference import ConnectionPerQueue, ReferenceEpj
+    from loadtests.amqp_invariants import check_wire, read_ledgers
+    from simulator.load_profiles import profile as get_profile
+
+    say = console or Console(stderr=True)
+    seconds = parse_duration(run_time)
+    if users < 1:
+        raise UsageError("--users: at least 1")
+    if workers < 0:
+        raise UsageError("--workers: 0 (one process) or more")
+    if apprec_timeout <= 0:
+        raise UsageError("--apprec-timeout: must be positive")
+    if rate is not None and rate <= 0:
+        raise UsageError("--rate: must be positive")
+    if peak_multiple <= 0:
+        raise UsageError("--peak-multiple: must be positive")
+    try:
+        get_profile(shape)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if epj_her_id is not None and not patients:
+        raise UsageError("--patient: give at least one fødselsnummer the EPJ knows (with --epj-her-id)")
+    if amqp != "private":
+        require_loopback_amqp(amqp)
+    if registries is not None:
+        from loadtests.registries import parse_host_port
+
+        try:
+            registry_host, registry_port = parse_host_port(registries)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    for old in [*out.glob("locust*"), *out.glob("amqp-ledger-*.jsonl"), out / "report.html", out / "summary.json"]:
+        if old.is_file():
+            old.unlink()
+    processes = max(1, workers)
+    kit_ids = [kit_her_id + i for i in range(processes)]
+    result = LoadResult(exit_code=1, out=str(out), shape=shape, host="", users=users, workers=workers,
+                        run_time_s=seconds, locust_exit_code=None)  # fmt: skip
+    with ExitStack() as stack:
+        url = stack.enter_context(PrivateBroker()) if amqp == "private" else amqp
+        result.host = url.split("@")[-1]
+        services = list(service_her_ids or [])
+        if epj_her_id is None:
+            connect = (lambda: SlowExchange(_amqp_exchange(url), reference_delay)) if reference_delay > 0 \
+                else (lambda: _amqp_exchange(url))  # fmt: skip
+            epj_exchange = ConnectionPerQueue(connect)
+            stack.callback(epj_exchange.close)
+            reference = ReferenceEpj(epj_exchange, kit_her_id, seed=seed, patients_per_service=max(3, users))
+            reference.start(poll=0.05)
+            stack.callback(reference.stop)
+            epj_her_id, services, patients = reference.epj_her_id, reference.service_her_ids, reference.patients
+            say.print(f"Reference EPJ {epj_her_id} (services {services}) on {result.host}"
+                      + (f", slowed by {reference_delay:g} s per message" if reference_delay else ""))
+        elif not services:
+            services = [epj_her_id]
+        if registries is not None:
+            from loadtests.registries import RegistryServer, kit_registry
+
+            server = RegistryServer(kit_registry(kit_ids, epj_her_id, services), registry_host, registry_port).start()
+            stack.callback(server.stop)
+            say.print(f"AR and CPPA for the EPJ's look-ups on {server.url}/ar/soap and {server.url}/cppa")
+        declarer = _amqp_exchange(url)
+        try:
+            for her_id in kit_ids:
+                declarer.declare(her_id)
+        finally:
+            declarer.close()
+        extra = ["--dh-amqp", url, "--dh-kit-her-id", str(kit_her_id), "--dh-epj-her-id", str(epj_her_id),
+                 "--dh-service-her-ids", ",".join(map(str, services)), "--dh-patients", ",".join(patients or []),
+                 "--dh-apprec-timeout", f"{apprec_timeout:g}", "--dh-shape", shape, "--dh-run-time", f"{seconds:g}",
+                 "--dh-rate", f"{rate or 0:g}", "--dh-peak-multiple", f"{peak_multiple:g}",
+                 "--dh-ledger-dir", str(out), "--dh-seed", str(seed), "--dh-partitions", str(processes),
+                 "--run-time", f"{seconds:g}s"]  # fmt: skip
+        say.print(f"Locust over AMQP: {users} users, {shape}, {seconds:g} s, "
+                  f"{'%d workers' % workers if workers else 'one process'} …")
+        locust = run_locust(AMQP_LOCUSTFILE, host="http://127.0.0.1", out=out, run_time=seconds, users=users,
+                            spawn_rate=spawn_rate, workers=workers, extra=extra)  # fmt: skip
+        result.locust_exit_code = locust.exit_code
+        if locust.timed_out:
+            result.problems.append("Locust did not finish in time and was stopped")
+        result.reports = {"html": str(out / "report.html"), "csv": str(out / "locust_stats.csv"),
+                          "logs": ", ".join(str(p) for p in locust.logs)}  # fmt: skip
+
+        def done() -> bool:
+            report = check_wire(read_ledgers(sorted(out.glob("amqp-ledger-*.jsonl"))))
+            return report.checks[0].ok
+
+        say.print(f"Reading late answers for up to {settle:g} s …")
+        _drain_late(url, kit_ids, out / "amqp-ledger-late.jsonl", done, settle)
+
+    result.endpoints, result.total = read_stats(out / "locust_stats.csv")
+    result.failure_reasons = read_failures(out / "locust_failures.csv")
+    ledgers = sorted(out.glob("amqp-ledger-*.jsonl"))
+    if ledgers:
+        result.invariants = check_wire(read_ledgers(ledgers)).to_dict()
+    else:
+        result.problems.append("no wire ledger was written (see the Locust log)")
+    if result.total is None:
+        result.problems.append("Locust wrote no statistics (see its log)")
+    elif result.total.requests == 0:
+        result.problems.append("Locust made no requests")
+    elif result.total.failures:
+        result.problems.append(f"Locust reported {result.total.failures} failed request(s)")
+    if result.locust_exit_code not in (0, None) and not (result.total and result.total.failures):
+        result.problems.append(f"Locust exited with {result.locust_exit_code} (see its log)")
+    if result.invariants is not None and not result.invariants["ok"]:
+        result.problems.append("invariants do not hold")
+    result.exit_code = 1 if result.problems else 0
+    import json
+    from dataclasses import asdict
+
+    (out / "summary.json").write_text(json.dumps(asdict(result), indent=1, ensure_ascii=False, default=str),
+                                      encoding="utf-8")  # fmt: skip
+    return result

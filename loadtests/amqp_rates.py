@@ -1,0 +1,50 @@
+"""Message rates for the AMQP load: the national peak the simulation measures, and a profile's rate over a run.
+
+"N × the national peak" needs the national peak in messages per second. The
+national week (``digihelse simulate national-week``, scale 1; README) sent
+:data:`NATIONAL_WEEK_MESSAGES` citizen-initiated messages, each journaled and
+receipted. Spread over the week by the citizens' hour-by-hour weights of
+:mod:`simulator.load_profiles` (the same weights the simulation draws from), the
+busiest hour's share gives the peak rate. It is small — DigiHelse is a dialog,
+not a firehose — which is why the load's real question is how many × that an EPJ
+holds.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from simulator.calendar import OSLO
+from simulator.load_profiles import LoadProfile, christmas_cancel_factor, hourly_weight
+
+NATIONAL_WEEK_MESSAGES = 7_528
+"""Messages the national week at scale 1 sent, journaled and receipted (README, "national week")."""
+
+_WEEK_START = datetime(2025, 3, 10, tzinfo=OSLO)
+
+ACTION_MIX: dict[str, float] = {"ekontakt": 0.6, "hent": 0.3, "avbestill": 0.1}
+"""Share of AMQP requests by kind at ordinary times (ESTIMATE: messages dominate; a calendar read precedes
+most cancellations). The Christmas profile multiplies the cancellation share by the wave's factor."""
+
+
+def national_peak_rate(week_messages: int = NATIONAL_WEEK_MESSAGES) -> float:
+    """Messages per second in the national week's busiest hour."""
+    weights = [hourly_weight("citizen", _WEEK_START + timedelta(hours=h, minutes=30)) for h in range(7 * 24)]
+    return week_messages * max(weights) / sum(weights) / 3600.0
+
+
+def target_rate(profile: LoadProfile, fraction: float, *, peak_multiple: float | None, rate: float | None) -> float:
+    """Requests per second (all kinds) at ``fraction`` of the run: ``rate`` (an open arrival rate at intensity 1)
+    or ``peak_multiple`` × the national peak, times the profile's citizen intensity at that moment."""
+    if rate is None:
+        if peak_multiple is None:
+            raise ValueError("give a rate or a peak multiple")
+        rate = peak_multiple * national_peak_rate()
+    return rate * profile.intensity("citizen", profile.at(fraction))
+
+
+def action_mix(profile: LoadProfile, fraction: float) -> dict[str, float]:
+    mix = dict(ACTION_MIX)
+    if profile.christmas:
+        mix["avbestill"] *= christmas_cancel_factor(profile.at(fraction).date())
+    return mix

@@ -1,0 +1,304 @@
+"""A pipelined, event-driven AMQP 1.0 connection: one proton container thread, many deliveries in flight.
+
+Why: :class:`~mocks.exchange.amqp.AmqpExchange` is a blocking client. Every send waits for
+the broker's settlement before the next one goes out, so one connection carries one
+message per round trip (a few hundred a second on loopback, far fewer on a loaded
+machine). A load generator that plays helsenorge against an EPJ at national-surge
+rates, and the benchmarks' bare baseline, need what a real AMQP client does instead:
+
+* **one container thread per connection** runs proton's reactor; callers never touch
+  proton objects, they hand work to the thread (:meth:`PipelinedConnection.call`,
+  through an :class:`~proton.reactor.EventInjector`) and get a
+  :class:`concurrent.futures.Future` back;
+* **many unsettled deliveries in flight**: :meth:`PipelinedConnection.send` returns at
+  once; the future resolves when the broker settles the delivery (RabbitMQ confirms a
+  durable message once it is safe), so thousands can be outstanding on one link;
+* **credit-based flow**: a sender with no credit keeps messages in order until the
+  broker grants more (``on_sendable``); a receiver (:meth:`PipelinedConnection.subscribe`)
+  grants a window of credit and tops it up as messages arrive, and each delivery stays
+  unsettled until its consumer calls :meth:`PipelinedConnection.settle` (from any thread).
+
+The wire form of messages is the caller's: build them with
+:func:`mocks.exchange.amqp.envelope_to_message` so they are what Helsenorge.Messaging sends.
+
+Under Locust (gevent monkey-patched) the "thread" is a greenlet and proton's
+``select`` is gevent's, so the same code is cooperative there.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from proton import Delivery, Endpoint, Message
+from proton.handlers import MessagingHandler
+from proton.reactor import ApplicationEvent, Container, EventInjector
+
+DEFAULT_WINDOW = 200
+"""Receiver credit: messages the broker may push before the consumer settles any."""
+
+
+class PipelineError(RuntimeError):
+    """The broker refused a link or a message, or the connection is gone."""
+
+
+@dataclass(slots=True)
+class Received:
+    """A message pushed to a subscriber, and the handle to settle it with."""
+
+    message: Message
+    address: str
+    handle: object
+
+
+class _Sender:
+    __slots__ = ("link", "backlog")
+
+    def __init__(self, link) -> None:
+        self.link = link
+        self.backlog: collections.deque[tuple[Message, Future]] = collections.deque()
+
+
+class _Handler(MessagingHandler):
+    def __init__(self, owner: "PipelinedConnection") -> None:
+        super().__init__(prefetch=0, auto_accept=False, auto_settle=True)
+        self.owner = owner
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def on_start(self, event) -> None:
+        o = self.owner
+        o._conn = event.container.connect(o.url, reconnect=False, heartbeat=o.heartbeat)
+        event.container.selectable(o._injector)
+
+    def on_connection_opened(self, event) -> None:
+        self.owner._opened.set()
+
+    def on_call(self, event) -> None:  # ApplicationEvent("call") from the injector
+        self.owner._run_calls()
+
+    def on_transport_error(self, event) -> None:
+        cond = event.transport.condition
+        self.owner._fail_all(PipelineError(f"connection lost: {cond.name if cond else 'transport error'}"))
+
+    def on_connection_error(self, event) -> None:
+        cond = event.connection.remote_condition
+        self.owner._fail_all(PipelineError(f"connection closed by the broker: {cond.description if cond else ''}"))
+
+    def on_disconnected(self, event) -> None:
+        self.owner._fail_all(PipelineError("disconnected"))
+
+    # -- links -----------------------------------------------------------------------------
+    def on_link_opened(self, event) -> None:
+        waiter = self.owner._attaching.pop(event.link.name, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def on_link_error(self, event) -> None:
+        self.owner._link_failed(event.link)
+
+    def on_session_error(self, event) -> None:
+        for link in list(self.owner._links_of(event.session)):
+            self.owner._link_failed(link)
+
+    # -- sending ---------------------------------------------------------------------------
+    def on_sendable(self, event) -> None:
+        sender = self.owner._senders_by_link.get(event.link.name)
+        if sender is not None:
+            self.owner._pump(sender)
+
+    def on_settled(self, event) -> None:
+        future = self.owner._in_flight.pop(event.delivery, None)
+        if future is None:
+            return
+        state = event.delivery.remote_state
+        if state == Delivery.ACCEPTED:
+            future.set_result(None)
+        else:
+            future.set_exception(PipelineError(f"the broker answered {state}"))
+
+    # -- receiving -------------------------------------------------------------------------
+    def on_message(self, event) -> None:
+        sub = self.owner._subscriptions.get(event.link.name)
+        if sub is None:
+            return
+        address, callback, window = sub
+        callback(Received(event.message, address, event.delivery))
+        link = event.link
+        if link.credit < window // 2:
+            link.flow(window - link.credit)
+
+
+class PipelinedConnection:
+    """One AMQP 1.0 connection run by its own container thread (see the module docstring)."""
+
+    def __init__(self, url: str, *, timeout: float = 10.0, heartbeat: float | None = 30.0, name: str = "amqp") -> None:
+        self.url = url
+        self.timeout = timeout
+        self.heartbeat = heartbeat
+        self._injector = EventInjector()
+        self._calls: collections.deque[Callable[[], None]] = collections.deque()
+        self._lock = threading.Lock()
+        self._opened = threading.Event()
+        self._closed = False
+        self._error: PipelineError | None = None
+        self._conn = None
+        self._senders: dict[str, _Sender] = {}
+        self._senders_by_link: dict[str, _Sender] = {}
+        self._in_flight: dict[Delivery, Future] = {}
+        self._attaching: dict[str, Future] = {}
+        self._subscriptions: dict[str, tuple[str, Callable[[Received], None], int]] = {}
+        self._send_session = None
+        self._links_by_session: dict[object, list] = {}
+        self._container = Container(_Handler(self))
+        self._container.container_id = name
+        self._thread = threading.Thread(target=self._container.run, name=f"proton-{name}", daemon=True)
+        self._thread.start()
+        if not self._opened.wait(timeout):
+            self.close()
+            raise PipelineError(f"could not open an AMQP connection to the broker within {timeout:g} s")
+
+    # ------------------------------------------------------------------ thread hand-over
+    def call(self, work: Callable[[], None]) -> None:
+        """Run ``work`` on the container thread (soon, in call order)."""
+        with self._lock:
+            if self._closed:
+                raise PipelineError("the connection is closed")
+            self._calls.append(work)
+        self._injector.trigger(ApplicationEvent("call"))
+
+    def _run_calls(self) -> None:
+        while True:
+            with self._lock:
+                if not self._calls:
+                    return
+                work = self._calls.popleft()
+            work()
+
+    # ------------------------------------------------------------------ sending
+    def send(self, address: str, message: Message) -> Future:
+        """Queue ``message`` for ``address``; the future resolves when the broker accepts it."""
+        future: Future = Future()
+        if self._error is not None:
+            future.set_exception(self._error)
+            return future
+
+        def work() -> None:
+            if self._error is not None:
+                future.set_exception(self._error)
+                return
+            sender = self._senders.get(address)
+            if sender is None:
+                if self._send_session is None:
+                    self._send_session = self._conn.session()
+                    self._send_session.open()
+                link = self._container.create_sender(self._send_session, address)
+                self._links_by_session.setdefault(self._send_session, []).append(link)
+                sender = self._senders[address] = _Sender(link)
+                self._senders_by_link[link.name] = sender
+            sender.backlog.append((message, future))
+            self._pump(sender)
+
+        self.call(work)
+        return future
+
+    def _pump(self, sender: _Sender) -> None:
+        link = sender.link
+        while sender.backlog and link.credit > 0:
+            message, future = sender.backlog.popleft()
+            delivery = link.send(message)
+            self._in_flight[delivery] = future
+
+    # ------------------------------------------------------------------ receiving
+    def subscribe(self, address: str, on_message: Callable[[Received], None], *, window: int = DEFAULT_WINDOW) -> None:
+        """Consume ``address``: ``on_message`` runs on the container thread for each message (keep it short).
+
+        Returns once the broker attached the link; raises :class:`PipelineError` if it refused.
+        """
+        attached: Future = Future()
+
+        def work() -> None:
+            # its own session: RabbitMQ ends the session over a refused attach, never the others' links
+            session = self._conn.session()
+            session.open()
+            link = self._container.create_receiver(session, address)
+            self._links_by_session.setdefault(session, []).append(link)
+            self._subscriptions[link.name] = (address, on_message, window)
+            self._attaching[link.name] = attached
+            link.flow(window)
+
+        self.call(work)
+        attached.result(self.timeout)
+
+    def settle(self, handle: object, outcome: int = Delivery.ACCEPTED) -> None:
+        """Settle a received delivery (any thread): accepted by default, or released/rejected."""
+
+        def work() -> None:
+            delivery: Delivery = handle  # type: ignore[assignment]
+            if not delivery.settled:
+                delivery.update(outcome)
+                delivery.settle()
+
+        self.call(work)
+
+    # ------------------------------------------------------------------ failures and closing
+    def _links_of(self, session):
+        if session is self._send_session:
+            self._send_session = None
+        return self._links_by_session.pop(session, [])
+
+    def _link_failed(self, link) -> None:
+        cond = link.remote_condition or link.session.remote_condition
+        error = PipelineError(f"{link.name}: {cond.name + ': ' + str(cond.description) if cond else 'refused'}")
+        waiter = self._attaching.pop(link.name, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(error)
+        sender = self._senders_by_link.pop(link.name, None)
+        if sender is not None:
+            self._senders = {a: s for a, s in self._senders.items() if s is not sender}
+            while sender.backlog:
+                sender.backlog.popleft()[1].set_exception(error)
+        for delivery in [d for d in self._in_flight if d.link is link]:
+            self._in_flight.pop(delivery).set_exception(error)
+        if link.state & Endpoint.LOCAL_ACTIVE:
+            link.close()
+
+    def _fail_all(self, error: PipelineError) -> None:
+        self._error = self._error or error
+        for future in [*self._in_flight.values(), *self._attaching.values()]:
+            if not future.done():
+                future.set_exception(error)
+        self._in_flight.clear()
+        self._attaching.clear()
+        for sender in self._senders.values():
+            while sender.backlog:
+                sender.backlog.popleft()[1].set_exception(error)
+        self._opened.set()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    def close(self) -> None:
+        """Close the connection and stop the container thread (unsettled deliveries go back to the broker)."""
+
+        def work() -> None:
+            if self._conn is not None:
+                self._conn.close()
+            self._container.stop()
+
+        try:
+            self.call(work)
+        except PipelineError:
+            return
+        with self._lock:
+            self._closed = True
+        self._thread.join(self.timeout)
+
+    def __enter__(self) -> "PipelinedConnection":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
