@@ -32,3 +32,4 @@ bench: install broker-deps
 	$(BIN)/python benchmarks/exchange.py
 	$(BIN)/python benchmarks/citizen_api.py
 	$(BIN)/python benchmarks/load.py
+	$(BIN)/python benchmarks/ledger.py
