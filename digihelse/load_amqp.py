@@ -31,7 +31,8 @@ from rich.console import Console
 from mocks.exchange.base import ExchangeWrapper
 from mocks.exchange.envelope import Envelope
 
-from .load_cli import ROOT, LoadResult, UsageError, parse_duration, read_failures, read_stats, run_locust
+from .load_cli import (ROOT, LoadResult, UsageError, conclude, parse_duration, read_failures, read_stats,
+                       run_locust)
 
 AMQP_LOCUSTFILE = ROOT / "loadtests" / "amqp_locustfile.py"
 DEFAULT_KIT_HER_ID = 9_990_001
@@ -223,20 +224,4 @@ def run_amqp_load(
         result.invariants = check_wire(read_ledgers(ledgers)).to_dict()
     else:
         result.problems.append("no wire ledger was written (see the Locust log)")
-    if result.total is None:
-        result.problems.append("Locust wrote no statistics (see its log)")
-    elif result.total.requests == 0:
-        result.problems.append("Locust made no requests")
-    elif result.total.failures:
-        result.problems.append(f"Locust reported {result.total.failures} failed request(s)")
-    if result.locust_exit_code not in (0, None) and not (result.total and result.total.failures):
-        result.problems.append(f"Locust exited with {result.locust_exit_code} (see its log)")
-    if result.invariants is not None and not result.invariants["ok"]:
-        result.problems.append("invariants do not hold")
-    result.exit_code = 1 if result.problems else 0
-    import json
-    from dataclasses import asdict
-
-    (out / "summary.json").write_text(json.dumps(asdict(result), indent=1, ensure_ascii=False, default=str),
-                                      encoding="utf-8")  # fmt: skip
-    return result
+    return conclude(result, out)

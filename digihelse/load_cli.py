@@ -454,6 +454,12 @@ def run_load(
     else:
         result.problems.append(f"invariants: {store} holds no helsenorge.sqlite")
 
+    return conclude(result, out)
+
+
+def conclude(result: LoadResult, out: Path) -> LoadResult:
+    """The verdict of a load run, HTTP or AMQP alike: what Locust counted and the invariants, written to
+    ``OUT/summary.json``; exit code 1 when anything is wrong."""
     if result.total is None:
         result.problems.append("Locust wrote no statistics (see its log)")
     elif result.total.requests == 0:
