@@ -223,7 +223,7 @@ class LocalRules:
                   f"{self.first_workday_cutoff.strftime('%H:%M')} the last workday before"
                   if self.first_workday_cutoff is not None else "")
         reply = ("the end of the next workday" if self.reply_workdays == 1
-                 else f"the end of the {self.reply_workdays}th workday after")
+                 else f"the end of {self.reply_workdays} workdays after the day it came")
         return f"cancel {hours}{office}; reply by {reply}"
 
 

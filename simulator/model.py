@@ -607,7 +607,7 @@ class Simulation:
             if not wake[0].triggered:
                 wake[0].succeed()
 
-        for tracker in self.world._trackers():
+        for tracker in self.world.trackers():
             tracker.on_earlier = earlier
         try:
             while env.now < end:
@@ -625,7 +625,7 @@ class Simulation:
                 if env.now == tick and (earliest is not None or tick < end):
                     self.services.due_resends(self.at(env.now))
         finally:
-            for tracker in self.world._trackers():
+            for tracker in self.world.trackers():
                 tracker.on_earlier = None
 
 

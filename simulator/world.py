@@ -312,10 +312,10 @@ class DigitalWorld:
 
     def earliest_due(self) -> float | None:
         """POSIX seconds before which no sender has anything to resend (None: nothing pending anywhere)."""
-        bounds = [tracker.earliest_due for tracker in self._trackers() if tracker.earliest_due is not None]
+        bounds = [tracker.earliest_due for tracker in self.trackers() if tracker.earliest_due is not None]
         return min(bounds) if bounds else None
 
-    def _trackers(self):
+    def trackers(self):
         yield self.helsenorge.store.tracker
         for epj in self.epjs.values():
             yield epj.store.outgoing

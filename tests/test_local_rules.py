@@ -75,6 +75,8 @@ def test_two_reply_workdays_from_a_friday_end_on_tuesday_night():
     friday = datetime(2025, 3, 14, 9, 0, tzinfo=OSLO)
     assert LocalRules(reply_workdays=2).reply_deadline(friday) == datetime(2025, 3, 19, 0, 0, tzinfo=OSLO)
     assert DEFAULT_RULES.reply_deadline(friday) == datetime(2025, 3, 18, 0, 0, tzinfo=OSLO)
+    assert LocalRules(reply_workdays=2).describe().endswith("reply by the end of 2 workdays after the day it came")
+    assert DEFAULT_RULES.describe().endswith("reply by the end of the next workday")
 
 
 def test_a_rules_book_gives_each_service_its_own_rule_and_the_default_to_the_rest():
