@@ -32,7 +32,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mocks.broker import free_port  # noqa: E402
+from mocks.harness.broker import free_port  # noqa: E402
 
 
 def wait_up(url: str, process: subprocess.Popen, timeout: float = 60) -> None:

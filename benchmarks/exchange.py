@@ -24,9 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mocks.app import ServeSettings, build_harness  # noqa: E402
+from mocks.harness.app import ServeSettings, build_harness  # noqa: E402
 from mocks.exchange.envelope import QueueKind, queue_name  # noqa: E402
-from simulator.calendar import OSLO  # noqa: E402
+from domain.calendar import OSLO  # noqa: E402
 
 NOW = datetime(2025, 3, 10, 8, 0, tzinfo=OSLO)
 
@@ -130,7 +130,7 @@ def main() -> None:
     measure("embedded (SQLite WAL)", lambda p: EmbeddedExchange(p.with_suffix(".sqlite")), args.messages)
     if args.no_rabbitmq:
         return
-    from mocks.broker import LocalBroker, find_rabbitmq_bin, free_port
+    from mocks.harness.broker import LocalBroker, find_rabbitmq_bin, free_port
 
     if find_rabbitmq_bin() is None:
         print("RabbitMQ not installed (make broker-deps): skipped")

@@ -18,7 +18,7 @@ Rows:
   tracked and put on the bus (the EPJ journals it and receipts it in the
   background, so the row also shows what the asynchronous work costs the API).
 
-After the send run the server is stopped and :mod:`mocks.invariants` checks
+After the send run the server is stopped and :mod:`mocks.harness.invariants` checks
 that every message sent was journaled once with one AppRec.
 
 Run: ``python benchmarks/load.py [--duration S] [--users N] [--workers N]``.
@@ -42,8 +42,8 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 
 from digihelse.load_cli import ServeProcess, cpu_warnings, read_stats, run_locust, wait_settled  # noqa: E402
-from mocks.broker import free_port  # noqa: E402
-from simulator.load_profiles import PROFILES  # noqa: E402
+from mocks.harness.broker import free_port  # noqa: E402
+from loadtests.load_profiles import PROFILES  # noqa: E402
 
 BENCH_LOCUSTFILE = ROOT / "loadtests" / "bench_locustfile.py"
 
@@ -108,7 +108,7 @@ def main() -> None:
                 results[target] = measure(target, serve.url, out, duration=args.duration, users=args.users,
                                           workers=args.workers, world=db / "world.json")
             pending = wait_settled(db, 60)
-        from mocks.invariants import check_invariants
+        from mocks.harness.invariants import check_invariants
 
         report = check_invariants(db, pending_grace=timedelta(0))
 

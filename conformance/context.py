@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn, Protocol
 
-from .suite import TestDef
+from conformance.suite import TestDef
 
 if TYPE_CHECKING:
-    from .session import Session
+    from conformance.session import Session
 
 
 class Failed(Exception):

@@ -26,9 +26,9 @@ from mocks.wire.msghead import (
     build_hent_planlagte_timer,
     msghead_to_xml,
 )
-from simulator.calendar import OSLO
+from domain.calendar import OSLO
 
-from .parties import KitParties
+from conformance.parties import KitParties
 
 KOMTEST_TYPE = CodedValue("KT", "Kommunikasjonstest", OID_TYPE_FORESP_TEST)
 """TypeForesp of HN's Kommunikasjonstest (kodeverk 7603)."""

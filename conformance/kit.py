@@ -21,15 +21,15 @@ from mocks.exchange.envelope import SYNC_CALL_TIMEOUT_S
 from mocks.wire.identifiers import fnr_problem, herid_problem
 from mocks.wire.schema import SchemaDirError, SchemaSet
 
-from .inputs import MessageFactory, unknown_patient_fnr
-from .parties import DEFAULT_KIT_HER_ID, KitParties
-from .registries import ServedRegistries, parse_host_port
-from .reference import DEFAULT_HER_ID_BASE, ConnectionPerQueue, ReferenceEpj
-from .results import RunSettings, RunTarget, SuiteResult
-from .runner import Listener, run_suite
-from .session import Session, Target, Timing
-from .suite import all_tests, select
-from .timefmt import duration
+from conformance.inputs import MessageFactory, unknown_patient_fnr
+from conformance.parties import DEFAULT_KIT_HER_ID, KitParties
+from conformance.registries import ServedRegistries, parse_host_port
+from conformance.reference import DEFAULT_HER_ID_BASE, ConnectionPerQueue, ReferenceEpj
+from conformance.results import RunSettings, RunTarget, SuiteResult
+from conformance.runner import Listener, run_suite
+from conformance.session import Session, Target, Timing
+from conformance.suite import all_tests, select
+from conformance.timefmt import duration
 
 
 class UsageError(ValueError):
@@ -264,7 +264,7 @@ class PrivateBroker:
     """A LocalBroker in a temporary directory for the length of the run."""
 
     def __enter__(self) -> str:
-        from mocks.broker import BrokerError, LocalBroker, find_rabbitmq_bin, free_port
+        from mocks.harness.broker import BrokerError, LocalBroker, find_rabbitmq_bin, free_port
 
         if find_rabbitmq_bin() is None:
             raise UsageError("--reference without --broker starts a private RabbitMQ, but rabbitmq-server is not "

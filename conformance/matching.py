@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from mocks.exchange.envelope import Envelope
 from mocks.wire.models import MsgHead, ProcessFunction
 
-from .inbox import Received
+from conformance.inbox import Received
 
 _SAME_INSTANT = timedelta(milliseconds=1)
 

@@ -24,10 +24,10 @@ from mocks.epj.store import EpjStore
 from mocks.epj.vendors import GERICA, VendorProfile
 from mocks.exchange.base import Exchange
 from mocks.exchange.envelope import Delivery, Envelope
-from mocks.node import Node
-from mocks.ports import IdSource
+from mocks.kernel.node import Node
+from mocks.kernel.ports import IdSource
 from mocks.wire.models import Organisation
-from simulator.calendar import OSLO
+from domain.calendar import OSLO
 
 DEFAULT_HER_ID_BASE = 9_980_000
 """The reference EPJ's organisation; its services are base + 1, base + 2 (synthetic range)."""

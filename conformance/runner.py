@@ -14,10 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Protocol
 
-from .context import Failed, Skipped, StillWaiting, TestContext
-from .results import GroupResult, RunSettings, RunTarget, State, SuiteResult, Summary, TestResult
-from .session import Session
-from .suite import GROUPS, TestDef, process_of
+from conformance.context import Failed, Skipped, StillWaiting, TestContext
+from conformance.results import GroupResult, RunSettings, RunTarget, State, SuiteResult, Summary, TestResult
+from conformance.session import Session
+from conformance.suite import GROUPS, TestDef, process_of
 
 
 class Listener(Protocol):

@@ -24,15 +24,15 @@ from typing import Any, Protocol
 
 from mocks.exchange.base import Exchange
 from mocks.exchange.envelope import Envelope, QueueKind, queue_name
-from mocks.node import SyncClient
+from mocks.kernel.node import SyncClient
 from mocks.wire.models import MsgHead
 from mocks.wire.schema import SchemaSet
 
-from .inbox import Inbox, Received, read
-from .inputs import MessageFactory
-from .matching import Sent
-from .parties import KitParties
-from .results import CapturedMessage
+from conformance.inbox import Inbox, Received, read
+from conformance.inputs import MessageFactory
+from conformance.matching import Sent
+from conformance.parties import KitParties
+from conformance.results import CapturedMessage
 
 
 class EpjDriver(Protocol):

@@ -13,11 +13,11 @@ from datetime import datetime, timedelta, timezone
 
 from mocks.exchange.envelope import QueueKind
 from mocks.wire.models import Organisation, ProcessFunction, VEvent, VisitStatus
-from simulator.calendar import OSLO, cancellation_deadline
+from domain.calendar import OSLO, cancellation_deadline
 
-from .context import TestContext
-from .matching import ReceiptMatch, Sent, answers_to, receipts_for
-from .session import SyncOutcome
+from conformance.context import TestContext
+from conformance.matching import ReceiptMatch, Sent, answers_to, receipts_for
+from conformance.session import SyncOutcome
 
 UNKNOWN_SERVICE_HER_ID = 9_999_990
 """A HER-id in the synthetic range that no EPJ under test serves (E21 material)."""

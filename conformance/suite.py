@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .context import TestContext
+    from conformance.context import TestContext
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,9 @@ from mocks.wire.findings import Severity
 from mocks.wire.models import AppRec, AppRecParty
 from mocks.wire.validate import validate_element
 
-from .context import TestContext
-from .inbox import Received
-from .matching import ReceiptMatch, Sent, same_instant
+from conformance.context import TestContext
+from conformance.inbox import Received
+from conformance.matching import ReceiptMatch, Sent, same_instant
 
 MAX_FINDINGS = 5
 

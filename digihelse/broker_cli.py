@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from mocks.broker import DEFAULT_DIR, DEFAULT_PORT, BrokerError, BrokerStatus, LocalBroker, find_rabbitmq_bin
+from mocks.harness.broker import DEFAULT_DIR, DEFAULT_PORT, BrokerError, BrokerStatus, LocalBroker, find_rabbitmq_bin
 
 broker_app = typer.Typer(
     name="broker",

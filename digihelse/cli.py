@@ -18,14 +18,14 @@ from mocks.wire.safexml import DEFAULT_MAX_BYTES
 from mocks.wire.schema import SchemaDirError, SchemaSet
 from mocks.wire.validate import Report, validate_bytes
 
-from .broker_cli import broker_app
-from .conformance_cli import conformance
-from .load_cli import load
-from .parties_cli import parties
-from .scenario_cli import scenario_app
-from .serve_cli import serve
-from .simulate_cli import simulate
-from .reports import FileReportOut
+from digihelse.broker_cli import broker_app
+from digihelse.conformance_cli import conformance
+from digihelse.load_cli import load
+from digihelse.parties_cli import parties
+from digihelse.scenario_cli import scenario_app
+from digihelse.serve_cli import serve
+from digihelse.simulate_cli import simulate
+from digihelse.reports import FileReportOut
 
 app = typer.Typer(
     name="digihelse",

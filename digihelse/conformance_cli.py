@@ -101,7 +101,7 @@ def conformance(
         )  # fmt: skip
     except ValidationError as exc:
         _fail_usage("; ".join(_problem(e) for e in exc.errors()))
-    logging.getLogger("mocks.node").setLevel(logging.ERROR)  # late sync replies are reported by the tests
+    logging.getLogger("mocks.kernel.node").setLevel(logging.ERROR)  # late sync replies are reported by the tests
     try:
         result = run_kit(options, ConsoleListener(console), announce=_announce)
     except UsageError as exc:

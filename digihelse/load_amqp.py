@@ -31,7 +31,7 @@ from rich.console import Console
 from mocks.exchange.base import ExchangeWrapper
 from mocks.exchange.envelope import Envelope
 
-from .load_cli import (ROOT, LoadResult, UsageError, conclude, parse_duration, read_failures, read_stats,
+from digihelse.load_cli import (ROOT, LoadResult, UsageError, conclude, parse_duration, read_failures, read_stats,
                        run_locust)
 
 AMQP_LOCUSTFILE = ROOT / "loadtests" / "amqp_locustfile.py"
@@ -127,7 +127,7 @@ def run_amqp_load(
     from conformance.kit import PrivateBroker
     from conformance.reference import ConnectionPerQueue, ReferenceEpj
     from loadtests.amqp_invariants import check_wire, read_ledgers
-    from simulator.load_profiles import profile as get_profile
+    from loadtests.load_profiles import profile as get_profile
 
     say = console or Console(stderr=True)
     seconds = parse_duration(run_time)

@@ -12,7 +12,7 @@ land, and a verdict that CI can act on. This command does the whole sequence:
    processes (the generator is CPU-bound in Python; one process per core) —
    writing Locust's CSV and HTML reports into ``--out``;
 3. wait (at most ``--settle`` seconds) until no message waits for its AppRec,
-   stop the server, and check :mod:`mocks.invariants` on its files;
+   stop the server, and check :mod:`mocks.harness.invariants` on its files;
 4. print the summary and exit 1 when Locust saw failures or an invariant broke.
 
 Locust is never imported here: it monkey-patches the standard library with
@@ -95,7 +95,7 @@ def require_loopback(url: str) -> str:
 
 
 def free_port() -> int:
-    from mocks.broker import free_port as _free_port
+    from mocks.harness.broker import free_port as _free_port
 
     return _free_port()
 
@@ -328,7 +328,7 @@ def identity_warnings(logs: list[Path]) -> list[str]:
 
 def wait_settled(db: Path, timeout: float, every: float = 0.25) -> int:
     """Wait until no message waits for its AppRec (or ``timeout`` passes); returns how many still do."""
-    from mocks.invariants import pending_count
+    from mocks.harness.invariants import pending_count
 
     deadline = time.monotonic() + timeout
     while True:
@@ -365,7 +365,7 @@ def run_load(
     if str(ROOT) not in sys.path:  # loadtests/ sits beside the packages, not inside the distribution
         sys.path.insert(0, str(ROOT))
     from loadtests.identities import needed_world
-    from simulator.load_profiles import profile as get_profile
+    from loadtests.load_profiles import profile as get_profile
 
     say = console or Console(stderr=True)
     seconds = parse_duration(run_time)
@@ -442,7 +442,7 @@ def run_load(
     result.endpoints, result.total = read_stats(out / "locust_stats.csv")
     result.failure_reasons = read_failures(out / "locust_failures.csv")
     if store is not None and (store / "helsenorge.sqlite").exists():
-        from mocks.invariants import check_invariants
+        from mocks.harness.invariants import check_invariants
 
         try:
             report = check_invariants(store, pending_grace=timedelta(0))
@@ -572,7 +572,7 @@ def load(
         if start.tzinfo is None:
             raise typer.BadParameter("give a UTC offset, e.g. 2025-03-10T12:00+01:00", param_hint="--start-at")
     if amqp is not None:
-        from .load_amqp import run_amqp_load
+        from digihelse.load_amqp import run_amqp_load
 
         if host is not None or db is not None:
             raise typer.BadParameter("--amqp loads an EPJ over the bus; --host/--db are for the HTTP APIs",

@@ -31,7 +31,7 @@ def parties(
             raise typer.Exit(2) from None
         rows = response.json()
     else:
-        from mocks.population import parties as default_parties
+        from mocks.harness.population import parties as default_parties
         from mocks.registry.core import Registry
         from mocks.registry.store import RegistryStore
 

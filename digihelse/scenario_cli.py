@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .simulate_cli import SCENARIO_DIR, _resolve
+from digihelse.simulate_cli import SCENARIO_DIR, _resolve
 
 scenario_app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
                            help="Write a go-live rehearsal from a few answers, list the shipped scenarios, show one.")

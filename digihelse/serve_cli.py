@@ -64,11 +64,11 @@ def serve(
     """
     import uvicorn
 
-    from mocks.slow_clients import SERVER_LIMITS
+    from mocks.harness.slow_clients import SERVER_LIMITS
 
-    from mocks.app import ServeSettings, build_app, build_harness, wall_clock
-    from mocks.chaos import parse_fault_options
-    from mocks.ports import ScaledClock
+    from mocks.harness.app import ServeSettings, build_app, build_harness, wall_clock
+    from mocks.harness.chaos import parse_fault_options
+    from mocks.kernel.ports import ScaledClock
 
     values: dict = {"broker": broker, "db": db, "protect": protect, "operator_token": operator_token}
     if scenario is not None:

@@ -36,7 +36,7 @@ from locust.runners import MasterRunner, WorkerRunner  # noqa: E402
 
 from loadtests.amqp_party import AnswerFailed, HelsenorgeParty  # noqa: E402
 from loadtests.amqp_rates import action_mix, target_rate  # noqa: E402
-from simulator.load_profiles import PROFILES, profile  # noqa: E402
+from loadtests.load_profiles import PROFILES, profile  # noqa: E402
 
 log = logging.getLogger("digihelse.load.amqp")
 NAMES = {"ekontakt": "EKONTAKT → AppRec", "hent": "HentPlanlagteTimer → SvarPlanlagteTimer",
@@ -152,7 +152,7 @@ class AmqpHelsenorgeUser(User):
         """Cancellable visits of the last calendar (planned, > 24 h and a margin ahead, not cancelled here yet)."""
         from conformance.steps import CANCEL_MARGIN, cancellation_deadline  # the kit's own rule
         from mocks.wire.models import VisitStatus
-        from simulator.calendar import OSLO
+        from domain.calendar import OSLO
 
         doc = outcome.reply.msghead if outcome.reply is not None else None
         calendar = doc.calendar if doc is not None else None

@@ -4,7 +4,7 @@
 national week (``digihelse simulate national-week``, scale 1; README) sent
 :data:`NATIONAL_WEEK_MESSAGES` citizen-initiated messages, each journaled and
 receipted. Spread over the week by the citizens' hour-by-hour weights of
-:mod:`simulator.load_profiles` (the same weights the simulation draws from), the
+:mod:`loadtests.load_profiles` (the same weights the simulation draws from), the
 busiest hour's share gives the peak rate. It is small — DigiHelse is a dialog,
 not a firehose — which is why the load's real question is how many × that an EPJ
 holds.
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from simulator.calendar import OSLO
-from simulator.load_profiles import LoadProfile, christmas_cancel_factor, hourly_weight
+from domain.calendar import OSLO
+from loadtests.load_profiles import LoadProfile, christmas_cancel_factor, hourly_weight
 
 NATIONAL_WEEK_MESSAGES = 7_528
 """Messages the national week at scale 1 sent, journaled and receipted (README, "national week")."""

@@ -28,7 +28,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from simulator.load_profiles import ROLES
+from loadtests.load_profiles import ROLES
 
 
 DEFAULT_SERVICES = 6
@@ -67,7 +67,7 @@ def world_from_json(path: str | Path) -> dict:
 
 def world_from_seed(seed: int, patients_per_service: int = 6, staff_per_service: int = 3) -> dict:
     """The world ``digihelse serve --seed`` seeds, rebuilt in memory (no server needed)."""
-    from mocks.app import ServeSettings, build_harness
+    from mocks.harness.app import ServeSettings, build_harness
 
     harness = build_harness(ServeSettings(seed=seed, patients_per_service=patients_per_service,
                                           staff_per_service=staff_per_service))
@@ -141,7 +141,7 @@ def needed_world(peak_users: int, *, max_envelope: float = 1.0, partitions: int 
     spreading over workers. Half of the recipients are played by themselves and
     half through their relative.
     """
-    from simulator.load_profiles import ROLE_SHARE
+    from loadtests.load_profiles import ROLE_SHARE
 
     services = DEFAULT_SERVICES
     most = peak_users * max(1.0, max_envelope)

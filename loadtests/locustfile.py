@@ -10,7 +10,7 @@ Design, and why:
 
 * **One shape class, chosen by name** (``--dh-shape``): Locust picks up every
   ``LoadTestShape`` in a locustfile and uses the first, so the profiles live in
-  :mod:`simulator.load_profiles` and :class:`DigiHelseShape` reads the one named.
+  :mod:`loadtests.load_profiles` and :class:`DigiHelseShape` reads the one named.
   The shape stops the run itself at ``--dh-run-time`` (Locust's own ``-t`` is not
   applied while a shape runs).
 * **Closed loop with thinning.** The shape keeps ``peak × envelope`` users alive;
@@ -50,7 +50,7 @@ from locust.exception import StopUser  # noqa: E402
 from locust.runners import MasterRunner, WorkerRunner  # noqa: E402
 
 from loadtests.identities import Identity, IdentityPool, world_from_json, world_from_seed  # noqa: E402
-from simulator.load_profiles import (  # noqa: E402
+from loadtests.load_profiles import (  # noqa: E402
     CHRISTMAS_VISIT_DAYS,
     PROFILES,
     ROLE_SHARE,
@@ -83,7 +83,7 @@ CHRISTMAS_PREFIXES = tuple(f"-{m:02d}-{d:02d}" for m, d in CHRISTMAS_VISIT_DAYS)
 @events.init_command_line_parser.add_listener
 def _options(parser) -> None:
     group = parser.add_argument_group("DigiHelse")
-    group.add_argument("--dh-shape", default="steady", choices=sorted(PROFILES), help="load profile (simulator.load_profiles)")
+    group.add_argument("--dh-shape", default="steady", choices=sorted(PROFILES), help="load profile (loadtests.load_profiles)")
     group.add_argument("--dh-run-time", type=float, default=60.0, help="seconds the shape runs before it stops the test")
     group.add_argument("--dh-world", default="", help="world.json of the server under test (digihelse serve --db DIR)")
     group.add_argument("--dh-seed", type=int, default=2026, help="rebuild the world from this seed when --dh-world is not given")

@@ -1,6 +1,6 @@
 """The service bus inside a SimPy run: envelopes arrive after a sampled latency.
 
-The same receiver logic the networked node runs (:func:`mocks.node.respond`:
+The same receiver logic the networked node runs (:func:`mocks.kernel.node.respond`:
 transport checks, then the core) answers every envelope, so a message is
 journaled, receipted and refused exactly as it would be over RabbitMQ. Only the
 wire is different: a SimPy timeout instead of a socket.
@@ -15,9 +15,9 @@ from typing import Callable
 
 import simpy
 
-from mocks.chaos import FaultInjector, ReceiverCrashed
+from mocks.harness.chaos import FaultInjector, ReceiverCrashed
 from mocks.exchange.envelope import MAX_DELIVERIES, SYNC_CALL_TIMEOUT_S, Envelope
-from mocks.node import AsyncHandler, SyncHandler, respond
+from mocks.kernel.node import AsyncHandler, SyncHandler, respond
 
 
 @dataclass
@@ -34,7 +34,7 @@ class Party:
     sync_latency_s: float = 0.0
     """Mean time to answer a synchronous request (exponential); ESTIMATE per vendor profile."""
     names: frozenset[str] = frozenset()
-    """What an outage in a ``[chaos]`` table may call this party (see :mod:`mocks.chaos`)."""
+    """What an outage in a ``[chaos]`` table may call this party (see :mod:`mocks.harness.chaos`)."""
 
 
 REDELIVERY_S = 60.0

@@ -27,13 +27,13 @@ from typing import Callable
 
 import simpy
 
-from mocks.chaos import Chaos, FaultInjector
+from mocks.harness.chaos import Chaos, FaultInjector
 from mocks.epj.model import EpjError
 from mocks.exchange.outgoing import lazy_bodies
 from mocks.helsenorge.rules import Refused
 from simulator.bus import SimBus
 from simulator.services import CaseView, InProcessServices
-from simulator.calendar import OSLO, is_workday
+from domain.calendar import OSLO, is_workday
 from simulator.faults import check_names, forget_uniqueness
 from simulator.ledger import Ledger
 from simulator.verify import visits_by_day_factor
@@ -223,7 +223,7 @@ class Simulation:
 
         import simpy.rt
 
-        from mocks.ports import ScaledClock
+        from mocks.kernel.ports import ScaledClock
         from simulator.services import NetworkedServices, ServedHarness
 
         work = Path(self.work_dir or tempfile.mkdtemp(prefix="digihelse-sim-"))

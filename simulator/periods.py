@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta
 
 from pydantic import BaseModel, Field
 
-from simulator.calendar import OSLO, reply_deadline
+from domain.calendar import OSLO, reply_deadline
 from simulator.uptake import active_days
 
 __all__ = ["PeriodRow", "period_rows", "reachable_on"]

@@ -32,8 +32,8 @@ matplotlib.use("Agg")  # before anything imports pyplot; the report never opens 
 from matplotlib.figure import Figure  # noqa: E402  (after the backend is chosen)
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator, PercentFormatter  # noqa: E402
 
-from .ledger import Ledger  # noqa: E402
-from .summary import Check, Summary  # noqa: E402
+from simulator.ledger import Ledger  # noqa: E402
+from simulator.summary import Check, Summary  # noqa: E402
 
 __all__ = ["write_report", "PLOTS"]
 

@@ -9,7 +9,7 @@ from datetime import datetime, time as clock_time, timedelta
 from pathlib import Path
 from typing import Callable
 
-from simulator.calendar import OSLO, is_workday
+from domain.calendar import OSLO, is_workday
 from simulator.ledger import Ledger
 from simulator.model import Simulation, SimTime
 from simulator.periods import period_rows

@@ -35,8 +35,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from mocks.chaos import Chaos
-from simulator.calendar import DEFAULT_RULES, LocalRules
+from mocks.harness.chaos import Chaos
+from domain.calendar import DEFAULT_RULES, LocalRules
 
 __all__ = [
     "AGE_BAND_RE",
@@ -68,7 +68,7 @@ __all__ = [
 ServiceKind = Literal["home_nursing", "practical_help", "meals", "other", "health_station"]
 """DigiHelse service areas a municipality can go live with (DESIGN §4 rollout example)."""
 Vendor = Literal["Gerica", "Profil", "DIPS Front", "CosDoc"]
-"""EPJ products (DESIGN §1; keys of ``mocks.population.PROFILES``)."""
+"""EPJ products (DESIGN §1; keys of ``mocks.harness.population.PROFILES``)."""
 MessageKind = Literal[
     "enquiry",
     "needs_other_employee",
@@ -747,7 +747,7 @@ class Events(_Model):
 
 
 class ServeSection(_Model):
-    """Read by ``digihelse serve --scenario`` (the keys must stay those of ``mocks.app.ServeSettings``)."""
+    """Read by ``digihelse serve --scenario`` (the keys must stay those of ``mocks.harness.app.ServeSettings``)."""
 
     seed: int = Field(2026, description="Seed of the default served population.")
     patients_per_service: int = Field(6, ge=1, le=10_000)
@@ -805,7 +805,7 @@ class Scenario(_Model):
     events: Events = Field(default_factory=Events)
     chaos: Chaos | None = Field(
         None, description="Survivable transport faults (outages, slow answers, lost AppRecs, duplicates, crashes, "
-                          "broker restarts) the run must ride out with every check still passing; see mocks.chaos.")
+                          "broker restarts) the run must ride out with every check still passing; see mocks.harness.chaos.")
     serve: ServeSection | None = None
     rules: list[LocalRule] = Field(
         default_factory=list, description="[[rules]] tables: municipalities with their own cancellation cut-off and "

@@ -260,13 +260,13 @@ class ServedHarness:
         import uvicorn
         from fastapi import FastAPI
 
-        from mocks.app import ExchangeOutbox
-        from mocks.auth import TokenSigner
+        from mocks.harness.app import ExchangeOutbox
+        from mocks.kernel.auth import TokenSigner
         from mocks.epj.http import epj_router
         from mocks.exchange.embedded import EmbeddedExchange
         from mocks.helsenorge.http import helsenorge_router
-        from mocks.node import Node, SyncClient
-        from mocks.ports import IdSource
+        from mocks.kernel.node import Node, SyncClient
+        from mocks.kernel.ports import IdSource
         from mocks.registry.seed import HELSENORGE_HER_ID
 
         self.exchange = EmbeddedExchange(str(db_dir / "exchange.sqlite"))
@@ -286,7 +286,7 @@ class ServedHarness:
                                              sync=self.sync), prefix="/helsenorge")
         for key, epj in world.epjs.items():
             app.include_router(epj_router(epj, signer=signer, clock=clock, outbox=outbox), prefix=f"/epj/{key}")
-        from mocks.broker import free_port
+        from mocks.harness.broker import free_port
 
         self.port = free_port()
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))

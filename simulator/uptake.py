@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 from datetime import date, datetime, time, timedelta
 
-from simulator.calendar import OSLO
+from domain.calendar import OSLO
 
 __all__ = ["SIGNUP_HOUR", "active_days", "consents", "first_live_day", "signup_at"]
 

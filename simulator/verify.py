@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from simulator.calendar import DEFAULT_RULES, LocalRules
+from domain.calendar import DEFAULT_RULES, LocalRules
 from simulator.ledger import Ledger
 from simulator.summary import Check
 

@@ -17,7 +17,7 @@ from typing import Callable
 
 from lxml import etree
 
-from mocks.chaos import HELSENORGE_NAMES, FaultInjector, epj_names
+from mocks.harness.chaos import HELSENORGE_NAMES, FaultInjector, epj_names
 from mocks.epj.core import EpjCore
 from mocks.epj.model import CaseStatus, PatientRecord, Service, Staff, Visit, VisitState
 from mocks.epj.store import EpjStore
@@ -28,8 +28,8 @@ from mocks.helsenorge.people import birth_date_from_fnr, birthday
 from mocks.helsenorge.store import HelsenorgeStore
 from mocks.helsenorge.wiring import registry_hooks
 from mocks.notify.outbox import NotificationOutbox
-from mocks.population import PROFILES
-from mocks.ports import IdSource
+from mocks.harness.population import PROFILES
+from mocks.kernel.ports import IdSource
 from mocks.registry.core import Registry
 from mocks.registry.model import HELSEPERSONELL, INNBYGGER, CommunicationParty, PartyType
 from mocks.registry.processes import DIGIHELSE_PROCESSES
@@ -38,7 +38,7 @@ from mocks.registry.store import RegistryStore
 from mocks.wire.codes import NS_MSGHEAD
 from mocks.wire.msghead import parse_document
 from simulator.bus import Party, SimBus
-from simulator.calendar import OSLO, NoCutoff, RulesBook
+from domain.calendar import OSLO, NoCutoff, RulesBook
 from simulator.faults import wrap_epj_handler
 from simulator.uptake import consents, later_self_login
 

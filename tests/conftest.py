@@ -40,7 +40,7 @@ INSTALL_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "install-rabb
 
 def ensure_rabbitmq() -> None:
     """RabbitMQ is a real dependency: install it when we can, skip locally when we cannot, fail in CI."""
-    from mocks.broker import find_rabbitmq_bin
+    from mocks.harness.broker import find_rabbitmq_bin
 
     if find_rabbitmq_bin() is not None:
         return
@@ -59,7 +59,7 @@ def ensure_rabbitmq() -> None:
 def rabbitmq(tmp_path_factory):
     """One private RabbitMQ node (AMQP 1.0 plugin) on loopback for the whole session."""
     ensure_rabbitmq()
-    from mocks.broker import LocalBroker, free_port
+    from mocks.harness.broker import LocalBroker, free_port
 
     node = LocalBroker(port=free_port(), dir=tmp_path_factory.mktemp("rabbitmq-session"))
     node.start()

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 import pytest
 
 from conformance.registries import ServedRegistries
-from mocks.broker import free_port
+from mocks.harness.broker import free_port
 from mocks.registry import ar_soap
 from mocks.registry.core import Registry
 from mocks.registry.seed import SYNTHETIC_HER_ID_RANGE, municipality_her_id, seed

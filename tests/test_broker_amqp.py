@@ -24,7 +24,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 from typer.testing import CliRunner  # noqa: E402
 
 from digihelse.broker_cli import broker_app  # noqa: E402
-from mocks.broker import LocalBroker, free_port  # noqa: E402
+from mocks.harness.broker import LocalBroker, free_port  # noqa: E402
 from mocks.exchange.amqp import FAILED_DELIVERIES_PROPERTY, DeliveryLost  # noqa: E402
 from mocks.exchange.envelope import (  # noqa: E402
     CONTENT_TYPE_PROTECTED,

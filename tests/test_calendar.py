@@ -1,4 +1,4 @@
-"""Edge cases of the DigiHelse calendar rules (simulator.calendar).
+"""Edge cases of the DigiHelse calendar rules (domain.calendar).
 
 The exhaustive test at the bottom checks every hour of 2021-2030 against a
 formulation written here from scratch: holidays from the Easter date, and the
@@ -18,7 +18,7 @@ from dateutil.easter import easter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.calendar import (
+from domain.calendar import (
     OSLO,
     cancellation_deadline,
     holiday_name,

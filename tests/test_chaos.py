@@ -1,6 +1,6 @@
 """Survivable transport faults: the chaos week passes every check, and each fault does what it says.
 
-The fault core (:mod:`mocks.chaos`) at its edges (windows that touch, a window
+The fault core (:mod:`mocks.harness.chaos`) at its edges (windows that touch, a window
 across the DST night, a resent AppRec drawing anew), the served harness with
 faults on its exchange (crash before ack, duplicates, lost AppRecs, a broker
 restart while a citizen writes), and the simulated chaos week end to end.
@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from mocks.app import ServeSettings, build_app, build_harness
-from mocks.chaos import ALL_PARTIES, Chaos, FaultInjector, parse_fault_options
+from mocks.harness.app import ServeSettings, build_app, build_harness
+from mocks.harness.chaos import ALL_PARTIES, Chaos, FaultInjector, parse_fault_options
 from mocks.exchange.embedded import EmbeddedExchange
 from mocks.exchange.envelope import Envelope
-from mocks.exchange.faulty import BrokerUnavailable, FaultyExchange
-from mocks.receipts import DEFAULT_BACKOFF
-from simulator.calendar import OSLO
+from mocks.harness.faulty import BrokerUnavailable, FaultyExchange
+from mocks.kernel.receipts import DEFAULT_BACKOFF
+from domain.calendar import OSLO
 from simulator.ledger import Ledger
 from simulator.run import run_scenario
 from simulator.scenario import ScenarioError, load_scenario, parse_scenario

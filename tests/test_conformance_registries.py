@@ -19,7 +19,7 @@ from conformance.kit import KitOptions, UsageError, run_kit
 from conformance.registries import parse_host_port
 from conformance.results import State
 from digihelse.conformance_cli import conformance
-from mocks.broker import free_port
+from mocks.harness.broker import free_port
 from mocks.registry import ar_soap
 from mocks.registry.cppa_xml import parse_cpa
 

@@ -10,7 +10,7 @@ from mocks.wire.codes import MessageFunction
 from mocks.wire.models import ProcessFunction
 from mocks.wire.msghead import build_sjekk_status, build_status_svar, digital_status_of, msghead_to_xml, parse_document
 from mocks.wire.validate import validate_bytes
-from simulator.calendar import OSLO
+from domain.calendar import OSLO
 from tests import test_epj, test_helsenorge
 from tests.test_helsenorge import w  # noqa: F401  (the fixture: helsenorge with Ingrid, Per, Kari, Ola)
 

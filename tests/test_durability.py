@@ -21,9 +21,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mocks.broker import free_port
-from mocks.invariants import check_invariants, pending_count
-from mocks.population import World
+from mocks.harness.broker import free_port
+from mocks.harness.invariants import check_invariants, pending_count
+from mocks.harness.population import World
 from tests.test_serve import ROOT, wait_until
 
 MESSAGES = 12
@@ -220,7 +220,7 @@ def test_a_restart_on_the_same_db_draws_ids_never_drawn_before(tmp_path):
     """Finding 1 in-process: the id source of a harness with ``--db`` is not the seeded stream of the last run
     (in memory it stays seeded, so a run without files is reproducible). Before, the second start replayed the
     stream the first had used past seeding the world: new ids equal to stored ones."""
-    from mocks.app import ServeSettings, build_harness
+    from mocks.harness.app import ServeSettings, build_harness
 
     def first_ids(settings: ServeSettings) -> list[str]:
         harness = build_harness(settings)

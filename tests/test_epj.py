@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from lxml import etree
 
-from mocks.auth import TokenSigner
+from mocks.kernel.auth import TokenSigner
 from mocks.epj import (
     COSDOC,
     DIPS_FRONT,
@@ -40,9 +40,9 @@ from mocks.epj.http import epj_router
 from mocks.exchange.embedded import EmbeddedExchange
 from mocks.exchange.envelope import Envelope, QueueKind, queue_name
 from mocks.exchange.outgoing import envelope_for
-from mocks.node import Node
-from mocks.ports import IdSource
-from mocks.receipts import DeliveryState
+from mocks.kernel.node import Node
+from mocks.kernel.ports import IdSource
+from mocks.kernel.receipts import DeliveryState
 from mocks.wire.apprec import apprec_for
 from mocks.wire.codes import NS_APPREC_10, AppRecStatus, MessageFunction
 from mocks.wire.examples import HELSENORGE, HJEMMETJENESTEN, PATIENT, example_object
@@ -69,7 +69,7 @@ from mocks.wire.msghead import (
     parse_document,
 )
 from mocks.wire.validate import validate_bytes
-from simulator.calendar import OSLO, cancellation_deadline, reply_deadline
+from domain.calendar import OSLO, cancellation_deadline, reply_deadline
 
 HN = 9_900_002
 MUNICIPALITY = 9_900_100
@@ -916,7 +916,7 @@ def test_reference_epj_answers_the_kommunikasjonstest_without_apprec():
     from mocks.epj.vendors import GERICA
     from mocks.exchange.envelope import QueueKind
     from mocks.exchange.outgoing import envelope_for
-    from mocks.ports import IdSource
+    from mocks.kernel.ports import IdSource
     from mocks.wire.msghead import parse_document
     from mocks.wire.safexml import parse_xml
 

@@ -14,7 +14,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from mocks.auth import TokenSigner
+from mocks.kernel.auth import TokenSigner
 from mocks.exchange.envelope import Envelope, QueueKind, queue_name
 from mocks.exchange.outgoing import envelope_for, sync_reply_for
 from mocks.helsenorge import (
@@ -30,8 +30,8 @@ from mocks.helsenorge import (
 from mocks.helsenorge import rules
 from mocks.helsenorge.http import helsenorge_router
 from mocks.notify import NotificationOutbox, notify_router, scrub_phone_numbers
-from mocks.ports import IdSource
-from mocks.receipts import DeliveryState
+from mocks.kernel.ports import IdSource
+from mocks.kernel.receipts import DeliveryState
 from mocks.wire.apprec import apprec_error, apprec_for
 from mocks.wire.examples import PATIENT
 from mocks.wire.identifiers import synthetic_fnr
@@ -43,7 +43,7 @@ from mocks.wire.msghead import (
     build_svar_planlagte_timer,
     parse_document,
 )
-from simulator.calendar import OSLO
+from domain.calendar import OSLO
 
 HN_HER, HN_ORG = 9_900_001, 9_900_000
 SERVICE, SERVICE_ORG = 9_900_101, 9_900_100

@@ -5,7 +5,7 @@ background=True))``: receive loops in threads, SQLite files, the embedded bus) u
 loopback port — and every attack goes to it over real HTTP with httpx. After **every** test an autouse
 fixture checks that the server still serves: ``/health`` is ok with no node failures, a citizen can read the
 inbox and send a message. The last test waits for all those control messages to be journaled and receipted
-and runs the services' own invariants (:func:`mocks.invariants.check_invariants`): nothing lost, nothing
+and runs the services' own invariants (:func:`mocks.harness.invariants.check_invariants`): nothing lost, nothing
 journaled twice, nothing dead-lettered, no transport error left unread.
 
 XML enters over HTTP only at AR's SOAP endpoint (``/ar/soap``; CPPA is read-only and there is no validation
@@ -39,21 +39,21 @@ from conformance.results import CapturedMessage, GroupResult, RunSettings, RunTa
 from conformance.results import TestResult as ConformanceTest
 from conformance.results import Summary as SuiteSummary
 from digihelse.cli import app as cli
-from mocks.app import Harness, ServeSettings, build_app, build_harness
-from mocks.auth import TokenSigner
-from mocks.broker import free_port
+from mocks.harness.app import Harness, ServeSettings, build_app, build_harness
+from mocks.kernel.auth import TokenSigner
+from mocks.harness.broker import free_port
 from mocks.exchange.checks import check_incoming, sender_her_ids
 from mocks.exchange.envelope import CONTENT_TYPE_PLAIN, Envelope, ErrorCondition
-from mocks.http_guard import JSON_BODY_LIMIT, MAX_JSON_DEPTH
-from mocks.invariants import check_invariants, pending_count
-from mocks.population import Recipient
-from mocks.ports import ScaledClock
-from mocks.slow_clients import SERVER_LIMITS
+from mocks.kernel.http_guard import JSON_BODY_LIMIT, MAX_JSON_DEPTH
+from mocks.harness.invariants import check_invariants, pending_count
+from mocks.harness.population import Recipient
+from mocks.kernel.ports import ScaledClock
+from mocks.harness.slow_clients import SERVER_LIMITS
 from mocks.registry import ar_soap
 from mocks.wire.examples import build_example
 from mocks.wire.identifiers import synthetic_fnr
 from mocks.wire.safexml import DEFAULT_MAX_BYTES, XmlRejected, parse_xml
-from simulator.calendar import OSLO
+from domain.calendar import OSLO
 from simulator.ledger import Ledger
 from simulator.report import write_report
 from simulator.summary import Check, Messages, MunicipalityRow, Summary, Visits

@@ -12,7 +12,7 @@ import pytest
 from conformance.inputs import unknown_patient_fnr
 from conformance.kit import KitOptions, run_kit
 from conformance.results import State
-from mocks.broker import free_port
+from mocks.harness.broker import free_port
 from mocks.exchange.envelope import CONTENT_TYPE_PLAIN, Envelope
 
 from .library_peer import ArClient, CppaClient, LibraryPeer, ProcessNotInCpa

@@ -32,9 +32,9 @@ from digihelse.load_cli import (
     run_load,
 )
 from loadtests.identities import DEFAULT_SERVICES, IdentityPool, identities, needed_world, world_from_seed
-from mocks.invariants import check_invariants, pending_count
-from simulator.calendar import OSLO
-from simulator.load_profiles import (
+from mocks.harness.invariants import check_invariants, pending_count
+from domain.calendar import OSLO
+from loadtests.load_profiles import (
     JUNE_2021_SURGE,
     MIX,
     OFF_DAY_FACTOR,
@@ -249,7 +249,7 @@ def settled_store(tmp_path_factory):
     """A store after a small story: a message sent and answered, a visit cancelled, everything receipted."""
     from fastapi.testclient import TestClient
 
-    from mocks.app import ServeSettings, build_app, build_harness
+    from mocks.harness.app import ServeSettings, build_app, build_harness
 
     db = tmp_path_factory.mktemp("invariants") / "db"
     clock = FixedClock(datetime(2025, 3, 10, 12, 0, tzinfo=OSLO))

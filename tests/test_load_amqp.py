@@ -18,7 +18,7 @@ from digihelse.load_amqp import require_loopback_amqp
 from digihelse.load_cli import UsageError
 from loadtests.amqp_invariants import check_wire
 from loadtests.amqp_rates import NATIONAL_WEEK_MESSAGES, action_mix, national_peak_rate, target_rate
-from simulator.load_profiles import profile
+from loadtests.load_profiles import profile
 
 from .conftest import ensure_rabbitmq
 
@@ -28,7 +28,7 @@ AMQP_TYPES = {"EKONTAKT → AppRec", "HentPlanlagteTimer → SvarPlanlagteTimer"
 @pytest.fixture(scope="module")
 def broker():
     ensure_rabbitmq()
-    from mocks.broker import LocalBroker, free_port
+    from mocks.harness.broker import LocalBroker, free_port
 
     with tempfile.TemporaryDirectory() as tmp:
         node = LocalBroker(port=free_port(), dir=Path(tmp) / "rabbitmq")
@@ -157,7 +157,7 @@ def test_registries_serve_ar_and_cppa_for_every_kit_her_id():
     import httpx
 
     from loadtests.registries import RegistryServer, kit_registry, parse_host_port
-    from mocks.broker import free_port
+    from mocks.harness.broker import free_port
 
     with pytest.raises(ValueError, match="loopback"):
         parse_host_port("192.0.2.1:8089")
@@ -183,7 +183,7 @@ def test_registries_serve_ar_and_cppa_for_every_kit_her_id():
 def test_load_amqp_master_and_two_workers_each_their_own_helsenorge_her_id_with_served_registries(broker, tmp_path):
     import httpx
 
-    from mocks.broker import free_port
+    from mocks.harness.broker import free_port
 
     out = tmp_path / "workers"
     port = free_port()

@@ -13,7 +13,7 @@ from mocks.epj.model import VisitState
 from mocks.helsenorge.rules import Refused
 from mocks.wire.models import VisitStatus
 from mocks.wire.msghead import parse_document
-from simulator.calendar import DEFAULT_RULES, OSLO, LocalRules, RulesBook, cancellation_deadline, reply_deadline
+from domain.calendar import DEFAULT_RULES, OSLO, LocalRules, RulesBook, cancellation_deadline, reply_deadline
 from simulator.ledger import Ledger
 from simulator.model import Simulation
 from simulator.population import build_population

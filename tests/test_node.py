@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 from mocks.exchange.embedded import EmbeddedExchange
 from mocks.exchange.envelope import MAX_DELIVERIES, QueueKind, queue_name
 from mocks.exchange.outgoing import envelope_for, sync_reply_for
-from mocks.node import Node, SyncClient
-from mocks.ports import IdSource
+from mocks.kernel.node import Node, SyncClient
+from mocks.kernel.ports import IdSource
 from mocks.wire.apprec import apprec_for
 from mocks.wire.codes import AppRecStatus
 from mocks.wire.examples import example_object

@@ -14,7 +14,7 @@ import sys
 
 import httpx
 
-from mocks.broker import free_port
+from mocks.harness.broker import free_port
 from tests.test_serve import ROOT, wait_until
 
 PARTY = {"herId": 9_977_801, "name": "Leverandørens testklient", "type": "Service", "parentHerId": 9_900_000,

@@ -23,8 +23,8 @@ from mocks.exchange.envelope import (
     queue_name,
 )
 from mocks.exchange.outgoing import envelope_for
-from mocks.node import Node
-from mocks.ports import IdSource
+from mocks.kernel.node import Node
+from mocks.kernel.ports import IdSource
 from mocks.registry import ar_soap, cppa_xml
 from mocks.registry.core import Registry
 from mocks.registry.http import ar_router, cppa_router
@@ -575,7 +575,7 @@ def test_served_harness_with_protection_round_trips_messages_receipts_and_calend
     receivers open it, and the story still works: message journaled, AppRec back, calendar read live."""
     from fastapi.testclient import TestClient
 
-    from mocks.app import ServeSettings, build_app, build_harness
+    from mocks.harness.app import ServeSettings, build_app, build_harness
     from mocks.exchange.envelope import CONTENT_TYPE_PROTECTED
     from mocks.exchange.tap import TappedExchange
     from tests.test_story import MONDAY_0800, Clock, login_citizen
@@ -606,7 +606,7 @@ def test_served_harness_with_protection_round_trips_messages_receipts_and_calend
 def test_a_restarted_harness_with_db_opens_what_was_protected_before(tmp_path):
     """`serve --db DIR --protect`: the credentials are kept beside the stores (owner-only), so a message
     protected before a restart is opened after it, and AR publishes the same certificates."""
-    from mocks.app import ServeSettings, build_harness
+    from mocks.harness.app import ServeSettings, build_harness
     from mocks.exchange.envelope import CONTENT_TYPE_PROTECTED, Envelope
     from mocks.security.protection import protect_envelope
     from tests.test_story import MONDAY_0800, Clock

@@ -7,7 +7,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 from mocks.exchange.envelope import Envelope
-from mocks.receipts import DeliveryState, ReceiptTracker
+from mocks.kernel.receipts import DeliveryState, ReceiptTracker
 
 T0 = datetime(2025, 3, 10, 9, 0, tzinfo=timezone.utc)
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from mocks.exchange.envelope import Envelope
-from mocks.receipts import ReceiptTracker
+from mocks.kernel.receipts import ReceiptTracker
 from simulator.run import run_scenario
 from simulator.scenario import load_scenario
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from mocks.helsenorge.rules import consent_effective_from
-from mocks.receipts import DeliveryState
+from mocks.kernel.receipts import DeliveryState
 from mocks.registry.processes import DIGIHELSE_PROCESSES
 from mocks.registry.seed import HELSENORGE_HER_ID
-from simulator.calendar import OSLO, is_workday
+from domain.calendar import OSLO, is_workday
 from simulator.ledger import Ledger
 from simulator.model import SimTime
 from simulator.population import build_population

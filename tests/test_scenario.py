@@ -182,7 +182,7 @@ def test_load_scenario_reports_file_problems(tmp_path: Path):
 
 
 def test_serve_table_is_what_digihelse_serve_accepts():
-    from mocks.app import ServeSettings
+    from mocks.harness.app import ServeSettings
 
     data = tomllib.loads((SCENARIOS / "smoke.toml").read_text(encoding="utf-8"))
     settings = ServeSettings(**data["serve"])

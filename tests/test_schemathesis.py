@@ -31,7 +31,7 @@ from schemathesis.checks import not_a_server_error  # noqa: E402
 from schemathesis.config import SchemathesisConfig  # noqa: E402
 from schemathesis.specs.openapi.checks import response_schema_conformance  # noqa: E402
 
-from mocks.app import ServeSettings, build_app, build_harness  # noqa: E402
+from mocks.harness.app import ServeSettings, build_app, build_harness  # noqa: E402
 
 NOW = datetime(2025, 3, 10, 8, 0, tzinfo=timezone(timedelta(hours=1)))  # a Monday morning
 MAX_EXAMPLES = 8  # per operation and generation mode; 60+ per operation with random seeds found nothing more

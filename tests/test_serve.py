@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mocks.broker import free_port
-from mocks.population import World
+from mocks.harness.broker import free_port
+from mocks.harness.population import World
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -132,7 +132,7 @@ def test_parties_command_prints_what_ar_serves():
     from typer.testing import CliRunner
 
     from digihelse.cli import app
-    from mocks.app import build_app, build_harness
+    from mocks.harness.app import build_app, build_harness
 
     served = TestClient(build_app(build_harness())).get("/ar/api/parties").json()
     result = CliRunner().invoke(app, ["parties", "--json"])

@@ -1,6 +1,6 @@
 """Slow clients get a deadline (issue 13, finding 10): a request head or body trickled in is cut off with 408.
 
-A small app under uvicorn with :class:`mocks.slow_clients.ReadDeadlineProtocol` (the protocol ``digihelse
+A small app under uvicorn with :class:`mocks.harness.slow_clients.ReadDeadlineProtocol` (the protocol ``digihelse
 serve`` runs) and a short read deadline; raw sockets play the slow client.
 """
 
@@ -14,8 +14,8 @@ import pytest
 import uvicorn
 from fastapi import FastAPI, Request
 
-from mocks.broker import free_port
-from mocks.slow_clients import SERVER_LIMITS, ReadDeadlineProtocol
+from mocks.harness.broker import free_port
+from mocks.harness.slow_clients import SERVER_LIMITS, ReadDeadlineProtocol
 
 
 class QuickDeadline(ReadDeadlineProtocol):

@@ -15,12 +15,12 @@ from datetime import datetime, timedelta
 
 from fastapi.testclient import TestClient
 
-from mocks.app import ServeSettings, build_app, build_harness
+from mocks.harness.app import ServeSettings, build_app, build_harness
 from mocks.exchange.embedded import EmbeddedExchange
 from mocks.exchange.tap import TappedExchange
 from mocks.helsenorge.model import NotificationLevel
 from mocks.wire.msghead import parse_document
-from simulator.calendar import OSLO
+from domain.calendar import OSLO
 
 MONDAY_0800 = datetime(2025, 3, 10, 8, 0, tzinfo=OSLO)
 

@@ -15,7 +15,7 @@ from datetime import timezone
 import pytest
 from fastapi.testclient import TestClient
 
-from mocks.app import ServeSettings, build_app, build_harness
+from mocks.harness.app import ServeSettings, build_app, build_harness
 from mocks.exchange.envelope import QueueKind, queue_name
 from mocks.exchange.outgoing import envelope_for
 from mocks.exchange.tap import TappedExchange

@@ -5,11 +5,11 @@ from __future__ import annotations
 from mocks.wire.codes import MessageFunction
 from mocks.wire.models import ProcessFunction
 
-from .. import steps, verify
-from ..context import TestContext
-from ..matching import receipts_for
-from ..suite import conformance_test
-from ..timefmt import duration
+from conformance import steps, verify
+from conformance.context import TestContext
+from conformance.matching import receipts_for
+from conformance.suite import conformance_test
+from conformance.timefmt import duration
 
 
 @conformance_test(

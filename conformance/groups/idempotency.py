@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from mocks.wire.models import ProcessFunction
 
-from .. import steps
-from ..context import TestContext
-from ..matching import answers_to
-from ..suite import conformance_test
-from ..timefmt import duration
-from ..verify import error_codes
+from conformance import steps
+from conformance.context import TestContext
+from conformance.matching import answers_to
+from conformance.suite import conformance_test
+from conformance.timefmt import duration
+from conformance.verify import error_codes
 
 DUPLICATE_NOTE = "the same message again (same MsgId, new AMQP message-id), as a sender without a receipt resends it"
 

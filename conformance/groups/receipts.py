@@ -5,11 +5,11 @@ from __future__ import annotations
 from mocks.wire.codes import OID_APPREC_ERROR
 from mocks.wire.findings import Severity
 
-from .. import steps, verify
-from ..context import TestContext
-from ..inbox import Received
-from ..suite import conformance_test
-from ..timefmt import duration
+from conformance import steps, verify
+from conformance.context import TestContext
+from conformance.inbox import Received
+from conformance.suite import conformance_test
+from conformance.timefmt import duration
 
 
 def _apprecs(t: TestContext) -> list[tuple[str, Received]]:

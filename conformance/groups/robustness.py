@@ -5,12 +5,12 @@ from __future__ import annotations
 from mocks.exchange.envelope import Envelope, ErrorCondition
 from mocks.wire.models import MsgHead
 
-from .. import steps
-from ..context import TestContext
-from ..inbox import Received
-from ..matching import Sent, errors_for, receipts_for
-from ..suite import conformance_test
-from ..timefmt import duration
+from conformance import steps
+from conformance.context import TestContext
+from conformance.inbox import Received
+from conformance.matching import Sent, errors_for, receipts_for
+from conformance.suite import conformance_test
+from conformance.timefmt import duration
 
 
 def _transport_error(t: TestContext, bad: Envelope, msg: MsgHead | None, expected: ErrorCondition,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from .. import steps
-from ..context import TestContext
-from ..suite import conformance_test
-from ..timefmt import duration
+from conformance import steps
+from conformance.context import TestContext
+from conformance.suite import conformance_test
+from conformance.timefmt import duration
 
 
 @conformance_test(

@@ -1,7 +1,7 @@
 """Renderings of one :class:`~conformance.results.SuiteResult`: console, JUnit XML, JSON, HTML."""
 
-from .html import render_html
-from .junit import render_junit
+from conformance.reports.html import render_html
+from conformance.reports.junit import render_junit
 
 
 def render_json(result) -> str:

@@ -8,10 +8,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..requirements import Coverage, Requirement
-from ..results import State, SuiteResult, TestResult
-from ..suite import TestDef
-from ..timefmt import duration
+from conformance.requirements import Coverage, Requirement
+from conformance.results import State, SuiteResult, TestResult
+from conformance.suite import TestDef
+from conformance.timefmt import duration
 
 STYLE = {State.PASS: "green", State.FAIL: "red", State.ERROR: "yellow", State.SKIP: "dim", State.WAIT: "magenta"}
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from html import escape
 
-from ..results import CapturedMessage, State, SuiteResult, TestResult
-from ..timefmt import duration
-from .text import message_header, xml_safe
+from conformance.results import CapturedMessage, State, SuiteResult, TestResult
+from conformance.timefmt import duration
+from conformance.reports.text import message_header, xml_safe
 
 _COLOURS = {State.PASS: "#1a7f37", State.FAIL: "#cf222e", State.ERROR: "#9a6700", State.SKIP: "#6e7781",
             State.WAIT: "#8250df"}  # fmt: skip

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from lxml import etree
 
-from ..results import State, SuiteResult
-from .text import test_text, xml_safe
+from conformance.results import State, SuiteResult
+from conformance.reports.text import test_text, xml_safe
 
 
 def _num(value: float) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ..results import CapturedMessage, TestResult
+from conformance.results import CapturedMessage, TestResult
 
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 

@@ -6,8 +6,8 @@ a thin FastAPI staff API (:func:`mocks.epj.http.epj_router`, imported
 separately so the core does not pull in FastAPI).
 """
 
-from .core import EpjCore, classify
-from .model import (
+from mocks.epj.core import EpjCore, classify
+from mocks.epj.model import (
     Case,
     CaseEvent,
     CaseKind,
@@ -25,9 +25,9 @@ from .model import (
     Visit,
     VisitState,
 )
-from .seed import SeededService, seed_municipality, seed_service, staff_password
-from .store import EpjStore
-from .vendors import COSDOC, DIPS_FRONT, GERICA, PROFIL, PROFILES, HerIdLayout, VendorProfile
+from mocks.epj.seed import SeededService, seed_municipality, seed_service, staff_password
+from mocks.epj.store import EpjStore
+from mocks.epj.vendors import COSDOC, DIPS_FRONT, GERICA, PROFIL, PROFILES, HerIdLayout, VendorProfile
 
 __all__ = [
     "COSDOC",

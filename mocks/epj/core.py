@@ -27,7 +27,7 @@ What the standard asks of a receiving application, and how this core meets it:
   receipt. The first AppRec envelope is therefore stored with the MsgId —
   rejections included, so a resent bad message gets the same Avvist.
 * **Resend until receipted.** The EPJ's own Svar, Avtale and SvarAvbestilling
-  are tracked in :class:`~mocks.receipts.ReceiptTracker` and come back from
+  are tracked in :class:`~mocks.kernel.receipts.ReceiptTracker` and come back from
   :meth:`EpjCore.due_resends` until helsenorge's AppRec settles them.
 
 Each step that journals something writes all of it in one SQLite transaction,
@@ -46,8 +46,8 @@ from lxml import etree
 
 from mocks.exchange.envelope import Envelope, QueueKind
 from mocks.exchange.outgoing import envelope_for, sync_reply_for
-from mocks.ports import IdSource
-from mocks.receipts import Tracked
+from mocks.kernel.ports import IdSource
+from mocks.kernel.receipts import Tracked
 from mocks.wire.apprec import apprec_error, apprec_for
 from mocks.wire.codes import AppRecStatus, MessageFunction
 from mocks.wire.identifiers import IdentifierError, fnr_problem
@@ -81,11 +81,11 @@ from mocks.wire.msghead import (
     parse_msghead,
 )
 from mocks.wire.safexml import XmlRejected, parse_xml
-from simulator.calendar import DEFAULT_BOOK, OSLO, RulesBook
+from domain.calendar import DEFAULT_BOOK, OSLO, RulesBook
 
-from .komtest import komtest_answer
+from mocks.epj.komtest import komtest_answer
 
-from .model import (
+from mocks.epj.model import (
     Case,
     CaseEvent,
     CaseKind,
@@ -103,8 +103,8 @@ from .model import (
     Visit,
     VisitState,
 )
-from .store import EpjStore
-from .vendors import VendorProfile
+from mocks.epj.store import EpjStore
+from mocks.epj.vendors import VendorProfile
 
 UTC = timezone.utc
 

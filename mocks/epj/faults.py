@@ -4,7 +4,7 @@ The conformance kit is only worth something if it catches the mistakes real
 EPJs make, so its own tests run it against the reference EPJ broken on purpose,
 one way at a time, and require that exactly the tests covering that mistake
 fail. The faults are wrappers around :class:`~mocks.epj.core.EpjCore` and the
-:class:`~mocks.node.Node` handlers, never changes to the core: the core stays
+:class:`~mocks.kernel.node.Node` handlers, never changes to the core: the core stays
 the one correct implementation, and each fault is a few lines that show how a
 vendor could get it wrong.
 
@@ -28,15 +28,15 @@ from lxml import etree
 
 from mocks.exchange.envelope import Envelope
 from mocks.exchange.outgoing import envelope_for
-from mocks.node import Node
-from mocks.ports import Clock, IdSource
+from mocks.kernel.node import Node
+from mocks.kernel.ports import Clock, IdSource
 from mocks.wire.apprec import apprec_error, apprec_for, apprec_status
 from mocks.wire.codes import AppRecStatus, MessageFunction
 from mocks.wire.models import AppRec, MsgHead, WireFormatError
 from mocks.wire.msghead import parse_document, to_xml
 from mocks.wire.safexml import XmlRejected, parse_xml
 
-from .core import EpjCore
+from mocks.epj.core import EpjCore
 
 DEFAULT_SLOW_SYNC_S = 3.0
 _AVVIST_DETAIL = "avvist av feilprofil avvist-everything"

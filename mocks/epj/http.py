@@ -12,12 +12,12 @@ Conventions:
 * JSON is camelCase; request models forbid unknown fields, so a typo is a 422
   naming the field rather than a silently ignored value.
 * 401 when the bearer token is missing, forged, altered or expired, with the
-  :class:`~mocks.auth.TokenError` rule (``auth.missing``, ``auth.malformed``,
+  :class:`~mocks.kernel.auth.TokenError` rule (``auth.missing``, ``auth.malformed``,
   ``auth.signature``, ``auth.expired``) in ``detail.rule``; 403 when a staff
   member acts outside their service (or a non-staff token is used); 404 for
   unknown ids; 409 when the action does not fit the state; 422 for bad input,
   in FastAPI's own ``[{"type", "loc", "msg"}]`` shape so clients parse one form.
-* Before FastAPI parses a body, :class:`~mocks.http_guard.GuardedRoute` refuses one
+* Before FastAPI parses a body, :class:`~mocks.kernel.http_guard.GuardedRoute` refuses one
   over 256 kB (413 ``request.too-large``), one that is not UTF-8 (422
   ``request.encoding``), nests deeper than 32 levels (422 ``request.too-deep``) or
   holds a lone surrogate (422 ``request.unicode``). Free
@@ -37,14 +37,14 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from mocks.auth import TokenError, TokenSigner
+from mocks.kernel.auth import TokenError, TokenSigner
 from mocks.exchange.envelope import Envelope
-from mocks.http_guard import CalendarDate, CalendarDateTime, GuardedRoute, error_responses, xml_text
-from mocks.ports import Clock, Outbox
-from simulator.calendar import OSLO
+from mocks.kernel.http_guard import CalendarDate, CalendarDateTime, GuardedRoute, error_responses, xml_text
+from mocks.kernel.ports import Clock, Outbox
+from domain.calendar import OSLO
 
-from .core import EpjCore
-from .model import (
+from mocks.epj.core import EpjCore
+from mocks.epj.model import (
     Case,
     CaseKind,
     CaseStatus,

@@ -17,7 +17,7 @@ from mocks.wire.models import MsgHead, message_type
 from mocks.wire.msghead import build_svar
 
 if TYPE_CHECKING:
-    from .core import EpjCore
+    from mocks.epj.core import EpjCore
 
 
 def komtest_answer(

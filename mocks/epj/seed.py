@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
 from mocks.wire.identifiers import synthetic_fnr
-from simulator.calendar import OSLO
+from domain.calendar import OSLO
 
-from .model import PatientRecord, Service, Staff, Visit, VisitState
-from .store import EpjStore
-from .vendors import HerIdLayout, VendorProfile
+from mocks.epj.model import PatientRecord, Service, Staff, Visit, VisitState
+from mocks.epj.store import EpjStore
+from mocks.epj.vendors import HerIdLayout, VendorProfile
 
 GIVEN_NAMES = (
     "Ingrid", "Kari", "Anne", "Liv", "Solveig", "Astrid", "Randi", "Marit", "Bjørg", "Gerd", "Ragnhild", "Turid",

@@ -30,10 +30,10 @@ from pathlib import Path
 
 from mocks.exchange.codec import EnvelopeStash
 from mocks.exchange.envelope import Envelope
-from mocks.receipts import ReceiptTracker
-from mocks.sqltime import oslo_time, utc_text
+from mocks.kernel.receipts import ReceiptTracker
+from domain.storedtime import oslo_time, utc_text
 
-from .model import (
+from mocks.epj.model import (
     Case,
     CaseEvent,
     CaseKind,

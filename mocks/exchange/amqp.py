@@ -1,4 +1,4 @@
-"""The exchange over AMQP 1.0: a RabbitMQ (NHN's service bus, or :class:`mocks.broker.LocalBroker`).
+"""The exchange over AMQP 1.0: a RabbitMQ (NHN's service bus, or :class:`mocks.harness.broker.LocalBroker`).
 
 :class:`AmqpExchange` implements :class:`mocks.exchange.base.Exchange` with
 ``python-qpid-proton``'s blocking API and puts on the wire exactly what
@@ -55,7 +55,7 @@ Design choices, forced by RabbitMQ 3.x's AMQP 1.0 plugin (checked against 3.10.8
   identical copy to ``{herid}_dl`` and then accepts the original; it works on any broker.
   ``dead_letter="broker"`` settles with the ``rejected`` outcome instead, as
   Helsenorge.Messaging does on RabbitMQ; that reaches ``_dl`` only where a dead-letter
-  policy exists (NHN; :meth:`mocks.broker.LocalBroker.set_dead_letter_policy`),
+  policy exists (NHN; :meth:`mocks.harness.broker.LocalBroker.set_dead_letter_policy`),
   otherwise RabbitMQ drops the message.
 * **depth**: AMQP 1.0 on RabbitMQ 3.x cannot tell a queue's depth. Pass ``depth=`` a
   callable (``LocalBroker.queue_depth``, which asks ``rabbitmqctl``, about 0.5 s a call;
@@ -93,9 +93,9 @@ from proton.reactor import Container, LinkOption
 from proton.handlers import MessagingHandler
 from proton.utils import BlockingConnection, BlockingReceiver, LinkDetached
 
-from .base import queues_for
-from .envelope import MAX_DELIVERIES, Delivery, Envelope, QueueKind  # noqa: F401
-from .amqp_wire import (  # noqa: F401  re-exported: the wire form lives in amqp_wire
+from mocks.exchange.base import queues_for
+from mocks.exchange.envelope import MAX_DELIVERIES, Delivery, Envelope, QueueKind  # noqa: F401
+from mocks.exchange.amqp_wire import (  # noqa: F401  re-exported: the wire form lives in amqp_wire
     _COPIED_FIELDS, _EPOCH, _OWN_FIELDS, FAILED_DELIVERIES_PROPERTY, _as_int, _as_str, _copy_message,
     _from_timestamp, _to_timestamp, dead_letter_queue, envelope_to_message, message_to_envelope,
 )

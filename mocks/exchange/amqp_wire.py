@@ -30,7 +30,7 @@ from datetime import datetime, timedelta, timezone
 from proton import Message, int32, symbol, timestamp
 from proton._message import pn_message_get_content_type  # the raw field: None when absent
 
-from .envelope import Envelope, QueueKind, queue_from_address
+from mocks.exchange.envelope import Envelope, QueueKind, queue_from_address
 
 SYNC_TTL_S = 15.0
 """Helsenorge.Messaging's ``Synchronous.TimeToLive``: the header TTL of sync requests and replies."""

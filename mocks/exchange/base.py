@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from .envelope import Delivery, Envelope, QueueKind, queue_name
+from mocks.exchange.envelope import Delivery, Envelope, QueueKind, queue_name
 
 ALL_QUEUE_KINDS = tuple(QueueKind)
 

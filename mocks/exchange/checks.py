@@ -29,7 +29,7 @@ from lxml import etree
 from mocks.wire.codes import NS_APPREC_10, NS_APPREC_11, NS_MSGHEAD
 from mocks.wire.safexml import DEFAULT_MAX_BYTES, XmlRejected, parse_xml
 
-from .envelope import (
+from mocks.exchange.envelope import (
     CONTENT_TYPE_PLAIN,
     CONTENT_TYPE_PROTECTED,
     Envelope,

@@ -16,8 +16,8 @@ import json
 import pickle
 from dataclasses import replace
 
-from .embedded import envelope_from_row, envelope_to_row
-from .envelope import Envelope
+from mocks.exchange.embedded import envelope_from_row, envelope_to_row
+from mocks.exchange.envelope import Envelope
 
 _PICKLED = "pickle:"
 
@@ -60,7 +60,7 @@ def envelope_from_json(text: str) -> Envelope:
 
 class EnvelopeStash:
     """How one store keeps the envelopes it may send again: as JSON text in a file (durable across a restart,
-    readable by :mod:`mocks.invariants`), or — for a store in memory, which a restart loses anyway — as the
+    readable by :mod:`mocks.harness.invariants`), or — for a store in memory, which a restart loses anyway — as the
     objects themselves behind a short key, which saves serialising every message of a simulated week."""
 
     _PREFIX = "mem:"

@@ -46,8 +46,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .base import queues_for
-from .envelope import MAX_DELIVERIES, Delivery, Envelope, QueueKind, queue_from_address
+from mocks.exchange.base import queues_for
+from mocks.exchange.envelope import MAX_DELIVERIES, Delivery, Envelope, QueueKind, queue_from_address
 
 SCHEMA_VERSION = 1
 

@@ -16,7 +16,7 @@ from typing import Iterator
 from mocks.wire.models import AppRec, MsgHead
 from mocks.wire.msghead import to_xml
 
-from .envelope import CONTENT_TYPE_PLAIN, Envelope, QueueKind, queue_name
+from mocks.exchange.envelope import CONTENT_TYPE_PLAIN, Envelope, QueueKind, queue_name
 
 
 _LAZY_BODIES: ContextVar[bool] = ContextVar("lazy_bodies", default=False)

@@ -7,8 +7,8 @@ exactly one AppRec with a matching OriginalMsgId.
 
 from __future__ import annotations
 
-from .base import Exchange, ExchangeWrapper
-from .envelope import Envelope
+from mocks.exchange.base import Exchange, ExchangeWrapper
+from mocks.exchange.envelope import Envelope
 
 
 class TappedExchange(ExchangeWrapper):

@@ -5,8 +5,8 @@ citizen API on top of it; ``rules`` holds every helsenorge rule as a pure
 function raising :class:`Refused` with a stable rule id.
 """
 
-from .core import HelsenorgeCore, Represented
-from .model import (
+from mocks.helsenorge.core import HelsenorgeCore, Represented
+from mocks.helsenorge.model import (
     Access,
     AccessLogEntry,
     Basis,
@@ -26,10 +26,10 @@ from .model import (
     ThreadView,
     Visit,
 )
-from .people import age_at, birth_date_from_fnr
-from .rules import Refused
-from .store import HelsenorgeStore
-from .wiring import registry_hooks
+from mocks.helsenorge.people import age_at, birth_date_from_fnr
+from mocks.helsenorge.rules import Refused
+from mocks.helsenorge.store import HelsenorgeStore
+from mocks.helsenorge.wiring import registry_hooks
 
 __all__ = [
     "Access",

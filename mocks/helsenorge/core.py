@@ -1,7 +1,7 @@
 """Helsenorge as a sans-IO state machine: citizen actions in, envelopes and views out.
 
 The core never reads the clock, opens a socket or draws a random number: every
-method takes ``now``, ids come from the :class:`~mocks.ports.IdSource` it is
+method takes ``now``, ids come from the :class:`~mocks.kernel.ports.IdSource` it is
 given, and outgoing messages are returned as :class:`Envelope` values for the
 adapter to hand to the exchange. So the same core runs behind FastAPI on wall
 time and inside the SimPy model on ``env.now``, and both give the same verdicts.
@@ -48,10 +48,10 @@ from datetime import date, datetime, time, timedelta
 
 from mocks.exchange.envelope import Envelope, QueueKind
 from mocks.exchange.outgoing import envelope_for
-from mocks.http_guard import CALENDAR_FIRST, CALENDAR_LAST, in_calendar
+from mocks.kernel.http_guard import CALENDAR_FIRST, CALENDAR_LAST, in_calendar
 from mocks.notify.outbox import NotificationOutbox, scrub_phone_numbers
-from mocks.ports import IdSource
-from mocks.receipts import DeliveryState
+from mocks.kernel.ports import IdSource
+from mocks.kernel.receipts import DeliveryState
 from mocks.wire.apprec import apprec_error, apprec_for
 from mocks.wire.codes import AppRecStatus
 from mocks.wire.models import (
@@ -72,10 +72,10 @@ from mocks.wire.msghead import (
     build_status_svar,
     parse_document,
 )
-from simulator.calendar import DEFAULT_BOOK, OSLO, RulesBook
+from domain.calendar import DEFAULT_BOOK, OSLO, RulesBook
 
-from . import rules
-from .model import (
+from mocks.helsenorge import rules
+from mocks.helsenorge.model import (
     LEVEL_KINDS,
     SCOPES,
     Access,
@@ -99,9 +99,9 @@ from .model import (
     ThreadView,
     Visit,
 )
-from .people import age_at, oslo_date
-from .rules import Refused, check_consent
-from .store import HelsenorgeStore
+from mocks.helsenorge.people import age_at, oslo_date
+from mocks.helsenorge.rules import Refused, check_consent
+from mocks.helsenorge.store import HelsenorgeStore
 
 FETCH_DAYS_BACK = 7
 FETCH_DAYS_AHEAD = 28

@@ -13,7 +13,7 @@ login, consent, fullmakt rules); 404 for an unknown thread, visit or fullmakt;
 ``cancel.after-cutoff``, whose body carries the ``deadline`` (ISO, Europe/Oslo):
 cancelling the same visit a minute earlier would have worked, so it is a
 conflict with time, not a malformed request (422); 422 for bad input; 502 when
-the EPJ's synchronous reply is unusable. Before any of that, :class:`~mocks.http_guard.GuardedRoute`
+the EPJ's synchronous reply is unusable. Before any of that, :class:`~mocks.kernel.http_guard.GuardedRoute`
 refuses a body over 256 kB (413 ``request.too-large``), one that is not UTF-8 (422
 ``request.encoding``), nests deeper than 32 levels (422 ``request.too-deep``) or carries
 a lone surrogate (422 ``request.unicode``); free text
@@ -28,18 +28,18 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from mocks.auth import Claims, TokenError, TokenSigner
+from mocks.kernel.auth import Claims, TokenError, TokenSigner
 from mocks.exchange.envelope import SYNC_CALL_TIMEOUT_S
-from mocks.http_guard import CalendarDate, GuardedRoute, error_responses, xml_text
-from mocks.ports import Clock, Outbox, SyncCaller
+from mocks.kernel.http_guard import CalendarDate, GuardedRoute, error_responses, xml_text
+from mocks.kernel.ports import Clock, Outbox, SyncCaller
 from mocks.wire.identifiers import fnr_problem
 from mocks.wire.models import VisitStatus
 from mocks.wire.msghead import parse_document
-from simulator.calendar import OSLO, cancellation_deadline
+from domain.calendar import OSLO, cancellation_deadline
 
-from .core import HelsenorgeCore
-from .model import AccessLogEntry, Delivery, Fullmakt, Message, NotificationSettings, ThreadView, Visit
-from .rules import REQUIRED_LEVEL, Refused
+from mocks.helsenorge.core import HelsenorgeCore
+from mocks.helsenorge.model import AccessLogEntry, Delivery, Fullmakt, Message, NotificationSettings, ThreadView, Visit
+from mocks.helsenorge.rules import REQUIRED_LEVEL, Refused
 
 ACCESS_LOG_PAGE_LIMIT = 200
 """Most access-log entries one request returns; page on with ``after``."""

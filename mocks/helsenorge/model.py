@@ -124,7 +124,7 @@ class Fullmakt:
     ended_by: str | None = None
 
     def state(self, now: datetime) -> str:
-        from .people import oslo_date
+        from mocks.helsenorge.people import oslo_date
 
         if self.ended_at is not None and self.ended_at <= now:
             return "ended"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from mocks.wire.identifiers import MONTH_OFFSETS, IdentifierError, validate_fnr
-from simulator.calendar import OSLO
+from domain.calendar import OSLO
 
 
 def birth_date_from_fnr(fnr: str) -> date:

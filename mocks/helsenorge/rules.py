@@ -38,10 +38,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 
-from simulator.calendar import OSLO, cancellation_deadline
+from domain.calendar import OSLO, cancellation_deadline
 
-from .model import SCOPES, Citizen, ConsentRecord, Fullmakt
-from .people import age_at, birthday, oslo_date
+from mocks.helsenorge.model import SCOPES, Citizen, ConsentRecord, Fullmakt
+from mocks.helsenorge.people import age_at, birthday, oslo_date
 
 
 class Refused(Exception):

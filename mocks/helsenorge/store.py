@@ -22,12 +22,12 @@ from pathlib import Path
 
 from mocks.exchange.codec import EnvelopeStash
 from mocks.exchange.envelope import Envelope
-from mocks.receipts import ReceiptTracker
-from mocks.sqltime import oslo_time, utc_text
+from mocks.kernel.receipts import ReceiptTracker
+from domain.storedtime import oslo_time, utc_text
 from mocks.wire.identifiers import validate_fnr
 from mocks.wire.models import VisitStatus
 
-from .model import (
+from mocks.helsenorge.model import (
     AccessLogEntry,
     Channel,
     Citizen,
@@ -41,7 +41,7 @@ from .model import (
     Thread,
     Visit,
 )
-from .people import birth_date_from_fnr
+from mocks.helsenorge.people import birth_date_from_fnr
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS hn_citizens (

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .model import ServiceInfo
+from mocks.helsenorge.model import ServiceInfo
 
 EKONTAKT = "DIALOG_INNBYGGER_EKONTAKT"
 

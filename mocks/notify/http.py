@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-from mocks.auth import OperatorGate, TokenError, TokenSigner
+from mocks.kernel.auth import OperatorGate, TokenError, TokenSigner
 
-from .outbox import Notification, NotificationOutbox
+from mocks.notify.outbox import Notification, NotificationOutbox
 
 
 class NotificationOut(BaseModel):

@@ -16,8 +16,8 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 
-from mocks.sqltime import oslo_time, utc_text
-from simulator.calendar import OSLO
+from domain.storedtime import oslo_time, utc_text
+from domain.calendar import OSLO
 
 _PHONE = re.compile(
     r"(?:\b(?:tlf|tel|telefon|mobil|mob)\.?:?\s*)?(?<![\d.])(?:\+|00)?(?:\d[ \-]?){7,}\d(?![\d.])", re.IGNORECASE

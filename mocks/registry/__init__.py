@@ -6,8 +6,8 @@ the wire formats with parsers that also read NHN's published samples, ``http``
 the FastAPI routers and ``seed`` the default parties.
 """
 
-from .core import Agreement, Registry, cpa_id
-from .model import (
+from mocks.registry.core import Agreement, Registry, cpa_id
+from mocks.registry.model import (
     HELSEPERSONELL,
     INNBYGGER,
     CommunicationParty,
@@ -18,8 +18,8 @@ from .model import (
     RegistryError,
     RouteRefusal,
 )
-from .processes import DIGIHELSE_PROCESSES, PROCESSES
-from .store import RegistryStore
+from mocks.registry.processes import DIGIHELSE_PROCESSES, PROCESSES
+from mocks.registry.store import RegistryStore
 
 __all__ = [
     "Agreement",

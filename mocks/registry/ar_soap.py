@@ -26,7 +26,7 @@ from lxml import etree
 from mocks.exchange.envelope import queue_from_address
 from mocks.wire.safexml import parse_xml
 
-from .model import CommunicationParty, PartyNotFound, PartyType
+from mocks.registry.model import CommunicationParty, PartyNotFound, PartyType
 
 NS_SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 NS_SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"

@@ -18,7 +18,7 @@ from lxml import etree
 
 from mocks.wire.safexml import parse_xml
 
-from .ar_soap import NS_ADDRESSING, NS_SOAP11, NS_SOAP12, NS_XML
+from mocks.registry.ar_soap import NS_ADDRESSING, NS_SOAP11, NS_SOAP12, NS_XML
 
 CONTENT_TYPE = "text/xml; charset=utf-8"
 """What WCF's BasicHttpBinding answers with (and expects)."""

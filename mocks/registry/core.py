@@ -25,7 +25,7 @@ from cryptography import x509
 
 from mocks.wire.identifiers import IdentifierError, validate_herid
 
-from .model import (
+from mocks.registry.model import (
     INNBYGGER,
     ROLES,
     CommunicationParty,
@@ -37,8 +37,8 @@ from .model import (
     RegistryError,
     RouteRefusal,
 )
-from .processes import DEFAULT_TIME_TO_PERFORM, PROCESSES, normalize_process
-from .store import DuplicateParty, RegistryStore
+from mocks.registry.processes import DEFAULT_TIME_TO_PERFORM, PROCESSES, normalize_process
+from mocks.registry.store import DuplicateParty, RegistryStore
 
 _XML_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 

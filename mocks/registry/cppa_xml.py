@@ -31,8 +31,8 @@ from lxml import etree
 
 from mocks.wire.safexml import parse_xml
 
-from .model import CommunicationParty, PartyCertificates
-from .processes import DEFAULT_TIME_TO_PERFORM, PACKAGE_PARTS, PROCESSES, SIMPLE_PARTS, Binding, ProcessDef
+from mocks.registry.model import CommunicationParty, PartyCertificates
+from mocks.registry.processes import DEFAULT_TIME_TO_PERFORM, PACKAGE_PARTS, PROCESSES, SIMPLE_PARTS, Binding, ProcessDef
 
 NS_CPPA = "http://www.oasis-open.org/committees/ebxml-cppa/schema/cpp-cpa-2_0.xsd"
 NS_XLINK = "http://www.w3.org/1999/xlink"

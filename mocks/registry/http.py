@@ -34,15 +34,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mocks.auth import OperatorGate
-from mocks.http_guard import JSON_BODY_LIMIT, BodyRefused, check_json_text, read_body, xml_text
+from mocks.kernel.auth import OperatorGate
+from mocks.kernel.http_guard import JSON_BODY_LIMIT, BodyRefused, check_json_text, read_body, xml_text
 from mocks.wire.safexml import DEFAULT_MAX_BYTES, XmlRejected
 
 from mocks.security.certificates import key_usage_names, pem, thumbprint
 
-from . import ar_soap, ar_soap11, cppa_xml
-from .core import Agreement, Registry
-from .model import (
+from mocks.registry import ar_soap, ar_soap11, cppa_xml
+from mocks.registry.core import Agreement, Registry
+from mocks.registry.model import (
     CommunicationParty,
     NoAgreement,
     NoProfile,

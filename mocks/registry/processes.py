@@ -18,7 +18,7 @@ from typing import Literal
 
 from mocks.wire.codes import MessageFunction
 
-from .model import HELSEPERSONELL, INNBYGGER
+from mocks.registry.model import HELSEPERSONELL, INNBYGGER
 
 Channel = Literal["async", "sync"]
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .model import HELSEPERSONELL, INNBYGGER, CommunicationParty, PartyType
-from .processes import DIGIHELSE_PROCESSES
+from mocks.registry.model import HELSEPERSONELL, INNBYGGER, CommunicationParty, PartyType
+from mocks.registry.processes import DIGIHELSE_PROCESSES
 
 if TYPE_CHECKING:
-    from .core import Registry
+    from mocks.registry.core import Registry
 
 SYNTHETIC_HER_ID_RANGE = range(9_900_000, 10_000_000)
 

@@ -14,7 +14,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from .model import CommunicationParty, PartyCertificates
+from mocks.registry.model import CommunicationParty, PartyCertificates
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS parties (

@@ -42,7 +42,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 
 from mocks.exchange.envelope import ErrorCondition
 
-from .certificates import der, thumbprint
+from mocks.security.certificates import der, thumbprint
 
 REJECTED_CONTENT_ENCRYPTION = {
     "1.3.14.3.2.7": "DES",

@@ -44,9 +44,9 @@ from mocks.exchange.checks import TransportError
 from mocks.exchange.envelope import CONTENT_TYPE_PROTECTED, Envelope, ErrorCondition
 from mocks.registry.model import PartyCertificates, PartyNotFound
 
-from .certificates import PartyCredentials, thumbprint
-from .cms import ProtectionError, protect, unprotect
-from .validator import RequiredUsage, remote_certificate_condition, validate
+from mocks.security.certificates import PartyCredentials, thumbprint
+from mocks.security.cms import ProtectionError, protect, unprotect
+from mocks.security.validator import RequiredUsage, remote_certificate_condition, validate
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from xml.sax.saxutils import quoteattr
 
 from lxml import etree
 
-from . import codes
-from .findings import Finding, xpath_of
+from mocks.wire import codes
+from mocks.wire.findings import Finding, xpath_of
 
 XCAL_SUBSET_XSD = "xcal-subset.xsd"
 

@@ -15,11 +15,11 @@ from typing import Callable
 
 from lxml import etree
 
-from . import codes
-from .findings import Finding, Severity, xpath_of
-from .identifiers import fnr_problem, herid_problem
-from .safexml import DEFAULT_MAX_BYTES, XmlRejected, parse_xml
-from .schema import SchemaSet
+from mocks.wire import codes
+from mocks.wire.findings import Finding, Severity, xpath_of
+from mocks.wire.identifiers import fnr_problem, herid_problem
+from mocks.wire.safexml import DEFAULT_MAX_BYTES, XmlRejected, parse_xml
+from mocks.wire.schema import SchemaSet
 
 KNOWN_MESSAGE_FUNCTIONS = frozenset(
     {f.value for f in codes.MessageFunction}

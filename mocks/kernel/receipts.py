@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Callable
 
-from .exchange.codec import EnvelopeStash
-from .exchange.envelope import Envelope
+from mocks.exchange.codec import EnvelopeStash
+from mocks.exchange.envelope import Envelope
 
 DEFAULT_BACKOFF = (timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1), timedelta(hours=4))
 """Waits before each resend; after the last one the message is marked failed."""

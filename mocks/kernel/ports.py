@@ -14,7 +14,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Callable, Iterable, Protocol
 
-from .exchange.envelope import SYNC_CALL_TIMEOUT_S, Envelope
+from mocks.exchange.envelope import SYNC_CALL_TIMEOUT_S, Envelope
 
 Clock = Callable[[], datetime]
 """Returns the current time as a timezone-aware datetime."""

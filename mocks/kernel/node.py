@@ -17,10 +17,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Protocol
 
-from .exchange.base import Exchange
-from .exchange.checks import TransportError, check_incoming, transport_error_envelope
-from .exchange.envelope import SYNC_CALL_TIMEOUT_S, Delivery, Envelope, QueueKind, queue_name
-from .ports import Clock, IdSource
+from mocks.exchange.base import Exchange
+from mocks.exchange.checks import TransportError, check_incoming, transport_error_envelope
+from mocks.exchange.envelope import SYNC_CALL_TIMEOUT_S, Delivery, Envelope, QueueKind, queue_name
+from mocks.kernel.ports import Clock, IdSource
 
 log = logging.getLogger(__name__)
 

@@ -26,28 +26,28 @@ from typing import Iterable
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
-from .auth import OperatorGate, TokenSigner
-from .chaos import HELSENORGE_NAMES, Chaos, FaultInjector, epj_names
-from .epj.core import EpjCore
-from .epj.http import epj_router
-from .epj.store import EpjStore
-from .exchange.base import Exchange
-from .exchange.embedded import EmbeddedExchange
-from .exchange.envelope import Envelope
-from .exchange.faulty import FaultyExchange
-from .helsenorge.core import HelsenorgeCore
-from .helsenorge.http import helsenorge_router
-from .helsenorge.store import HelsenorgeStore
-from .helsenorge.wiring import registry_hooks
-from .node import Node, SyncClient
-from .notify.http import notify_router
-from .notify.outbox import NotificationOutbox
-from .population import PROFILES, World, seed_world
-from .ports import Clock, IdSource
-from .registry.core import Registry
-from .registry.http import ar_router, cppa_router
-from .registry.seed import HELSENORGE_HER_ID, HELSENORGE_ORG_HER_ID
-from .registry.store import RegistryStore
+from mocks.kernel.auth import OperatorGate, TokenSigner
+from mocks.harness.chaos import HELSENORGE_NAMES, Chaos, FaultInjector, epj_names
+from mocks.epj.core import EpjCore
+from mocks.epj.http import epj_router
+from mocks.epj.store import EpjStore
+from mocks.exchange.base import Exchange
+from mocks.exchange.embedded import EmbeddedExchange
+from mocks.exchange.envelope import Envelope
+from mocks.harness.faulty import FaultyExchange
+from mocks.helsenorge.core import HelsenorgeCore
+from mocks.helsenorge.http import helsenorge_router
+from mocks.helsenorge.store import HelsenorgeStore
+from mocks.helsenorge.wiring import registry_hooks
+from mocks.kernel.node import Node, SyncClient
+from mocks.notify.http import notify_router
+from mocks.notify.outbox import NotificationOutbox
+from mocks.harness.population import PROFILES, World, seed_world
+from mocks.kernel.ports import Clock, IdSource
+from mocks.registry.core import Registry
+from mocks.registry.http import ar_router, cppa_router
+from mocks.registry.seed import HELSENORGE_HER_ID, HELSENORGE_ORG_HER_ID
+from mocks.registry.store import RegistryStore
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class ServeSettings(BaseModel):
     secret: str | None = Field(None, description="token signing secret; random per start when not given")
     patients_per_service: int = Field(6, ge=1, le=10_000)
     staff_per_service: int = Field(3, ge=1, le=1_000)
-    chaos: Chaos | None = Field(None, description="transport faults to inject (see mocks.chaos); None for none")
+    chaos: Chaos | None = Field(None, description="transport faults to inject (see mocks.harness.chaos); None for none")
     protect: bool = Field(False, description="CMS sign-then-encrypt on the bus, certificates published in AR")
     operator_token: str | None = Field(None, min_length=16, description="the token administrative endpoints "
                                        "(AR writes, certificate publication, the notification outbox) demand; "
@@ -98,7 +98,7 @@ def make_exchange(settings: ServeSettings) -> Exchange:
     if settings.broker == "embedded":
         return EmbeddedExchange(_sqlite(settings, "exchange"))
     if settings.broker.startswith(("amqp://", "amqps://")):
-        from .exchange.amqp import AmqpExchange
+        from mocks.exchange.amqp import AmqpExchange
 
         return AmqpExchange(settings.broker)
     raise ValueError(f"broker: {settings.broker!r} is neither 'embedded' nor an amqp:// URL")
@@ -117,7 +117,7 @@ class Harness:
     nodes: list[Node] = field(default_factory=list)
     background: bool = False
     operator_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
-    """What ``Authorization: Bearer`` must carry on administrative endpoints (see :class:`mocks.auth.OperatorGate`)."""
+    """What ``Authorization: Bearer`` must carry on administrative endpoints (see :class:`mocks.kernel.auth.OperatorGate`)."""
 
     def __post_init__(self) -> None:
         self.outbox = ExchangeOutbox(self.exchange)
@@ -192,7 +192,7 @@ def build_harness(
             saved.write_text(world.to_json(), encoding="utf-8")
     credentials = _protection(settings, registry, world, clock) if settings.protect else {}
     if credentials:
-        from .security.protection import ProtectingExchange
+        from mocks.security.protection import ProtectingExchange
 
         exchange = ProtectingExchange(exchange, credentials, registry)
     if settings.chaos is not None and settings.chaos.active:
@@ -219,7 +219,7 @@ def _protection(settings: ServeSettings, registry: Registry, world: World, clock
     they are kept beside the stores, so what was protected before a restart can be opened after it."""
     from datetime import timedelta
 
-    from .security.certificates import der, load_credentials, party_credentials, save_credentials
+    from mocks.security.certificates import der, load_credentials, party_credentials, save_credentials
 
     now = clock()
     credentials = {}
@@ -242,7 +242,7 @@ def _protection(settings: ServeSettings, registry: Registry, world: World, clock
 def _unprotector(credentials: dict, her_ids: list[int], registry: Registry):
     if not credentials:
         return None
-    from .security.protection import Unprotector
+    from mocks.security.protection import Unprotector
 
     return Unprotector({h: credentials[h] for h in her_ids if h in credentials}, registry)
 

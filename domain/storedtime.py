@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from simulator.calendar import OSLO
+from domain.calendar import OSLO
 
 
 def utc_text(value: datetime) -> str:

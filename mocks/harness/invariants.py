@@ -13,7 +13,7 @@ The checks, and the rule each one stands for:
   asynchronous business message a sender tracks is delivered (AppRec OK) or
   *visibly* failed (Avvist, or no receipt after every resend, which the sender's
   user sees); none is still pending longer than the grace (by default the first
-  resend wait, :data:`mocks.receipts.DEFAULT_BACKOFF`).
+  resend wait, :data:`mocks.kernel.receipts.DEFAULT_BACKOFF`).
 * **delivered means received once**: a message the sender holds a positive
   AppRec for is journaled (EKONTAKT) or acted on (AVBESTILLING) by exactly one
   EPJ, or stored by helsenorge (the EPJ's Svar, Avtale, SvarAvbestilling) — a
@@ -42,9 +42,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from .exchange.embedded import EmbeddedExchange, envelope_from_row
-from .exchange.envelope import Envelope
-from .receipts import DEFAULT_BACKOFF
+from mocks.exchange.embedded import EmbeddedExchange, envelope_from_row
+from mocks.exchange.envelope import Envelope
+from mocks.kernel.receipts import DEFAULT_BACKOFF
 
 EXAMPLES = 5
 """Offending ids listed per check: enough to start looking, short enough to print."""
@@ -106,8 +106,8 @@ def _apprec_of(blob: str | None):
     """The AppRec inside a stored reply envelope, or None when there is none or it does not parse."""
     if not blob:
         return None
-    from .wire.models import AppRec
-    from .wire.msghead import parse_document
+    from mocks.wire.models import AppRec
+    from mocks.wire.msghead import parse_document
 
     try:
         document = parse_document(_envelope(blob).body)

@@ -37,7 +37,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from types import MappingProxyType
 from typing import Mapping
 
-from simulator.calendar import OSLO, is_workday
+from domain.calendar import OSLO, is_workday
 from simulator.scenario import AppSurge, Behaviour, ChristmasWave
 
 MODEL = Behaviour()

@@ -1,7 +1,7 @@
 """An exchange with transport faults injected, for ``digihelse serve --fault`` and the durability tests.
 
 It wraps any backend (embedded SQLite or RabbitMQ) and applies the decisions of
-:class:`mocks.chaos.FaultInjector` at the points where a real bus fails:
+:class:`mocks.harness.chaos.FaultInjector` at the points where a real bus fails:
 
 * a lost AppRec never reaches the queue (``send``);
 * a duplicated business message is put on the queue twice (``send``);
@@ -22,10 +22,10 @@ import logging
 import threading
 from typing import Callable
 
-from ..chaos import FaultInjector, ReceiverCrashed
-from ..ports import Clock
-from .base import ExchangeWrapper
-from .envelope import Delivery, Envelope
+from mocks.harness.chaos import FaultInjector, ReceiverCrashed
+from mocks.kernel.ports import Clock
+from mocks.exchange.base import ExchangeWrapper
+from mocks.exchange.envelope import Delivery, Envelope
 
 log = logging.getLogger(__name__)
 
