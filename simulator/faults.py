@@ -2,18 +2,31 @@
 
 Each fault turns a correct service into one that breaks a DigiHelse promise the
 way real systems do; a run with a fault must fail the check that guards that
-promise (and the tests assert exactly that).
+promise (and the tests assert exactly that). None of them is a copy: the EPJ
+faults are the conformance kit's own (:mod:`mocks.epj.faults`), the broken bus
+is the chaos layer at its worst, and the broken cut-off is a rules book handed
+to both cores.
 
-* ``drop-apprec``: the EPJ journals messages but its AppRecs never leave.
+* ``drop-apprec``: the EPJ journals messages but its AppRecs never leave (the kit's ``no-apprec``).
 * ``duplicate-delivery``: the bus delivers every business message twice (at-least-once at its worst).
-* ``journal-twice``: duplicate delivery to an EPJ that forgets which MsgIds it has seen, so it journals again.
-* ``ignore-cutoff``: helsenorge and the EPJ both accept a cancellation up to the visit's start.
+* ``journal-twice``: duplicate delivery to an EPJ that forgets which MsgIds it has seen, so it journals again
+  (the kit's ``journals-duplicates``).
+* ``ignore-cutoff``: helsenorge and the EPJ both accept a cancellation up to the visit's start
+  (:class:`domain.calendar.NoCutoff`).
 """
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
+from mocks.epj.faults import Fault
+
+EPJ_FAULTS = MappingProxyType({"drop-apprec": Fault.NO_APPREC, "journal-twice": Fault.JOURNALS_DUPLICATES})
+"""Simulation fault → the reference EPJ's fault profile that plays it."""
 
 FAULTS = ("drop-apprec", "duplicate-delivery", "journal-twice", "ignore-cutoff")
+DUPLICATING = frozenset({"duplicate-delivery", "journal-twice"})
+"""Faults that need the bus to deliver every business message twice."""
 
 
 def check_names(faults: tuple[str, ...]) -> None:
@@ -22,33 +35,9 @@ def check_names(faults: tuple[str, ...]) -> None:
         raise ValueError(f"faults: unknown {', '.join(unknown)}; known: {', '.join(FAULTS)}")
 
 
-def wrap_epj_handler(handler, epj, faults: tuple[str, ...]):
-    """The EPJ's async handler with its faults applied."""
-    if not faults:
-        return handler
-
-    def broken(envelope, root, now):
-        outgoing = handler(envelope, root, now)
-        if "journal-twice" in faults and envelope.subject == "DIALOG_INNBYGGER_EKONTAKT":
-            from lxml import etree
-
-            from mocks.wire.codes import NS_MSGHEAD
-
-            msg_id = (envelope.document.msg_id if envelope.document is not None else
-                      etree.fromstring(envelope.body).findtext(f"{{{NS_MSGHEAD}}}MsgInfo/{{{NS_MSGHEAD}}}MsgId"))
-            with epj.store.lock, epj.store.db:
-                epj.store.db.execute("DELETE FROM epj_received WHERE msg_id=?", (msg_id,))
-        if "drop-apprec" in faults:
-            outgoing = [e for e in outgoing if e.subject != "APPREC"]
-        return outgoing
-
-    return broken
-
-
-def forget_uniqueness(epj) -> None:
-    """Rebuild the (still empty) journal table without its UNIQUE(msg_id): the broken EPJ's schema."""
-    db = epj.store.db
-    with epj.store.lock, db:
-        db.execute("CREATE TABLE epj_cases_broken AS SELECT * FROM epj_cases WHERE 0")
-        db.execute("DROP TABLE epj_cases")
-        db.execute("ALTER TABLE epj_cases_broken RENAME TO epj_cases")
+def epj_fault(faults: tuple[str, ...]) -> Fault | None:
+    """The reference EPJ fault the run's faults ask for (at most one; the EPJ faults exclude each other)."""
+    chosen = [EPJ_FAULTS[name] for name in faults if name in EPJ_FAULTS]
+    if len(chosen) > 1:
+        raise ValueError(f"faults: at most one of {', '.join(EPJ_FAULTS)} at a time, got {', '.join(faults)}")
+    return chosen[0] if chosen else None

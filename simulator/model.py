@@ -34,9 +34,9 @@ from mocks.helsenorge.rules import Refused
 from simulator.bus import SimBus
 from simulator.services import CaseView, InProcessServices
 from domain.calendar import OSLO, is_workday
-from simulator.faults import check_names, forget_uniqueness
+from simulator.faults import DUPLICATING, check_names, epj_fault
 from simulator.ledger import Ledger
-from simulator.verify import visits_by_day_factor
+from simulator.scenario import visits_by_day_factor
 from simulator.world import DigitalWorld, DigitalPerson, build_digital_world
 
 DAY = 86_400.0
@@ -103,6 +103,7 @@ class Simulation:
                  transport: str = "inprocess", speed: float = 3600.0, work_dir=None, stream: str = "all",
                  index_ledger: bool = True) -> None:
         check_names(faults)
+        epj_fault(faults)  # refuses two EPJ faults at once before anything runs
         if transport not in ("inprocess", "http"):
             raise ValueError(f"transport: {transport!r} is neither 'inprocess' nor 'http'")
         if transport == "http" and (faults or scenario.chaos is not None):
@@ -127,7 +128,7 @@ class Simulation:
         self.stats = RunStats()
         self._period_tag = ""
         chaos = scenario.chaos or Chaos()
-        if {"duplicate-delivery", "journal-twice"} & set(faults):
+        if DUPLICATING & set(faults):
             chaos = chaos.model_copy(update={"duplicate_share": 1.0})  # the broken bus: every business message twice
         self.chaos = FaultInjector(chaos, seed) if chaos.active else None
         self.world: DigitalWorld | None = None
@@ -174,9 +175,6 @@ class Simulation:
                 self.world = build_digital_world(self.population, self.scenario, seed=self.seed,
                                                  first_day=period.start, epoch=self.epoch, stream=self.stream,
                                                  ignore_cutoff="ignore-cutoff" in self.faults)
-                if "journal-twice" in self.faults:
-                    for epj in self.world.epjs.values():
-                        forget_uniqueness(epj)
             self.world.activate_for(period.start)
             served = None
             if self.transport == "http":

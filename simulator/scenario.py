@@ -374,6 +374,18 @@ _S6_HOURS = [
 ]
 
 
+def visits_by_day_factor(day_workday: bool, weekend_factor: float, help_weekdays_only: bool = True
+                         ) -> tuple[float, float]:
+    """Daily share of a weekly rate: (nursing, practical help) — the planner's own rule, stated once.
+
+    Nursing runs every day, weekends and holidays at ``weekend_factor``; practical help only on
+    workdays unless the scenario says otherwise."""
+    nursing = 1.0 / (5 + 2 * weekend_factor) * (1.0 if day_workday else weekend_factor)
+    if help_weekdays_only:
+        return nursing, (1.0 / 5 if day_workday else 0.0)
+    return nursing, 1.0 / 7
+
+
 class Visits(_Model):
     recipients_2024: dict[Group, Rate] = Field(
         default_factory=lambda: {"nursing_only": 124_000, "help_only": 28_000, "both": 49_000},

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from domain.calendar import DEFAULT_RULES, LocalRules
 from simulator.ledger import Ledger
+from simulator.scenario import visits_by_day_factor
 from simulator.summary import Check
 
 VOLUME_TOLERANCE = 0.02
@@ -158,18 +159,6 @@ def per_municipality_replies(ledger: Ledger) -> dict[str, float]:
     rows = ledger.query(
         "SELECT municipality, SUM(value >= 0), COUNT(*) FROM events WHERE kind='reply.sent' GROUP BY municipality")
     return {m: ok / n for m, ok, n in rows if n}
-
-
-def visits_by_day_factor(day_workday: bool, weekend_factor: float, help_weekdays_only: bool = True
-                         ) -> tuple[float, float]:
-    """Daily share of a weekly rate: (nursing, practical help) — the planner's own rule, stated once.
-
-    Nursing runs every day, weekends and holidays at ``weekend_factor``; practical help only on
-    workdays unless the scenario says otherwise."""
-    nursing = 1.0 / (5 + 2 * weekend_factor) * (1.0 if day_workday else weekend_factor)
-    if help_weekdays_only:
-        return nursing, (1.0 / 5 if day_workday else 0.0)
-    return nursing, 1.0 / 7
 
 
 def expected_visits(population, days, weekend_factor: float, is_workday, help_weekdays_only: bool = True

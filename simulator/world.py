@@ -39,7 +39,8 @@ from mocks.wire.codes import NS_MSGHEAD
 from mocks.wire.msghead import parse_document
 from simulator.bus import Party, SimBus
 from domain.calendar import OSLO, NoCutoff, RulesBook
-from simulator.faults import wrap_epj_handler
+from mocks.epj.faults import ReferenceHandlers
+from simulator.faults import epj_fault
 from simulator.uptake import consents, later_self_login
 
 SERVICE_INDEX = {"nursing": 1, "help": 2}
@@ -119,6 +120,8 @@ class DigitalWorld:
     from the population, independently of helsenorge's own rules, for verification)."""
     _epj_of_service: dict[int, tuple[str, str]] = field(default_factory=dict)
     _live: dict[int, bool] = field(default_factory=dict)
+    _journal_counts: dict[str, Callable[[str], int]] = field(default_factory=dict)
+    """Installation → how many cases its journal holds for a MsgId (a faulty EPJ's aliases included)."""
     bus: SimBus | None = None
     stream: str = "all"
     """The shard this world serves (names its random streams)."""
@@ -131,10 +134,15 @@ class DigitalWorld:
         rng = random.Random(f"helsenorge-bus:{self.stream}")
         bus.register([HELSENORGE_HER_ID], Party(self.helsenorge.receive, None, self.helsenorge.ids,
                                                 HELSENORGE_LATENCY_S, rng, names=HELSENORGE_NAMES))
+        fault = epj_fault(faults)
         for key, epj in self.epjs.items():
             services = [h for h, (k, _) in self._epj_of_service.items() if k == key]
             kommuner = {kommune for h, (k, kommune) in self._epj_of_service.items() if k == key}
-            bus.register(services, Party(wrap_epj_handler(epj.receive, epj, faults), epj.receive_sync, epj.ids,
+            on_async, self._journal_counts[key] = epj.receive, epj.journal_count
+            if fault is not None:  # the conformance kit's broken EPJ, not a copy of it
+                handlers = ReferenceHandlers(epj, ids=epj.ids, fault=fault)
+                on_async, self._journal_counts[key] = handlers.on_async, handlers.journal_count
+            bus.register(services, Party(on_async, epj.receive_sync, epj.ids,
                                          epj.profile.async_processing_latency_s, random.Random(f"bus:{key}"),
                                          sync_latency_s=epj.profile.sync_response_latency_s,
                                          names=epj_names(key, kommuner)))
@@ -150,6 +158,11 @@ class DigitalWorld:
             detail=envelope.subject)
         bus.observers.append(self.observer(ledger, stats))
 
+    def journal_count(self, installation: str, msg_id: str) -> int:
+        """Cases journaled for ``msg_id`` by one installation, counting what a faulty EPJ journaled under an alias."""
+        count = self._journal_counts.get(installation)
+        return count(msg_id) if count is not None else self.epjs[installation].journal_count(msg_id)
+
     def observer(self, ledger, stats) -> Callable[[Envelope, list[Envelope], float], None]:
         """Ledger events that only the bus can see: journal entries, receipts, accepted cancellations."""
         def observe(envelope: Envelope, outgoing: list[Envelope], t: float) -> None:
@@ -161,7 +174,7 @@ class DigitalWorld:
                 msg_id = self.msg_id_of(envelope)
                 if msg_id not in stats.sent_at:
                     return
-                now_count = self.epjs[key].journal_count(msg_id)
+                now_count = self.journal_count(key, msg_id)
                 for _ in range(now_count - stats.journal_counts.get(msg_id, 0)):
                     ledger.record(t, "message.journaled", municipality=kommune, service=str(envelope.to_her_id),
                                   ref=msg_id)
@@ -333,7 +346,7 @@ class DigitalWorld:
         for msg_id, sent in stats.sent_at.items():
             if self.helsenorge.message_delivery(msg_id) is Delivery.FAILED:
                 ledger.record(t, "message.failed", ref=msg_id, detail="failed")
-            journaled = sum(epj.journal_count(msg_id) for epj in self.epjs.values())
+            journaled = sum(self.journal_count(key, msg_id) for key in self.epjs)
             if journaled > 1:
                 ledger.record(t, "message.duplicate_journal", ref=msg_id, value=journaled)
         epoch_t = self.bus.epoch if self.bus else None

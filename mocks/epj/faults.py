@@ -76,11 +76,19 @@ def fault(name: str | None) -> Fault | None:
 
 def _document(envelope: Envelope, root: object) -> MsgHead | AppRec | None:
     """What the body is, if it parses; faults must never crash on what the core would refuse."""
+    if isinstance(root, (MsgHead, AppRec)):
+        return root  # a simulation's bus hands the parsed document over
     try:
         element = root if isinstance(root, etree._Element) else parse_xml(envelope.body)
         return parse_document(element)
     except (XmlRejected, WireFormatError, ValueError):
         return None
+
+
+def _given(root: object) -> object:
+    """What the caller already parsed (an element from the transport checks, a document from a simulation's
+    bus), for the core to reuse; anything else is parsed again from the body."""
+    return root if isinstance(root, (etree._Element, MsgHead, AppRec)) else None
 
 
 class ReferenceHandlers:
@@ -111,7 +119,7 @@ class ReferenceHandlers:
             return self._avvist(envelope, root, now)
         if self.fault is Fault.JOURNALS_DUPLICATES:
             return self._without_dedup(envelope, root, now)
-        out = self.core.receive(envelope, root if isinstance(root, etree._Element) else None, now)
+        out = self.core.receive(envelope, _given(root), now)
         if self.fault is Fault.NO_APPREC:
             return [e for e in out if e.subject != MessageFunction.APPREC]
         if self.fault is Fault.WRONG_ORIGINAL_MSGID:
@@ -122,7 +130,7 @@ class ReferenceHandlers:
         msg = _document(envelope, root)
         if not isinstance(msg, MsgHead):
             # What the core refuses anyway (unreadable MsgHeads) is refused with X99 too; AppRecs settle as usual.
-            out = self.core.receive(envelope, root if isinstance(root, etree._Element) else None, now)
+            out = self.core.receive(envelope, _given(root), now)
             return [self._as_x99(e) if e.subject == MessageFunction.APPREC else e for e in out]
         to_her_id = envelope.from_her_id or msg.sender.service_her_id
         from_her_id = envelope.to_her_id or msg.receiver.service_her_id
@@ -152,7 +160,7 @@ class ReferenceHandlers:
         """
         msg = _document(envelope, root)
         if not isinstance(msg, MsgHead):
-            return self.core.receive(envelope, root if isinstance(root, etree._Element) else None, now)
+            return self.core.receive(envelope, _given(root), now)
         with self._lock:
             seen = self._deliveries.get(msg.msg_id, 0)
             self._deliveries[msg.msg_id] = seen + 1
@@ -177,7 +185,7 @@ class ReferenceHandlers:
     def on_sync(self, envelope: Envelope, root: object, now) -> Envelope | None:
         if self.fault is Fault.SLOW_SYNC:
             self._sleep(self.slow_sync_s)
-        return self.core.receive_sync(envelope, root if isinstance(root, etree._Element) else None, now)
+        return self.core.receive_sync(envelope, _given(root), now)
 
     # ------------------------------------------------------------------ what the journal says
 
