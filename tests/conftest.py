@@ -65,3 +65,10 @@ def rabbitmq(tmp_path_factory):
     node.start()
     yield node
     node.stop()
+
+
+def pytest_collection_modifyitems(items):
+    """Every RabbitMQ test is slow too: it starts (or shares) a real broker node, seconds before its first byte."""
+    for item in items:
+        if item.get_closest_marker("rabbitmq") and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)

@@ -87,6 +87,7 @@ def _envelope(to_her: int, from_her: int = 8_000_001, **overrides) -> Envelope:
     return Envelope(**fields)
 
 
+@pytest.mark.slow
 def test_declare_creates_five_durable_queues(broker, party):
     depths = broker.queue_depths()
     for kind in QueueKind:
@@ -164,6 +165,7 @@ def test_send_to_unknown_queue_raises_key_error(exchange):
     exchange.ack(exchange.receive(queue_name(her_id, QueueKind.ASYNC), timeout=5))
 
 
+@pytest.mark.slow
 def test_release_counts_deliveries_and_the_tenth_failure_dead_letters(broker, exchange, party):
     sent = _envelope(party)
     exchange.send(sent)
@@ -234,6 +236,7 @@ def test_broker_status_command(broker, tmp_path):
     assert "--port" in runner.invoke(broker_app, ["start", "--help"]).output
 
 
+@pytest.mark.slow
 def test_messages_survive_a_broker_restart(broker, party):
     """Durable queue + durable message: stop the node and start it again on the same dir and port.
 

@@ -392,6 +392,7 @@ def _summer_time_utc(year: int) -> tuple[datetime, datetime]:
     )
 
 
+@pytest.mark.slow
 def test_every_hour_2021_2030_matches_an_independent_formulation() -> None:
     years = range(2020, 2032)  # margins for deadlines that cross a year boundary
     closed = set().union(*(_independent_holidays(y) for y in years))

@@ -115,6 +115,7 @@ def _settle(harness, clock, rounds: int = 8) -> None:
     harness.pump()
 
 
+@pytest.mark.slow
 def test_served_harness_rides_out_crashes_duplicates_and_lost_apprecs(tmp_path):
     chaos = Chaos(crash_share=0.4, duplicate_share=0.5, apprec_loss=0.5)
     harness, client, clock = _served(chaos)
@@ -143,6 +144,7 @@ def test_a_citizen_writing_during_a_broker_restart_loses_nothing():
     assert sum(epj.journal_count(msg_id) for epj in harness.epjs.values()) == 1
 
 
+@pytest.mark.slow
 def test_an_epj_outage_holds_its_messages_on_the_queue_until_it_is_back():
     harness, client, clock = _served(Chaos(outages=[{"party": ALL_PARTIES, "start": MONDAY_0800, "hours": 2}]))
     sent = _write(harness, client, 3)
@@ -162,6 +164,7 @@ def chaos_week(tmp_path_factory):
     return run_scenario(load_scenario(SCENARIOS / "chaos.toml"), out=out, report=False).summary
 
 
+@pytest.mark.slow
 def test_the_chaos_week_passes_every_check_with_every_fault_injected(chaos_week):
     summary = chaos_week
     failed = {name: check.value for name, check in summary.checks.items() if not check.passed}
@@ -173,6 +176,7 @@ def test_the_chaos_week_passes_every_check_with_every_fault_injected(chaos_week)
     assert m.shown_failed > 0  # the long outage outlasted the resends: the citizen saw it, then it arrived
 
 
+@pytest.mark.slow
 def test_when_every_apprec_is_lost_the_citizen_sees_every_message_failed(tmp_path):
     scenario = load_scenario(SCENARIOS / "smoke.toml").model_copy(update={"chaos": Chaos(apprec_loss=1.0)})
     result = run_scenario(scenario, out=tmp_path, report=False)

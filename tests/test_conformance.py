@@ -141,6 +141,7 @@ def test_fault_table_is_traceable_to_requirements():
 # ----------------------------------------------------------------------------------------- the reference EPJ
 
 
+@pytest.mark.slow
 def test_reference_epj_passes_every_test(reference_result):
     result = reference_result
     allowed_skips = set() if SCHEMAS else {"DH-RCP-002"}
@@ -157,6 +158,7 @@ def test_reference_epj_passes_every_test(reference_result):
     assert msg_001.inputs["MsgId"]
 
 
+@pytest.mark.slow
 def test_the_agreement_sets_the_apprec_deadline_without_an_override(rabbitmq):
     result = run_kit(options(rabbitmq, 9, apprec_timeout=None, only=["DH-TIM-001"]))
     assert states(result) == {"DH-TIM-001": State.PASS}, explain(result)
@@ -191,6 +193,7 @@ def _staff_answers(reference: ReferenceEpj, stop: threading.Event) -> None:
                         reference.exchange.send(envelope)
 
 
+@pytest.mark.slow
 def test_kit_needs_only_the_broker_url_and_her_ids(rabbitmq):
     """The reference EPJ started on its own (as a vendor's would be): the kit gets broker URL, HER-ids and
     patients and nothing else; the manual Svar step is done by a 'person' answering in the EPJ."""
@@ -219,6 +222,7 @@ def test_kit_needs_only_the_broker_url_and_her_ids(rabbitmq):
     assert any("not observable" in m for m in idm.messages)  # no driver: the journal is the vendor's to check
 
 
+@pytest.mark.slow
 def test_a_manual_step_nobody_does_ends_in_wait(rabbitmq):
     epj_exchange = ConnectionPerQueue(lambda: rabbitmq.exchange(min_receive_wait=0.01))
     reference = ReferenceEpj(epj_exchange, 9_991_031, her_id_base=9_983_100)
@@ -324,6 +328,7 @@ def cli() -> typer.Typer:
     return app
 
 
+@pytest.mark.slow
 def test_command_exit_codes_and_report_files(cli, rabbitmq, tmp_path):
     runner = CliRunner()
     common = ["conformance", "--reference", "--broker", rabbitmq.url, "--sync-timeout", "2",

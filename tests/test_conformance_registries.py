@@ -48,6 +48,7 @@ def _ask(settings: dict[str, str], seen: dict) -> None:
     seen["cpa"] = parse_cpa(cpa.content) if cpa.status_code == 200 else None
 
 
+@pytest.mark.slow
 def test_registries_are_served_during_the_run_and_name_the_kit():
     port = free_port()
     seen: dict = {}

@@ -56,6 +56,7 @@ def _journal(db: Path) -> dict[str, int]:
     return counts
 
 
+@pytest.mark.slow
 def test_sigkill_mid_flight_loses_nothing(tmp_path):
     db = tmp_path / "state"
     port = free_port()
@@ -216,6 +217,7 @@ def test_restarts_during_bursts_lose_nothing_and_reuse_no_id(tmp_path):
         final.wait(timeout=15)
 
 
+@pytest.mark.slow
 def test_a_restart_on_the_same_db_draws_ids_never_drawn_before(tmp_path):
     """Finding 1 in-process: the id source of a harness with ``--db`` is not the seeded stream of the last run
     (in memory it stays seeded, so a run without files is reproducible). Before, the second start replayed the

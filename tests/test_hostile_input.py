@@ -253,6 +253,7 @@ def _soap(body: bytes, server: Server) -> httpx.Response:
     return server.http.post("/ar/soap", content=body, headers={"content-type": ar_soap.request_content_type()})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", XML_IDS)
 def test_hostile_xml_to_ar_soap_is_a_fault_naming_the_rule(server: Server, name: str):
     document, rule = HOSTILE_XML[name]
@@ -606,6 +607,7 @@ def assert_inert_html(page: str) -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # shown, as text
 
 
+@pytest.mark.slow
 def test_simulation_report_escapes_markup_in_every_data_field(tmp_path: Path):
     evil = f"{SCRIPT}{IMG}"
     ledger = Ledger(":memory:")
@@ -991,6 +993,7 @@ def test_cppa_look_up_by_id_does_not_scan_every_pair(server: Server, monkeypatch
 # =========================================================================== nothing lost
 
 
+@pytest.mark.slow
 def test_zz_every_control_message_arrived_and_the_invariants_hold(server: Server):
     """Runs last (file order): all the ordinary messages sent between the attacks were journaled and receipted."""
     assert server.control  # one after each test above

@@ -76,6 +76,7 @@ def _assert_clean_run(result, out: Path) -> None:
     assert summary["exit_code"] == 0 and summary["host"].startswith("http://127.0.0.1:")
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("locust_installed")
 def test_headless_run_against_a_self_started_server_has_no_failures_and_invariants_hold(tmp_path):
     out = tmp_path / "load"
@@ -84,6 +85,7 @@ def test_headless_run_against_a_self_started_server_has_no_failures_and_invarian
     assert pending_count(out / "serve-db") == 0
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("locust_installed")
 def test_master_and_one_worker_process(tmp_path):
     out = tmp_path / "load"
@@ -94,6 +96,7 @@ def test_master_and_one_worker_process(tmp_path):
     assert "partition" not in (out / "locust-master.log").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("locust_installed")
 def test_against_a_server_it_did_not_start_invariants_need_db(tmp_path):
     from digihelse.load_cli import ServeProcess
@@ -189,6 +192,7 @@ print(json.dumps({name: ticks(name) for name in ("diurnal", "steady", "open")}))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("locust_installed")
 def test_the_locust_shape_class_follows_the_profiles_and_stops_by_itself():
     done = subprocess.run([sys.executable, "-c", SHAPE_PROBE, str(ROOT)], capture_output=True, text=True, timeout=60,

@@ -158,6 +158,7 @@ def _probe_visit(simulation, kommune: str, start: datetime, now: datetime):
     return person, epj
 
 
+@pytest.mark.slow
 def test_thirty_hours_ahead_is_refused_in_the_strict_municipality_and_accepted_next_door_in_the_same_run(
         run_with_a_strict_neighbour):
     _scenario, simulation, _ledger = run_with_a_strict_neighbour
@@ -186,6 +187,7 @@ def test_thirty_hours_ahead_is_refused_in_the_strict_municipality_and_accepted_n
     assert helsenorge.store.visit("probe-1516").status is VisitStatus.CANCELLED
 
 
+@pytest.mark.slow
 def test_the_run_judges_each_municipality_by_its_own_rule(run_with_a_strict_neighbour, tmp_path):
     """In the simulated days Volda refuses cancellations that Ulstein's rule would have accepted, Ulstein accepts
     ones Volda's would have refused, and the cut-off check — which uses each municipality's rule — passes."""

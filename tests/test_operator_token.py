@@ -6,6 +6,8 @@ Given with ``--operator-token`` or ``DIGIHELSE_OPERATOR_TOKEN``, or made at rand
 
 from __future__ import annotations
 
+import pytest
+
 import os
 import re
 import signal
@@ -43,6 +45,7 @@ def _stop(process: subprocess.Popen) -> str:
     return out
 
 
+@pytest.mark.slow
 def test_token_from_the_environment_opens_the_writes_and_nothing_else_does():
     port = free_port()
     token = "env-token-0123456789abcdef"
@@ -61,6 +64,7 @@ def test_token_from_the_environment_opens_the_writes_and_nothing_else_does():
     assert token in out  # the token in use is printed, whichever way it was given
 
 
+@pytest.mark.slow
 def test_without_a_token_a_random_one_is_printed_and_demanded():
     port = free_port()
     process = _serve(port)
@@ -80,6 +84,7 @@ def test_without_a_token_a_random_one_is_printed_and_demanded():
         _stop(again)
 
 
+@pytest.mark.slow
 def test_a_short_operator_token_is_refused_at_start():
     result = subprocess.run([sys.executable, "-m", "digihelse.cli", "serve", "--port", str(free_port()),
                              "--operator-token", "short"], cwd=ROOT, capture_output=True, text=True, timeout=60)

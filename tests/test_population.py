@@ -49,6 +49,7 @@ def age_on(birth: date, day: date) -> int:
 # ---------------------------------------------------------------------------------------------------------- volumes
 
 
+@pytest.mark.slow
 def test_national_visits_match_the_target(national):
     assert national.target_visits_per_week == pytest.approx(2_720_000)
     assert national.target_by_service == pytest.approx({"nursing": 2_000_000, "help": 720_000})
@@ -179,6 +180,7 @@ def test_identities_are_valid_test_norge_unique_and_match_the_age():
     assert len(fnrs) == len(set(fnrs)) > 10_000
 
 
+@pytest.mark.slow
 def test_identities_are_distinct_nationally(national):
     fnrs = set()
     count = 0

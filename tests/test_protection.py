@@ -209,6 +209,7 @@ def test_protect_is_signed_data_inside_aes256_enveloped_data_for_the_recipients_
     assert unprotect(data, receiver.encryption.key, receiver.encryption.certificate, sender.signing.certificate) == body
 
 
+@pytest.mark.slow
 def test_every_flipped_ciphertext_byte_is_refused():
     sender, receiver = helsenorge(), service()
     data = protect(b"<MsgHead>" + b"x" * 500 + b"</MsgHead>", sender.signing.certificate, sender.signing.key,
@@ -570,6 +571,7 @@ def test_nhns_cpp_sample_certificates_parse():
 # -- the whole served harness with --protect ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_served_harness_with_protection_round_trips_messages_receipts_and_calendar_reads():
     """`digihelse serve --protect`: every message on _async/_sync queues is CMS-protected on the wire, the
     receivers open it, and the story still works: message journaled, AppRec back, calendar read live."""
@@ -603,6 +605,7 @@ def test_served_harness_with_protection_round_trips_messages_receipts_and_calend
     assert all(node.stats.transport_errors == 0 and node.stats.failures == 0 for node in harness.nodes)
 
 
+@pytest.mark.slow
 def test_a_restarted_harness_with_db_opens_what_was_protected_before(tmp_path):
     """`serve --db DIR --protect`: the credentials are kept beside the stores (owner-only), so a message
     protected before a restart is opened after it, and AR publishes the same certificates."""

@@ -102,6 +102,7 @@ def render(tmp_path: Path, ledger: Ledger, summary: Summary, name: str = "report
     return out.read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_report_is_self_contained_with_one_png_per_plot(tmp_path: Path, ledger: Ledger) -> None:
     page = render(tmp_path, ledger, make_summary())
     assert page.startswith("<!DOCTYPE html>")
@@ -126,6 +127,7 @@ def test_header_shows_run_and_pass(tmp_path: Path, ledger: Ledger) -> None:
     assert "Mon 10.03" not in page  # day labels are inside the plots, not the HTML
 
 
+@pytest.mark.slow
 def test_failed_check_shows_fail_and_highlights_row(tmp_path: Path, ledger: Ledger) -> None:
     page = render(tmp_path, ledger, make_summary(failing=True))
     assert ">FAIL<" in page and ">PASS<" not in page
@@ -135,6 +137,7 @@ def test_failed_check_shows_fail_and_highlights_row(tmp_path: Path, ledger: Ledg
     assert page.count('<tr class="pass">') == 2
 
 
+@pytest.mark.slow
 def test_data_text_is_escaped(tmp_path: Path, ledger: Ledger) -> None:
     page = render(tmp_path, ledger, make_summary())
     assert EVIL not in page
@@ -152,6 +155,7 @@ def test_empty_ledger_gives_no_data_panels(tmp_path: Path) -> None:
     assert "no visit.completed events" in page and "no message.sent events" in page
 
 
+@pytest.mark.slow
 def test_without_start_date_days_are_numbered(tmp_path: Path) -> None:
     ledger = small_ledger(start=None)
     summary = make_summary().model_copy(update={"start": None})
@@ -160,6 +164,7 @@ def test_without_start_date_days_are_numbered(tmp_path: Path) -> None:
     assert page.count(IMG) == len(PLOTS)
 
 
+@pytest.mark.slow
 def test_sparse_period_across_years_renders(tmp_path: Path) -> None:
     """Selected weeks of a rollout: days far apart are shown by the days with data, not a 500-day axis."""
     ledger = small_ledger(start="2019-11-04", days=(0, 1, 420, 421, 600))
@@ -168,6 +173,7 @@ def test_sparse_period_across_years_renders(tmp_path: Path) -> None:
     assert "left out (dotted lines)" in page
 
 
+@pytest.mark.slow
 def test_large_run_shows_top_50_municipalities(tmp_path: Path, ledger: Ledger) -> None:
     rows = [MunicipalityRow(kommunenummer=f"{3000 + i}", name=f"Kommune {i}", recipients=i) for i in range(60)]
     page = render(tmp_path, ledger, make_summary(rows=rows))
@@ -205,6 +211,7 @@ def test_summary_verdict_is_all_checks() -> None:
         Summary.model_validate(data)
 
 
+@pytest.mark.slow
 def test_injected_faults_get_their_own_card_and_only_then(tmp_path: Path, ledger: Ledger) -> None:
     plain = render(tmp_path, ledger, make_summary(), "plain.html")
     assert "Faults ridden out" not in plain

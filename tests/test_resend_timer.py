@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import sqlite3
 import threading
 from datetime import datetime, timedelta, timezone
@@ -33,6 +35,7 @@ def test_a_tracker_says_when_a_new_message_is_due_before_its_bound_and_only_then
     assert tracker.earliest_due == first
 
 
+@pytest.mark.slow
 def test_the_chaos_week_resends_and_fails_visibly_with_the_event_driven_timer(tmp_path):
     """Lost AppRecs and a nine-hour outage make resends and visible failures; with the timer asleep between them
     every message still ends journaled and receipted, and the failures shown to the citizen are recorded."""

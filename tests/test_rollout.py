@@ -53,6 +53,7 @@ def sjustjerna(tmp_path_factory):
     return result, Ledger(result.ledger_path)
 
 
+@pytest.mark.slow
 def test_phase_one_routes_only_practical_help_and_nobody_to_a_service_they_do_not_receive(sjustjerna):
     result, ledger = sjustjerna
     summary = result.summary
@@ -75,6 +76,7 @@ def test_phase_one_routes_only_practical_help_and_nobody_to_a_service_they_do_no
     assert nursing_only  # the population has nursing-only recipients, so the checks above are not vacuous
 
 
+@pytest.mark.slow
 def test_each_phase_adds_what_it_names_and_reach_grows(sjustjerna):
     periods = sjustjerna[0].summary.per_period
     assert [p.newly_live for p in periods] == [["meals", "practical_help"], ["home_nursing"], ["other"],
@@ -88,6 +90,7 @@ def test_each_phase_adds_what_it_names_and_reach_grows(sjustjerna):
         assert all(getattr(p, key) is not None for p in periods[1:]), key
 
 
+@pytest.mark.slow
 def test_the_report_shows_the_phases_side_by_side(sjustjerna):
     result, _ = sjustjerna
     html = (result.out / "report.html").read_text(encoding="utf-8")
@@ -112,6 +115,7 @@ def test_sjustjerna_at_its_shipped_scale_grows_after_every_go_live(tmp_path):
     assert set(summary.per_period[0].messages_by_service) == {"help"}
 
 
+@pytest.mark.slow
 def test_app_surge_after_week_reaches_more_people_and_carries_more_messages(tmp_path):
     summary = run_scenario(load_scenario(SCENARIOS / "app-surge-2021.toml"), out=tmp_path, scale=0.02,
                            report=False).summary
@@ -200,6 +204,7 @@ def test_without_uptake_everyone_signs_up_the_day_before_go_live():
             assert active_days(scenario, municipality, r, fallback)[0] == date(2025, 3, 11)
 
 
+@pytest.mark.slow
 def test_nobody_logs_in_before_their_consent_is_in_force(sjustjerna):
     result, ledger = sjustjerna
     scenario = load_scenario(SJUSTJERNA)
@@ -232,6 +237,7 @@ def _rollout(from_date: date, kommuner=("1516",)) -> dict:
                         for k in kommuner]}
 
 
+@pytest.mark.slow
 def test_a_service_that_goes_live_on_the_last_day_of_a_period(tmp_path):
     scenario = parse_scenario(_smoke_with(
         name="last-day", municipalities=["1516"], digihelse=_rollout(date(2025, 3, 12)),
@@ -249,6 +255,7 @@ def test_a_service_that_goes_live_on_the_last_day_of_a_period(tmp_path):
     assert result.summary.per_period[0].newly_live == ["home_nursing", "practical_help"]
 
 
+@pytest.mark.slow
 def test_a_period_that_starts_on_a_public_holiday(tmp_path):
     scenario = parse_scenario(_smoke_with(
         name="holiday", periods=[{"start": date(2025, 3, 10), "days": 2},
@@ -269,6 +276,7 @@ def test_a_period_that_starts_on_a_public_holiday(tmp_path):
     assert staff and all(t >= day(date(2025, 5, 2)) for (t,) in staff)  # the inbox rounds are workday rounds
 
 
+@pytest.mark.slow
 def test_two_periods_a_year_apart_draw_their_own_visits(tmp_path):
     scenario = parse_scenario(_smoke_with(
         name="a-year-apart", periods=[{"start": date(2025, 3, 10), "days": 2}, {"start": date(2026, 3, 9), "days": 2}],
@@ -289,6 +297,7 @@ def test_two_periods_a_year_apart_draw_their_own_visits(tmp_path):
     assert [p.messages > 0 for p in result.summary.per_period] == [True, True]
 
 
+@pytest.mark.slow
 def test_a_municipality_goes_live_while_a_message_to_its_installation_is_in_flight(tmp_path):
     """Ulstein and Hareid share one Gerica installation. Ulstein is live from the start; Hareid goes live at
     midnight while the installation is down (22:00–02:00): messages to Ulstein sent before midnight wait on the
@@ -359,6 +368,7 @@ def test_people_signed_up_before_the_run_sign_up_two_days_before_it():
     assert seen > 100
 
 
+@pytest.mark.slow
 def test_newly_digital_recipients_get_a_welcome_message_on_the_wire():
     """The recruitment routine: the day their consent takes effect (go-live on the period's second day here),
     the EPJ asks helsenorge at 09:00 whether each new user is digitally active (DIGITALBRUKER SjekkStatus →

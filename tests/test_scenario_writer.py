@@ -78,6 +78,7 @@ def test_a_bad_answer_exits_2_naming_it_and_the_allowed_values(tmp_path, args, m
     assert not (tmp_path / "x.toml").exists()
 
 
+@pytest.mark.slow
 def test_the_readme_example_writes_a_scenario_that_simulates_to_pass(tmp_path, monkeypatch):
     """The README's two commands, as written (the output paths moved into a temporary folder)."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")

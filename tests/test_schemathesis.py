@@ -133,6 +133,7 @@ def test_every_citizen_and_staff_operation_is_exercised():
     assert not any(path.startswith(("/ar/", "/cppa/", "/notify/")) for _, path in operations)
 
 
+@pytest.mark.slow
 @schema.parametrize()
 def test_api_never_fails_on_generated_input(case):
     api, headers = _aim(case)

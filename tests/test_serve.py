@@ -54,6 +54,7 @@ def server(tmp_path):
         process.kill()
 
 
+@pytest.mark.slow
 def test_served_story_message_and_reply_over_real_http(server):
     base, db, _ = server
     world = World.from_json((db / "world.json").read_text(encoding="utf-8"))
@@ -89,6 +90,7 @@ def test_served_story_message_and_reply_over_real_http(server):
     assert http.get("/docs").status_code == 200
 
 
+@pytest.mark.slow
 def test_state_survives_a_restart(tmp_path):
     port = free_port()
     db = tmp_path / "state"
@@ -118,6 +120,7 @@ def _healthy(base, process):
         return False
 
 
+@pytest.mark.slow
 def test_bad_broker_is_a_usage_error():
     result = subprocess.run([sys.executable, "-m", "digihelse.cli", "serve", "--broker", "carrier-pigeon"],
                             cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "200"})
@@ -125,6 +128,7 @@ def test_bad_broker_is_a_usage_error():
     assert "broker" in result.stderr
 
 
+@pytest.mark.slow
 def test_parties_command_prints_what_ar_serves():
     import json
 

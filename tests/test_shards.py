@@ -74,6 +74,7 @@ def test_auto_workers_use_every_core_for_a_large_run_and_this_process_for_a_smal
     (["--scheduler", "tcp://127.0.0.1:9"], "scheduler: only with executor dask"),
     (["--executor", "dask", "--scheduler", "tcp://127.0.0.1:9"], "scheduler: no Dask scheduler answered"),
 ])
+@pytest.mark.slow
 def test_a_wrong_executor_or_scheduler_is_a_usage_error_that_names_it(tmp_path, monkeypatch, args, message):
     monkeypatch.setattr(shards, "SCHEDULER_TIMEOUT_S", 1)  # nothing listens on port 9 (discard)
     result = CliRunner().invoke(app, ["simulate", "smoke", "--out", str(tmp_path), "--no-report", *args])

@@ -23,6 +23,7 @@ def smoke_run(tmp_path_factory):
     return result, out
 
 
+@pytest.mark.slow
 def test_smoke_passes_and_writes_its_outputs(smoke_run):
     result, out = smoke_run
     assert result.exit_code == 0, result.output
@@ -46,6 +47,7 @@ def test_smoke_passes_and_writes_its_outputs(smoke_run):
     assert ledger.fingerprint() == summary["fingerprint"]
 
 
+@pytest.mark.slow
 def test_same_seed_same_fingerprint_other_seed_other(tmp_path):
     scenario = load_scenario(SMOKE)
     a = run_scenario(scenario, out=tmp_path / "a", report=False).summary
@@ -63,6 +65,7 @@ def test_same_seed_same_fingerprint_other_seed_other(tmp_path):
         ("ignore-cutoff", {"cancellation_cutoff_honoured"}),
     ],
 )
+@pytest.mark.slow
 def test_verifier_catches_a_broken_service(tmp_path, fault, failing):
     scenario = load_scenario(SMOKE)
     summary = run_scenario(scenario, out=tmp_path, faults=(fault,), report=False).summary
@@ -78,6 +81,7 @@ def test_unknown_fault_and_scenario_are_refused(tmp_path):
     assert result.exit_code == 2
 
 
+@pytest.mark.slow
 def test_skipping_xml_in_process_changes_nothing(tmp_path, monkeypatch):
     """The in-process bus hands documents over without bytes; with bytes the ledger must be identical."""
     import contextlib
@@ -92,6 +96,7 @@ def test_skipping_xml_in_process_changes_nothing(tmp_path, monkeypatch):
     assert fast.checks == wire.checks
 
 
+@pytest.mark.slow
 def test_national_week_at_a_hundredth_hits_the_volume_targets(tmp_path):
     """All 357 municipalities through the model: planned visits and the service split on the calibrated target
     (that any number of workers and Dask write the same ledger: tests/test_shards.py)."""
@@ -103,6 +108,7 @@ def test_national_week_at_a_hundredth_hits_the_volume_targets(tmp_path):
     assert summary.passed, {k: v for k, v in summary.checks.items() if not v.passed}
 
 
+@pytest.mark.slow
 def test_a_shard_does_not_depend_on_the_shards_beside_it(tmp_path):
     """Ulstein alone and Ulstein beside Volda: Ulstein's events are the same (own streams, own services)."""
     scenario = load_scenario(SMOKE)
@@ -115,6 +121,7 @@ def test_a_shard_does_not_depend_on_the_shards_beside_it(tmp_path):
     assert both.query(sql) == alone.query(sql) and both.query(sql)
 
 
+@pytest.mark.slow
 def test_smoke_gives_the_same_verdicts_in_process_and_over_http(tmp_path):
     """Over HTTP the same world is served by uvicorn on loopback with receive loops on a real exchange,
     and the model runs in accelerated wall-clock time: timings differ, verdicts must not."""
@@ -128,6 +135,7 @@ def test_smoke_gives_the_same_verdicts_in_process_and_over_http(tmp_path):
     assert http.visits.total == inprocess.visits.total  # the plan is drawn from the seed, not from timing
 
 
+@pytest.mark.slow
 def test_every_message_delivered_twice_is_journaled_once(tmp_path):
     """`duplicate-delivery` is the chaos duplicate at share 1: the receivers' MsgId de-duplication holds."""
     summary = run_scenario(load_scenario(SMOKE), out=tmp_path, faults=("duplicate-delivery",), report=False).summary

@@ -80,6 +80,7 @@ def _one_response(sock: socket.socket) -> bytes:
     return data
 
 
+@pytest.mark.slow
 def test_a_prompt_request_on_a_kept_alive_connection_is_answered(port):
     with socket.create_connection(("127.0.0.1", port)) as sock:
         for pause in (0, 0, 1.0):  # idle between requests is the keep-alive timeout's business, not the deadline's

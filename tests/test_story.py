@@ -10,6 +10,8 @@ OriginalMsgId matches it.
 
 from __future__ import annotations
 
+import pytest
+
 from collections import Counter
 from datetime import datetime, timedelta
 
@@ -156,6 +158,7 @@ def run_story(harness, client, clock, tapped):
     assert {msg_id: receipts[msg_id] for msg_id in business} == {msg_id: 1 for msg_id in business}
 
 
+@pytest.mark.slow
 def test_story_on_the_embedded_exchange():
     run_story(*make())
 
@@ -190,6 +193,7 @@ def test_minid_is_refused_and_tokens_are_checked():
     assert client.get("/epj/gerica/api/inbox", headers=forged).status_code == 401
 
 
+@pytest.mark.slow
 def test_health_and_docs():
     _, client, _, _ = make()
     assert client.get("/health").json()["status"] == "ok"

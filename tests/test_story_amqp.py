@@ -34,6 +34,7 @@ def amqp(rabbitmq):
     exchange.close()
 
 
+@pytest.mark.slow
 def test_story_over_rabbitmq(amqp):
     clock = Clock(MONDAY_0800)
     tapped = TappedExchange(amqp)
@@ -54,6 +55,7 @@ def receive_all(exchange, queue, want, tries=40):
     return got
 
 
+@pytest.mark.slow
 def test_registered_test_party_talks_amqp_to_an_epj(rabbitmq, amqp):
     clock = Clock(MONDAY_0800)
     harness = build_harness(ServeSettings(seed=12), clock=clock, exchange=amqp)

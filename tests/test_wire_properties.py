@@ -227,6 +227,7 @@ apprec = st.builds(
 # =========================================================================== round trips
 
 
+@pytest.mark.slow
 @ROUND_TRIP
 @given(msg=msghead, pretty=st.booleans())
 def test_msghead_round_trip(msg: MsgHead, pretty: bool) -> None:
@@ -236,6 +237,7 @@ def test_msghead_round_trip(msg: MsgHead, pretty: bool) -> None:
     assert msghead_to_xml(parse_msghead(data), pretty=pretty) == data  # byte-stable
 
 
+@pytest.mark.slow
 @ROUND_TRIP
 @given(rec=apprec, pretty=st.booleans())
 def test_apprec_round_trip(rec: AppRec, pretty: bool) -> None:
@@ -245,6 +247,7 @@ def test_apprec_round_trip(rec: AppRec, pretty: bool) -> None:
     assert apprec_to_xml(parse_apprec(data), pretty=pretty) == data
 
 
+@pytest.mark.slow
 @ROUND_TRIP
 @given(cal=calendar, pretty=st.booleans())
 def test_xcal_round_trip(cal: VCalendar, pretty: bool) -> None:
@@ -264,6 +267,7 @@ def test_xcal_keeps_the_instant_across_both_dst_nights(edge: datetime) -> None:
     assert read.dtstart.astimezone(OSLO).utcoffset() == edge.utcoffset()
 
 
+@pytest.mark.slow
 def test_the_generators_reach_the_edges() -> None:
     """The round trips above are only as good as what they are fed: the edges are really in it."""
     found = {"long": False, "æøå": False, "dst": False, "naive": False, "1.0": False}
@@ -319,6 +323,7 @@ def assert_documented_only(data: bytes) -> None:
     assert checked.ok or (checked.error.condition and checked.error.description)
 
 
+@pytest.mark.slow
 @HOSTILE
 @given(data=xmlish)
 def test_arbitrary_bytes_get_only_documented_errors(data: bytes) -> None:
@@ -370,6 +375,7 @@ def _mutate(doc: bytes, rng: random.Random) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding=rng.choice(["UTF-8", "UTF-16", "ISO-8859-1"]))
 
 
+@pytest.mark.slow
 @HOSTILE
 @given(kind=st.sampled_from(EXAMPLE_KINDS), rng=st.randoms(use_true_random=False))
 def test_edited_documents_get_only_documented_errors_and_what_parses_round_trips(kind: str, rng: random.Random):
@@ -385,6 +391,7 @@ def test_edited_documents_get_only_documented_errors_and_what_parses_round_trips
 @HOSTILE
 @given(kind=st.sampled_from(EXAMPLE_KINDS), cut=st.integers(0, 10_000), length=st.integers(0, 64),
        insert=st.sampled_from(FRAGMENTS) | st.binary(max_size=16))
+@pytest.mark.slow
 def test_cut_and_spliced_documents_get_only_documented_errors(kind: str, cut: int, length: int, insert: bytes):
     doc = VALID[kind]
     at = cut % (len(doc) + 1)
@@ -415,6 +422,7 @@ def test_unknown_time_zone_is_a_wire_format_error(tzid: str) -> None:
         parse_document(etree.tostring(root))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", EXAMPLE_KINDS)
 def test_every_valid_example_passes_the_same_gates(kind: str) -> None:
     """The gates above are not vacuous: the unmutated documents parse, validate and pass the receiver."""
