@@ -371,8 +371,9 @@ def build_digital_world(population, scenario, *, seed: int, first_day: date, epo
     Each service gets its municipality's cancellation cut-off and reply deadline (``scenario.rules``) in one rules
     book both cores share; ``ignore_cutoff`` hands them a broken book instead (the ``ignore-cutoff`` fault).
 
-    The population is described here (its draws, in their order) and written by the harness's one seeding
-    path (:func:`mocks.harness.seeding.seed_world`), the one ``digihelse serve``'s default world takes."""
+    The population is described (:func:`describe_population`: its draws, in their order) and written by the
+    harness's one seeding path (:func:`mocks.harness.seeding.seed_world`), the one ``digihelse serve``'s
+    default world takes."""
     rules = (NoCutoff if ignore_cutoff else RulesBook)(by_service={})
     registry = Registry(RegistryStore(":memory:"))
     notifications = NotificationOutbox(":memory:")
@@ -382,17 +383,21 @@ def build_digital_world(population, scenario, *, seed: int, first_day: date, epo
                                 notifications=notifications, rules=rules)
     world = DigitalWorld(registry, helsenorge, notifications, {}, {},
                          list(scenario.behaviour.message_kind_mix.items()), stream=stream)
-    description, drawn = describe_population(population, scenario, seed=seed, epoch=epoch, world=world, rules=rules)
+    described = describe_population(population, scenario, seed=seed, epoch=epoch)
+    world.municipalities.update(described.municipal)
+    for her_id, (key, kommune) in described.services.items():
+        world._epj_of_service[her_id] = (key, kommune)
+        rules.by_service[her_id] = scenario.rules_for(kommune)
 
     def make_epj(installation: InstallationSeed) -> EpjCore:
         return EpjCore(EpjStore(":memory:", password_cost=16), profile=installation.profile, rules=rules,
                        ids=IdSource(f"{seed}:{stream}:{installation.key}"),
                        helsenorge_her_id=HELSENORGE_HER_ID, helsenorge=helsenorge.sender)
 
-    seeded = seed_world(description, registry=registry, helsenorge=helsenorge, make_epj=make_epj)
+    seeded = seed_world(described.seed, registry=registry, helsenorge=helsenorge, make_epj=make_epj)
     world.epjs.update(seeded.epjs)
     world.seeded = seeded.world
-    for municipality, people in zip(description.municipalities, drawn):
+    for municipality, people in zip(described.seed.municipalities, described.people):
         municipal = world.municipalities[municipality.kommunenummer]
         for citizen, consents, (recipient, later, child) in zip(municipality.citizens,
                                                                   seeded.consents[municipality.kommunenummer], people):
@@ -414,19 +419,31 @@ def build_digital_world(population, scenario, *, seed: int, first_day: date, epo
     return world
 
 
-def describe_population(population, scenario, *, seed: int, epoch: datetime, world: DigitalWorld,
-                        rules) -> tuple[WorldSeed, list[list[tuple[object, date | None, bool]]]]:
-    """The live municipalities of ``population`` as a seeding description, drawing what the world adds (phone
-    numbers, a relative's notification level) from each municipality's ``settings`` stream in a fixed order.
+@dataclass
+class Described:
+    """A population as a seeding description, plus what only the simulation keeps about it."""
 
-    Also fills in what only the simulation keeps: the world's municipalities and which installation serves each
-    service, and each service's local rules. Returns the description and, per municipality and citizen, the
-    recipient it stands for, their later self-login day and whether they are a child."""
+    seed: WorldSeed
+    municipal: dict[str, Municipal]
+    """kommunenummer → the live municipality (its people are filled in once seeded)."""
+    services: dict[int, tuple[str, str]]
+    """Service HER-id → (EPJ installation key, kommunenummer)."""
+    people: list[list[tuple[object, date | None, bool]]]
+    """Per municipality of :attr:`seed` and citizen: the recipient, their later self-login day, a child?"""
+
+
+def describe_population(population, scenario, *, seed: int, epoch: datetime) -> Described:
+    """The live municipalities of ``population`` as a seeding description (:class:`WorldSeed`).
+
+    What the world adds to the population (phone numbers, a relative's notification level) is drawn from each
+    municipality's ``settings`` stream, in a fixed order: the recipient's phone, then the relative's level and
+    phone. Consent times come from :mod:`simulator.uptake`. AR gets the services without the DigiHelse
+    processes: :meth:`DigitalWorld.activate_for` gives them on their go-live day."""
     fallback_at = epoch - timedelta(days=2)  # for people whose service never goes live in the run
     parties: list[CommunicationParty] = helsenorge_parties()
     installations: dict[str, InstallationSeed] = {}
     municipalities: list[MunicipalitySeed] = []
-    drawn: list[list[tuple[object, date | None, bool]]] = []
+    described = Described(WorldSeed((), ()), {}, {}, [])
     for municipality in population.municipalities:
         live = {service: municipality.live_from[SERVICE_KIND[service]]
                 for service in SERVICE_INDEX if SERVICE_KIND[service] in municipality.live_from}
@@ -436,17 +453,15 @@ def describe_population(population, scenario, *, seed: int, epoch: datetime, wor
         key = municipality.installation
         if key not in installations:
             installations[key] = InstallationSeed(key, by_product(municipality.vendor))
-        # AR: the services are registered without the DigiHelse processes; activate_for gives them at go-live
         local = municipality_parties(kommune, municipality.name, municipality.vendor, activated=False,
                                      services=tuple(SERVICE_NAME[s] for s in SERVICE_INDEX))
         parties.extend(local)
         org = local[0]
-        world.municipalities[kommune] = Municipal(kommune, municipality.name, key, live)
+        described.municipal[kommune] = Municipal(kommune, municipality.name, key, live)
         services = []
         for party in local[1:]:
             her_id = party.her_id
-            world._epj_of_service[her_id] = (key, kommune)
-            rules.by_service[her_id] = scenario.rules_for(kommune)
+            described.services[her_id] = (key, kommune)
             accounts = tuple(StaffSeed(Staff(f"{her_id}-{n:02d}", f"Ansatt {n} {municipality.name}", her_id),
                                        password=staff_password(f"{her_id}-{n:02d}"), salt=b"0" * 16)
                              for n in range(1, STAFF_POOL + 1))
@@ -479,5 +494,6 @@ def describe_population(population, scenario, *, seed: int, epoch: datetime, wor
             people.append((recipient, later, child))
         municipalities.append(MunicipalitySeed(kommune, municipality.name, key, tuple(services), tuple(citizens),
                                                tuple(patients)))
-        drawn.append(people)
-    return WorldSeed(tuple(parties), tuple(installations.values()), tuple(municipalities)), drawn
+        described.people.append(people)
+    described.seed = WorldSeed(tuple(parties), tuple(installations.values()), tuple(municipalities))
+    return described
