@@ -176,13 +176,23 @@ def test_serve_and_the_simulation_write_their_citizens_through_the_same_writer(m
     assert written == [("1516", fnr) for fnr in people] and people
 
 
-def test_the_served_simulation_wires_its_loops_from_the_seeded_world():
+def test_the_served_simulation_is_wired_by_serves_builder_from_the_seeded_world(tmp_path):
+    from simulator.services import ServedHarness
+
     scenario = one_installation_scenario()
     world = build_digital_world(build_population(scenario), scenario, seed=scenario.seed,
                                 first_day=scenario.periods[0].start, epoch=SimTime.of(scenario).epoch)
-    services = {world.service_her_id("1516", s) for s in ("nursing", "help")}
+    services = sorted(world.service_her_id("1516", s) for s in ("nursing", "help"))
     assert world.seeded.epj_of_service == {her_id: "gerica-1516" for her_id in services}
-    assert set(world.seeded.staff) == services
+    assert sorted(world.seeded.staff) == services
+    served = ServedHarness(world, clock=lambda: NOW, seed=scenario.seed, db_dir=tmp_path, observer=None)
+    try:
+        assert [node.her_ids for node in served.nodes] == [[HELSENORGE_HER_ID], services]
+        assert served.harness.epjs is world.epjs and served.harness.helsenorge is world.helsenorge
+        paths = set(served.server.config.app.openapi()["paths"])
+        assert {"/epj/api/installations", "/epj/gerica-1516/api/login", "/helsenorge/api/login"} <= paths
+    finally:
+        served.harness.close()
 
 
 # ---------------------------------------------------------------------------------------------- (c) the rules
