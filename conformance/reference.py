@@ -19,11 +19,12 @@ from datetime import datetime, timezone
 
 from mocks.epj.core import EpjCore
 from mocks.epj.faults import DEFAULT_SLOW_SYNC_S, Fault, ReferenceHandlers
-from mocks.epj.seed import SeededService, seed_service
+from mocks.epj.seed import SeededService, draw_service
 from mocks.epj.store import EpjStore
 from mocks.epj.vendors import GERICA, VendorProfile
 from mocks.exchange.base import Exchange
 from mocks.exchange.envelope import Delivery, Envelope
+from mocks.harness.seeding import seed_epj
 from mocks.kernel.node import Node
 from mocks.kernel.ports import IdSource
 from mocks.wire.models import Organisation
@@ -111,14 +112,16 @@ class ReferenceEpj:
         ids = IdSource(self.seed)
         self.store = EpjStore(":memory:", password_cost=2**4)
         week_start = datetime.now(OSLO).date()
+        drawn: set[str] = set()
         for n, unit in enumerate(UNITS, start=1):
-            self.services.append(
-                seed_service(
-                    self.store, her_id=self.her_id_base + n, name=f"{unit} (referanse-EPJ)",
-                    municipality="Konformans", parent_her_id=self.her_id_base, parent_name="Konformans kommune",
-                    rng=rng, week_start=week_start, patients=self.patients_per_service, staff=2, days=7,
-                )
+            seeded = draw_service(
+                her_id=self.her_id_base + n, name=f"{unit} (referanse-EPJ)", municipality="Konformans",
+                parent_her_id=self.her_id_base, parent_name="Konformans kommune", rng=rng, week_start=week_start,
+                patients=self.patients_per_service, staff=2, days=7, taken=drawn.__contains__,
             )  # fmt: skip
+            drawn.update(p.fnr for p in seeded.patients)
+            self.services.append(seeded)
+        seed_epj(self.store, self.services)  # the harness's one seeding path, as serve and the simulation take
         kit = Organisation.with_her_id("DigiHelse konformanskit", self.kit_her_id)
         self.core = EpjCore(self.store, profile=self.profile, ids=ids, helsenorge_her_id=self.kit_her_id, helsenorge=kit)
         self.handlers = ReferenceHandlers(self.core, ids=ids, fault=self.fault, slow_sync_s=self.slow_sync_s)

@@ -66,7 +66,8 @@ def world_from_json(path: str | Path) -> dict:
 
 
 def world_from_seed(seed: int, patients_per_service: int = 6, staff_per_service: int = 3) -> dict:
-    """The world ``digihelse serve --seed`` seeds, rebuilt in memory (no server needed)."""
+    """The world ``digihelse serve --seed`` seeds, rebuilt in memory (no server needed) by serve's own builder,
+    so through the one seeding path (:mod:`mocks.harness.seeding`): the same seed gives the same people."""
     from mocks.harness.app import ServeSettings, build_harness
 
     harness = build_harness(ServeSettings(seed=seed, patients_per_service=patients_per_service,

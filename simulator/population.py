@@ -49,6 +49,7 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Iterator
 
+from mocks.epj.vendors import PROFILES
 from mocks.wire.identifiers import individual_range
 from simulator.names import family_name, given_name
 from simulator.scenario import (
@@ -78,8 +79,9 @@ ID_STRIDE = 1_000_000
 """Recipient id = int(kommunenummer) * ID_STRIDE + index within the municipality."""
 GROUPS = {"nursing_only": "nursing", "help_only": "help", "both": "both"}
 """Scenario group name → ``Recipient.group``."""
-VENDOR_KEYS = {"Gerica": "gerica", "Profil": "profil", "DIPS Front": "dips-front", "CosDoc": "cosdoc"}
-"""EPJ product → vendor profile key (``mocks.epj.vendors``), used in installation keys."""
+VENDOR_KEYS = {profile.product: profile.key for profile in PROFILES.values()}
+"""EPJ product → vendor profile key, used in installation keys: a view of the one vendor table
+(:data:`mocks.epj.vendors.PROFILES`), not a second one."""
 SERVICE_KINDS = {"nursing": "home_nursing", "help": "practical_help"}
 LIVE_BEFORE_DAYS = 365
 """Without an explicit rollout, live municipalities went live this many days before the first period."""

@@ -68,7 +68,7 @@ __all__ = [
 ServiceKind = Literal["home_nursing", "practical_help", "meals", "other", "health_station"]
 """DigiHelse service areas a municipality can go live with (DESIGN §4 rollout example)."""
 Vendor = Literal["Gerica", "Profil", "DIPS Front", "CosDoc"]
-"""EPJ products (DESIGN §1; keys of ``mocks.harness.population.PROFILES``)."""
+"""EPJ products (DESIGN §1; the ``product`` of a profile in ``mocks.epj.vendors.PROFILES``, see ``by_product``)."""
 MessageKind = Literal[
     "enquiry",
     "needs_other_employee",

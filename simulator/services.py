@@ -252,54 +252,46 @@ def _raise_refusal(response: httpx.Response) -> None:
 
 
 class ServedHarness:
-    """The simulation's own world, served: uvicorn on loopback plus receive loops on an embedded exchange."""
+    """The simulation's own world, served: uvicorn on loopback in front of the harness ``digihelse serve`` runs
+    (:func:`mocks.harness.app.assemble_harness` and :func:`~mocks.harness.app.build_app`), over an embedded
+    exchange, with the simulation's cores and seeded world instead of serve's default one."""
 
     def __init__(self, world, *, clock, seed: int, db_dir, observer) -> None:
         from datetime import timedelta as span
 
         import uvicorn
-        from fastapi import FastAPI
 
-        from mocks.harness.app import ExchangeOutbox
-        from mocks.kernel.auth import TokenSigner
-        from mocks.epj.http import epj_router
         from mocks.exchange.embedded import EmbeddedExchange
-        from mocks.helsenorge.http import helsenorge_router
-        from mocks.kernel.node import Node, SyncClient
-        from mocks.kernel.ports import IdSource
-        from mocks.registry.seed import HELSENORGE_HER_ID
-
-        self.exchange = EmbeddedExchange(str(db_dir / "exchange.sqlite"))
-        ids = IdSource(seed + 7)
-        self.events: queue.SimpleQueue = queue.SimpleQueue()
-        self.nodes = [Node(self.exchange, [HELSENORGE_HER_ID], world.helsenorge.receive, clock, ids,
-                           on_tick=world.helsenorge.due_resends, on_processed=observer)]
-        for key, epj in world.epjs.items():
-            services = [h for h, (k, _) in world._epj_of_service.items() if k == key]
-            self.nodes.append(Node(self.exchange, services, epj.receive, clock, ids, on_sync=epj.receive_sync,
-                                   on_tick=epj.due_resends, on_processed=observer))
-        self.sync = SyncClient(self.exchange, HELSENORGE_HER_ID)
-        signer = TokenSigner(b"simulation-http-transport-secret", lifetime=span(days=400))
-        outbox = ExchangeOutbox(self.exchange)
-        app = FastAPI()
-        app.include_router(helsenorge_router(world.helsenorge, signer=signer, clock=clock, outbox=outbox,
-                                             sync=self.sync), prefix="/helsenorge")
-        for key, epj in world.epjs.items():
-            app.include_router(epj_router(epj, signer=signer, clock=clock, outbox=outbox), prefix=f"/epj/{key}")
+        from mocks.harness.app import assemble_harness, build_app
         from mocks.harness.broker import free_port
+        from mocks.kernel.auth import TokenSigner
+        from mocks.kernel.ports import IdSource
 
+        self.harness = assemble_harness(
+            EmbeddedExchange(str(db_dir / "exchange.sqlite")), world.registry, world.helsenorge, world.epjs,
+            world.notifications, world.seeded, clock=clock, ids=IdSource(seed + 7), background=True,
+            signer=TokenSigner(b"simulation-http-transport-secret", lifetime=span(days=400)), on_processed=observer,
+        )
         self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.server = uvicorn.Server(uvicorn.Config(build_app(self.harness), host="127.0.0.1", port=self.port,
+                                                    log_level="warning"))
         self._thread = threading.Thread(target=self.server.run, name="sim-http", daemon=True)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def exchange(self):
+        return self.harness.exchange
+
+    @property
+    def nodes(self):
+        return self.harness.nodes
+
     def start(self, *, poll: float, tick_every: float) -> None:
-        for node in self.nodes:
-            node.start(poll=poll, tick_every=tick_every)
-        self.sync.start()
+        """Serve; the app's startup starts the harness's receive loops (it is a background harness)."""
+        self.harness.poll, self.harness.tick_every = poll, tick_every
         self._thread.start()
         deadline = real_time.monotonic() + 30
         while not self.server.started:
@@ -314,8 +306,4 @@ class ServedHarness:
     def stop(self) -> None:
         self.server.should_exit = True
         self._thread.join(timeout=10)
-        self.sync.stop()
-        for node in self.nodes:
-            node.stop()
-        self.exchange.close()
-
+        self.harness.close()  # the app's shutdown has stopped the loops already; this closes the exchange

@@ -23,17 +23,33 @@ from mocks.epj.model import CaseStatus, PatientRecord, Service, Staff, Visit, Vi
 from mocks.epj.store import EpjStore
 from mocks.exchange.envelope import Envelope
 from mocks.helsenorge.core import HelsenorgeCore
-from mocks.helsenorge.model import Channel, Delivery, NotificationLevel, NotificationSettings
+from mocks.helsenorge.model import Channel, Delivery, NotificationLevel
 from mocks.helsenorge.people import birth_date_from_fnr, birthday
 from mocks.helsenorge.store import HelsenorgeStore
 from mocks.helsenorge.wiring import registry_hooks
 from mocks.notify.outbox import NotificationOutbox
-from mocks.harness.population import PROFILES
+from mocks.epj.seed import SeededService, StaffSeed, staff_password
+from mocks.epj.vendors import by_product
+from mocks.harness.seeding import (
+    CitizenSeed,
+    InstallationSeed,
+    MunicipalitySeed,
+    ProxySeed,
+    World,
+    WorldSeed,
+    seed_world,
+)
 from mocks.kernel.ports import IdSource
 from mocks.registry.core import Registry
-from mocks.registry.model import HELSEPERSONELL, INNBYGGER, CommunicationParty, PartyType
+from mocks.registry.model import CommunicationParty
 from mocks.registry.processes import DIGIHELSE_PROCESSES
-from mocks.registry.seed import HELSENORGE_HER_ID, HELSENORGE_ORG_HER_ID, municipality_her_id
+from mocks.registry.seed import (
+    HELSENORGE_HER_ID,
+    HELSENORGE_ORG_HER_ID,
+    helsenorge_parties,
+    municipality_her_id,
+    municipality_parties,
+)
 from mocks.registry.store import RegistryStore
 from mocks.wire.codes import NS_MSGHEAD
 from mocks.wire.msghead import parse_document
@@ -125,6 +141,9 @@ class DigitalWorld:
     bus: SimBus | None = None
     stream: str = "all"
     """The shard this world serves (names its random streams)."""
+    seeded: World = field(default_factory=World)
+    """Who the seeding wrote (recipients, staff, which installation serves which service): what serving this
+    world over HTTP wires its receive loops from (:class:`simulator.services.ServedHarness`)."""
 
     # ------------------------------------------------------------------ wiring
 
@@ -363,14 +382,13 @@ def build_digital_world(population, scenario, *, seed: int, first_day: date, epo
     ``stream`` names the shard this world serves: message ids and bus latencies draw from streams named by the
     seed, the shard and the installation, so a shard's run never depends on which others ran beside it.
     Each service gets its municipality's cancellation cut-off and reply deadline (``scenario.rules``) in one rules
-    book both cores share; ``ignore_cutoff`` hands them a broken book instead (the ``ignore-cutoff`` fault)."""
+    book both cores share; ``ignore_cutoff`` hands them a broken book instead (the ``ignore-cutoff`` fault).
+
+    The population is described (:func:`describe_population`: its draws, in their order) and written by the
+    harness's one seeding path (:func:`mocks.harness.seeding.seed_world`), the one ``digihelse serve``'s
+    default world takes."""
     rules = (NoCutoff if ignore_cutoff else RulesBook)(by_service={})
     registry = Registry(RegistryStore(":memory:"))
-    registry.register(CommunicationParty(HELSENORGE_ORG_HER_ID, "Norsk helsenett SF", PartyType.ORGANIZATION,
-                                         municipality="5001", role=INNBYGGER))
-    registry.register(CommunicationParty(HELSENORGE_HER_ID, "Digitale innbyggertjenester (helsenorge)",
-                                         PartyType.SERVICE, parent_her_id=HELSENORGE_ORG_HER_ID, municipality="5001",
-                                         processes=DIGIHELSE_PROCESSES, role=INNBYGGER))
     notifications = NotificationOutbox(":memory:")
     lookup, route_check = registry_hooks(registry, her_id=HELSENORGE_HER_ID)
     helsenorge = HelsenorgeCore(HelsenorgeStore(":memory:"), her_id=HELSENORGE_HER_ID, org_her_id=HELSENORGE_ORG_HER_ID,
@@ -378,8 +396,67 @@ def build_digital_world(population, scenario, *, seed: int, first_day: date, epo
                                 notifications=notifications, rules=rules)
     world = DigitalWorld(registry, helsenorge, notifications, {}, {},
                          list(scenario.behaviour.message_kind_mix.items()), stream=stream)
+    described = describe_population(population, scenario, seed=seed, epoch=epoch)
+    world.municipalities.update(described.municipal)
+    for her_id, (key, kommune) in described.services.items():
+        world._epj_of_service[her_id] = (key, kommune)
+        rules.by_service[her_id] = scenario.rules_for(kommune)
+
+    def make_epj(installation: InstallationSeed) -> EpjCore:
+        return EpjCore(EpjStore(":memory:", password_cost=16), profile=installation.profile, rules=rules,
+                       ids=IdSource(f"{seed}:{stream}:{installation.key}"),
+                       helsenorge_her_id=HELSENORGE_HER_ID, helsenorge=helsenorge.sender)
+
+    seeded = seed_world(described.seed, registry=registry, helsenorge=helsenorge, make_epj=make_epj)
+    world.epjs.update(seeded.epjs)
+    world.seeded = seeded.world
+    for municipality, people in zip(described.seed.municipalities, described.people):
+        municipal = world.municipalities[municipality.kommunenummer]
+        for citizen, consents, (recipient, later, child) in zip(municipality.citizens,
+                                                                  seeded.consents[municipality.kommunenummer], people):
+            active_from = consents.own.effective_from.astimezone(OSLO).date() if consents.own else None
+            relative = citizen.relative
+            relative_active_from = None
+            if relative is not None:
+                relative_active = consents.relative.effective_from.astimezone(OSLO).date()
+                relative_active_from = max(relative_active, active_from or relative_active)
+                if relative.level is NotificationLevel.FULL:
+                    world.entitled.setdefault(relative.fnr, set()).add(citizen.fnr)
+            if citizen.level is NotificationLevel.FULL and not child:
+                world.entitled.setdefault(citizen.fnr, set()).add(citizen.fnr)
+            municipal.people[recipient.id] = DigitalPerson(
+                recipient.id, citizen.fnr, citizen.given, citizen.family, recipient.self_login and not child,
+                relative.fnr if relative else None, recipient.group, recipient.level,
+                relative.level.value if relative else None, later,
+                birthday(birth_date_from_fnr(citizen.fnr), 16) if child else None, active_from, relative_active_from)
+    return world
+
+
+@dataclass
+class Described:
+    """A population as a seeding description, plus what only the simulation keeps about it."""
+
+    seed: WorldSeed
+    municipal: dict[str, Municipal]
+    """kommunenummer → the live municipality (its people are filled in once seeded)."""
+    services: dict[int, tuple[str, str]]
+    """Service HER-id → (EPJ installation key, kommunenummer)."""
+    people: list[list[tuple[object, date | None, bool]]]
+    """Per municipality of :attr:`seed` and citizen: the recipient, their later self-login day, a child?"""
+
+
+def describe_population(population, scenario, *, seed: int, epoch: datetime) -> Described:
+    """The live municipalities of ``population`` as a seeding description (:class:`WorldSeed`).
+
+    What the world adds to the population (phone numbers, a relative's notification level) is drawn from each
+    municipality's ``settings`` stream, in a fixed order: the recipient's phone, then the relative's level and
+    phone. Consent times come from :mod:`simulator.uptake`. AR gets the services without the DigiHelse
+    processes: :meth:`DigitalWorld.activate_for` gives them on their go-live day."""
     fallback_at = epoch - timedelta(days=2)  # for people whose service never goes live in the run
-    store = helsenorge.store
+    parties: list[CommunicationParty] = helsenorge_parties()
+    installations: dict[str, InstallationSeed] = {}
+    municipalities: list[MunicipalitySeed] = []
+    described = Described(WorldSeed((), ()), {}, {}, [])
     for municipality in population.municipalities:
         live = {service: municipality.live_from[SERVICE_KIND[service]]
                 for service in SERVICE_INDEX if SERVICE_KIND[service] in municipality.live_from}
@@ -387,73 +464,49 @@ def build_digital_world(population, scenario, *, seed: int, first_day: date, epo
             continue
         kommune = municipality.kommunenummer
         key = municipality.installation
-        if key not in world.epjs:
-            profile = PROFILES.get(municipality.vendor, PROFILES["Gerica"])
-            world.epjs[key] = EpjCore(EpjStore(":memory:", password_cost=16), profile=profile, rules=rules,
-                                      ids=IdSource(f"{seed}:{stream}:{key}"),
-                                      helsenorge_her_id=HELSENORGE_HER_ID, helsenorge=helsenorge.sender)
-        epj = world.epjs[key]
-        org = municipality_her_id(kommune, 0)
-        registry.register(CommunicationParty(org, f"{municipality.name} kommune", PartyType.ORGANIZATION,
-                                             municipality=kommune, role=HELSEPERSONELL, vendor=municipality.vendor))
-        municipal = Municipal(kommune, municipality.name, key, live)
-        world.municipalities[kommune] = municipal
-        for service in SERVICE_INDEX:
-            her_id = municipality_her_id(kommune, SERVICE_INDEX[service])
-            name = f"{SERVICE_NAME[service]} {municipality.name}"
-            registry.register(CommunicationParty(her_id, name, PartyType.SERVICE, parent_her_id=org,
-                                                 municipality=kommune, role=HELSEPERSONELL))
-            epj.store.add_service(Service(her_id, name, kommune, org, f"{municipality.name} kommune"))
-            world._epj_of_service[her_id] = (key, kommune)
-            rules.by_service[her_id] = scenario.rules_for(kommune)
-            for n in range(1, STAFF_POOL + 1):
-                epj.store.add_staff(Staff(f"{her_id}-{n:02d}", f"Ansatt {n} {municipality.name}", her_id),
-                                    password=f"pw-{her_id}-{n:02d}", salt=b"0" * 16)
+        if key not in installations:
+            installations[key] = InstallationSeed(key, by_product(municipality.vendor))
+        local = municipality_parties(kommune, municipality.name, municipality.vendor, activated=False,
+                                     services=tuple(SERVICE_NAME[s] for s in SERVICE_INDEX))
+        parties.extend(local)
+        org = local[0]
+        described.municipal[kommune] = Municipal(kommune, municipality.name, key, live)
+        services = []
+        for party in local[1:]:
+            her_id = party.her_id
+            described.services[her_id] = (key, kommune)
+            accounts = tuple(StaffSeed(Staff(f"{her_id}-{n:02d}", f"Ansatt {n} {municipality.name}", her_id),
+                                       password=staff_password(f"{her_id}-{n:02d}"), salt=b"0" * 16)
+                             for n in range(1, STAFF_POOL + 1))
+            services.append(SeededService(Service(her_id, party.name, kommune, org.her_id, org.name), (), accounts, ()))
         rng = random.Random(f"{seed}:{kommune}:settings")
+        patients: list[PatientRecord] = []
+        citizens: list[CitizenSeed] = []
+        people: list[tuple[object, date | None, bool]] = []
         for recipient in municipality.recipients:
             if not (recipient.self_login or recipient.self_login_after_surge or recipient.proxy):
                 continue
             who = population.identity(recipient)
-            services = tuple(municipality_her_id(kommune, SERVICE_INDEX[s]) for s in SERVICE_INDEX
+            received = tuple(municipality_her_id(kommune, SERVICE_INDEX[s]) for s in SERVICE_INDEX
                              if (s == "nursing" and recipient.nursing_per_week > 0)
                              or (s == "help" and recipient.help_per_week > 0))
-            epj.store.add_patient(PatientRecord(who.fnr, who.given, who.family, None, None, services))
-            store.add_citizen(who.fnr, who.given, who.family, phone=f"4{rng.randrange(10**7):07d}",
-                              email=f"{who.fnr}@example.invalid")
-            for her_id in services:
-                store.connect_service(who.fnr, her_id, registry.get(her_id).name, municipality=kommune,
-                                      org_her_id=org, org_name=f"{municipality.name} kommune")
+            patients.append(PatientRecord(who.fnr, who.given, who.family, None, None, received))
+            phone = f"4{rng.randrange(10**7):07d}"
             child = recipient.age < 16  # consent needs 16+: a parent acts for a child, no fullmakt needed
             later = later_self_login(scenario, recipient)
             self_at, proxy_at = consents(scenario, municipality, recipient, fallback_at)
-            active_from = None
-            if not child:
-                active_from = helsenorge.give_consent(who.fnr, self_at).effective_from.astimezone(OSLO).date()
-            level = NotificationLevel(recipient.level)
-            channel = Channel(recipient.channel)
-            store.set_notification_settings(NotificationSettings(who.fnr, channel, level))
-            relative_fnr = relative_level = relative_active_from = None
+            relative = None
             if recipient.proxy or child:
-                relative_fnr = who.relative_fnr
                 relative_level = rng.choice(["Begrenset", "Normal", "Full"])
-                store.add_citizen(relative_fnr, who.relative_given, who.relative_family,
-                                  phone=f"9{rng.randrange(10**7):07d}", email=f"{relative_fnr}@example.invalid")
-                relative_consent = helsenorge.give_consent(relative_fnr, proxy_at)
-                relative_active = relative_consent.effective_from.astimezone(OSLO).date()
-                relative_active_from = max(relative_active, active_from or relative_active)
-                if child:
-                    store.add_parent(relative_fnr, who.fnr)
-                else:
-                    helsenorge.give_fullmakt(who.fnr, relative_fnr, {"meldinger", "timeavtaler", "varsler"}, None,
-                                             proxy_at)
-                store.set_notification_settings(
-                    NotificationSettings(relative_fnr, Channel.EMAIL, NotificationLevel(relative_level), True))
-                if relative_level == "Full":
-                    world.entitled.setdefault(relative_fnr, set()).add(who.fnr)
-            if level is NotificationLevel.FULL and not child:
-                world.entitled.setdefault(who.fnr, set()).add(who.fnr)
-            municipal.people[recipient.id] = DigitalPerson(
-                recipient.id, who.fnr, who.given, who.family, recipient.self_login and not child, relative_fnr,
-                recipient.group, recipient.level, relative_level, later,
-                birthday(birth_date_from_fnr(who.fnr), 16) if child else None, active_from, relative_active_from)
-    return world
+                relative = ProxySeed(who.relative_fnr, who.relative_given, who.relative_family, proxy_at,
+                                     NotificationLevel(relative_level), phone=f"9{rng.randrange(10**7):07d}",
+                                     email=f"{who.relative_fnr}@example.invalid", parent=child)
+            citizens.append(CitizenSeed(who.fnr, who.given, who.family, received, None if child else self_at,
+                                        NotificationLevel(recipient.level), Channel(recipient.channel), phone=phone,
+                                        email=f"{who.fnr}@example.invalid", relative=relative))
+            people.append((recipient, later, child))
+        municipalities.append(MunicipalitySeed(kommune, municipality.name, key, tuple(services), tuple(citizens),
+                                               tuple(patients)))
+        described.people.append(people)
+    described.seed = WorldSeed(tuple(parties), tuple(installations.values()), tuple(municipalities))
+    return described

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
@@ -61,25 +61,55 @@ def staff_password(staff_id: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class StaffSeed:
+    """One employee as the EPJ stores them: who, the password to log in with, a phone and the hashing salt."""
+
+    staff: Staff
+    password: str
+    phone: str | None = None
+    salt: bytes | None = None
+    """For reproducible seeding; None lets the store draw one."""
+
+    def add_to(self, store: EpjStore) -> None:
+        store.add_staff(self.staff, password=self.password, phone=self.phone, salt=self.salt)
+
+
+@dataclass(frozen=True, slots=True)
 class SeededService:
+    """A service with what the EPJ knows of it (its patients, staff accounts and planned visits), drawn but not
+    necessarily stored yet: :meth:`add_to` writes it, so a world can be described first and seeded in one place
+    (:mod:`mocks.harness.seeding`)."""
+
     service: Service
     patients: tuple[PatientRecord, ...]
-    staff: tuple[Staff, ...]
+    accounts: tuple[StaffSeed, ...]
     visits: tuple[Visit, ...]
+
+    @property
+    def staff(self) -> tuple[Staff, ...]:
+        return tuple(account.staff for account in self.accounts)
 
     def password(self, staff_id: str) -> str:
         return staff_password(staff_id)
+
+    def add_to(self, store: EpjStore) -> None:
+        store.add_service(self.service)
+        for account in self.accounts:
+            account.add_to(store)
+        for patient in self.patients:
+            store.add_patient(patient)
+        store.add_visits(self.visits)
 
 
 def _uid(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
-def _fnr(rng: random.Random, store: EpjStore) -> str:
+def _fnr(rng: random.Random, taken: Callable[[str], bool]) -> str:
     while True:
         birth = date(rng.randint(1925, 1958), rng.randint(1, 12), rng.randint(1, 28))
         fnr = synthetic_fnr(birth, rng.randrange(0, 500))
-        if fnr is not None and store.patient(fnr) is None:
+        if fnr is not None and not taken(fnr):
             return fnr
 
 
@@ -88,8 +118,15 @@ def _at(day: date, at: time) -> datetime:
     return datetime.combine(day, at, tzinfo=OSLO).astimezone(timezone.utc).astimezone(OSLO)
 
 
-def seed_service(
-    store: EpjStore,
+def _in_store(store: EpjStore) -> Callable[[str], bool]:
+    return lambda fnr: store.patient(fnr) is not None
+
+
+def _never(fnr: str) -> bool:
+    return False
+
+
+def draw_service(
     *,
     her_id: int,
     name: str,
@@ -102,38 +139,37 @@ def seed_service(
     staff: int = 4,
     days: int = 7,
     postcode: str = "9990",
+    taken: Callable[[str], bool] = _never,
 ) -> SeededService:
     """One service with ``patients`` recipients, ``staff`` employees and ``days`` days of planned visits.
 
     Each patient gets one to four visits a day in fixed slots with a little
-    jitter, each assigned to one of the service's staff.
+    jitter, each assigned to one of the service's staff. ``taken`` says which
+    fødselsnummer are already in use (the installation's other patients); the
+    draws are the same whether the result is stored at once or later.
     """
     if staff < 1:
         raise ValueError("staff: a service needs at least one employee to assign visits to")
     service = Service(her_id, name, municipality, parent_her_id, parent_name)
-    store.add_service(service)
-    staff_rows: list[Staff] = []
+    accounts: list[StaffSeed] = []
     for n in range(1, staff + 1):
         member = Staff(
             f"{her_id}-{n:02d}", f"{rng.choice(STAFF_GIVEN_NAMES)} {rng.choice(FAMILY_NAMES)}", her_id
         )
-        store.add_staff(
-            member,
-            password=staff_password(member.staff_id),
-            phone=f"0{rng.randrange(10**7):07d}",
-            salt=rng.randbytes(16),
-        )
-        staff_rows.append(member)
+        accounts.append(StaffSeed(member, staff_password(member.staff_id), phone=f"0{rng.randrange(10**7):07d}",
+                                  salt=rng.randbytes(16)))
+    staff_rows = [account.staff for account in accounts]
     patient_rows: list[PatientRecord] = []
+    drawn: set[str] = set()
     for _ in range(patients):
         record = PatientRecord(
-            fnr=_fnr(rng, store),
+            fnr=_fnr(rng, lambda fnr: fnr in drawn or taken(fnr)),
             given_name=rng.choice(GIVEN_NAMES),
             family_name=rng.choice(FAMILY_NAMES),
             address=f"{rng.choice(STREETS)} {rng.randint(1, 80)}, {postcode} {municipality}",
             services=(her_id,),
         )
-        store.add_patient(record)
+        drawn.add(record.fnr)
         patient_rows.append(record)
     visits: list[Visit] = []
     for patient in patient_rows:
@@ -157,12 +193,17 @@ def seed_service(
                         location=patient.address,
                     )
                 )
-    store.add_visits(visits)
-    return SeededService(service, tuple(patient_rows), tuple(staff_rows), tuple(visits))
+    return SeededService(service, tuple(patient_rows), tuple(accounts), tuple(visits))
 
 
-def seed_municipality(
-    store: EpjStore,
+def seed_service(store: EpjStore, **draw) -> SeededService:
+    """:func:`draw_service` (same arguments but ``taken``), stored in ``store`` at once."""
+    seeded = draw_service(taken=_in_store(store), **draw)
+    seeded.add_to(store)
+    return seeded
+
+
+def draw_municipality(
     *,
     profile: VendorProfile,
     municipality: str,
@@ -173,6 +214,7 @@ def seed_municipality(
     units: Sequence[str] = DEFAULT_UNITS,
     patients_per_unit: int = 8,
     staff_per_unit: int = 4,
+    taken: Callable[[str], bool] = _never,
 ) -> list[SeededService]:
     """A municipality's home care laid out the way ``profile`` registers it.
 
@@ -182,26 +224,37 @@ def seed_municipality(
     so that switching layouts changes the addressing and nothing else.
     """
     parent_name = f"{municipality} kommune"
+    drawn: set[str] = set()
+
+    def one(her_id: int, name: str, patients: int, staff: int) -> SeededService:
+        seeded = draw_service(
+            her_id=her_id, name=name, municipality=municipality, parent_her_id=parent_her_id,
+            parent_name=parent_name, rng=rng, week_start=week_start, patients=patients, staff=staff,
+            taken=lambda fnr: fnr in drawn or taken(fnr),
+        )  # fmt: skip
+        drawn.update(p.fnr for p in seeded.patients)
+        return seeded
+
     if profile.her_id_layout is HerIdLayout.PER_SERVICE:
         if len(her_ids) < len(units):
             raise ValueError(f"her_ids: {len(units)} units need {len(units)} HER-ids, got {len(her_ids)}")
-        return [
-            seed_service(
-                store, her_id=her_id, name=f"{unit} {municipality}", municipality=municipality,
-                parent_her_id=parent_her_id, parent_name=parent_name, rng=rng, week_start=week_start,
-                patients=patients_per_unit, staff=staff_per_unit,
-            )
-            for her_id, unit in zip(her_ids, units)
-        ]  # fmt: skip
+        return [one(her_id, f"{unit} {municipality}", patients_per_unit, staff_per_unit)
+                for her_id, unit in zip(her_ids, units)]  # fmt: skip
     if not her_ids:
         raise ValueError("her_ids: the municipality's health-and-care department needs a HER-id")
-    return [
-        seed_service(
-            store, her_id=her_ids[0], name=f"Helse og omsorg {municipality}", municipality=municipality,
-            parent_her_id=parent_her_id, parent_name=parent_name, rng=rng, week_start=week_start,
-            patients=patients_per_unit * len(units), staff=staff_per_unit * len(units),
-        )
-    ]  # fmt: skip
+    return [one(her_ids[0], f"Helse og omsorg {municipality}", patients_per_unit * len(units),
+                staff_per_unit * len(units))]
 
 
-__all__ = ["DEFAULT_UNITS", "SeededService", "seed_municipality", "seed_service", "staff_password"]
+def seed_municipality(store: EpjStore, **draw) -> list[SeededService]:
+    """:func:`draw_municipality` (same arguments but ``taken``), stored in ``store`` at once."""
+    seeded = draw_municipality(taken=_in_store(store), **draw)
+    for service in seeded:
+        service.add_to(store)
+    return seeded
+
+
+__all__ = [
+    "DEFAULT_UNITS", "SeededService", "StaffSeed", "draw_municipality", "draw_service", "seed_municipality",
+    "seed_service", "staff_password",
+]

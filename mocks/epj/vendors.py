@@ -102,6 +102,8 @@ COSDOC = VendorProfile(
 )
 
 PROFILES: dict[str, VendorProfile] = {p.key: p for p in (GERICA, PROFIL, DIPS_FRONT, COSDOC)}
+"""The one vendor table, keyed by profile key (``gerica``, ``dips-front``, …: what installation keys and the
+``/epj/{key}`` paths are made of). Scenarios and AR name the product (``DIPS Front``): :func:`by_product`."""
 
 
 def profile(key: str) -> VendorProfile:
@@ -111,4 +113,15 @@ def profile(key: str) -> VendorProfile:
         raise ValueError(f"unknown EPJ vendor profile {key!r}; known: {', '.join(PROFILES)}") from None
 
 
-__all__ = ["COSDOC", "DIPS_FRONT", "GERICA", "PROFIL", "PROFILES", "HerIdLayout", "VendorProfile", "profile"]
+def by_product(product: str) -> VendorProfile:
+    """The profile of the EPJ product a scenario or AR names (``Gerica``, ``DIPS Front``, …)."""
+    for candidate in PROFILES.values():
+        if candidate.product == product:
+            return candidate
+    known = ", ".join(p.product for p in PROFILES.values())
+    raise ValueError(f"vendor: unknown EPJ product {product!r}; known: {known}")
+
+
+__all__ = [
+    "COSDOC", "DIPS_FRONT", "GERICA", "PROFIL", "PROFILES", "HerIdLayout", "VendorProfile", "by_product", "profile",
+]

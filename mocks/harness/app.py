@@ -42,7 +42,8 @@ from mocks.helsenorge.wiring import registry_hooks
 from mocks.kernel.node import Node, SyncClient
 from mocks.notify.http import notify_router
 from mocks.notify.outbox import NotificationOutbox
-from mocks.harness.population import PROFILES, World, seed_world
+from mocks.harness.population import default_seed, installations
+from mocks.harness.seeding import InstallationSeed, World, seed_world
 from mocks.kernel.ports import Clock, IdSource
 from mocks.registry.core import Registry
 from mocks.registry.http import ar_router, cppa_router
@@ -118,6 +119,10 @@ class Harness:
     background: bool = False
     operator_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     """What ``Authorization: Bearer`` must carry on administrative endpoints (see :class:`mocks.kernel.auth.OperatorGate`)."""
+    poll: float = 0.2
+    """Seconds a background receive loop waits on an empty queue before looking again."""
+    tick_every: float = 5.0
+    """Seconds between background resend ticks."""
 
     def __post_init__(self) -> None:
         self.outbox = ExchangeOutbox(self.exchange)
@@ -138,7 +143,7 @@ class Harness:
 
     def start(self) -> None:
         for node in self.nodes:
-            node.start()
+            node.start(poll=self.poll, tick_every=self.tick_every)
         self.sync.start()
 
     def stop(self) -> None:
@@ -172,22 +177,24 @@ def build_harness(
         org_her_id=HELSENORGE_ORG_HER_ID, ids=ids, registry_lookup=lookup, route_check=route_check,
         notifications=notifications,
     )
-    epjs = {
-        profile.key: EpjCore(
-            EpjStore(_sqlite(settings, f"epj-{profile.key}"), password_cost=2**10), profile=profile, ids=ids,
-            helsenorge_her_id=HELSENORGE_HER_ID, helsenorge=helsenorge.sender,
+
+    def make_epj(installation: InstallationSeed) -> EpjCore:
+        return EpjCore(
+            EpjStore(_sqlite(settings, f"epj-{installation.key}"), password_cost=2**10), profile=installation.profile,
+            ids=ids, helsenorge_her_id=HELSENORGE_HER_ID, helsenorge=helsenorge.sender,
         )
-        for profile in PROFILES.values()
-    }
+
     secret = (settings.secret or os.urandom(32).hex()).encode()
     saved = settings.db / "world.json" if settings.db is not None else None
     if saved is not None and saved.exists():  # a restart: the stores already hold this world
+        epjs = {installation.key: make_epj(installation) for installation in installations()}
         world = World.from_json(saved.read_text(encoding="utf-8"))
     else:
-        world = seed_world(
-            registry=registry, epjs=epjs, helsenorge=helsenorge, rng=random.Random(settings.seed), now=clock(),
-            patients_per_service=settings.patients_per_service, staff_per_service=settings.staff_per_service,
-        )
+        description = default_seed(random.Random(settings.seed), clock(),
+                                   patients_per_service=settings.patients_per_service,
+                                   staff_per_service=settings.staff_per_service)
+        seeded = seed_world(description, registry=registry, helsenorge=helsenorge, make_epj=make_epj)
+        epjs, world = seeded.epjs, seeded.world
         if saved is not None:
             saved.write_text(world.to_json(), encoding="utf-8")
     credentials = _protection(settings, registry, world, clock) if settings.protect else {}
@@ -198,16 +205,42 @@ def build_harness(
     if settings.chaos is not None and settings.chaos.active:
         exchange = FaultyExchange(exchange, FaultInjector(settings.chaos, settings.seed), clock,
                                   _outage_names(registry, world))
-    harness = Harness(exchange, registry, helsenorge, epjs, notifications, TokenSigner(secret), clock, world,
-                      background=background, operator_token=settings.operator_token or secrets.token_urlsafe(24))
+    return assemble_harness(
+        exchange, registry, helsenorge, epjs, notifications, world, signer=TokenSigner(secret), clock=clock, ids=ids,
+        background=background, operator_token=settings.operator_token, credentials=credentials,
+    )
+
+
+def assemble_harness(
+    exchange: Exchange,
+    registry: Registry,
+    helsenorge: HelsenorgeCore,
+    epjs: dict[str, EpjCore],
+    notifications: NotificationOutbox,
+    world: World,
+    *,
+    signer: TokenSigner,
+    clock: Clock,
+    ids: IdSource,
+    background: bool = False,
+    operator_token: str | None = None,
+    credentials: dict | None = None,
+    on_processed=None,
+) -> Harness:
+    """Seeded cores on an exchange: helsenorge's receive loop, one per EPJ installation serving services, and
+    queues for every AR party. What ``serve`` runs, and what the simulation serves over HTTP with its own world
+    (``on_processed`` tells it of every delivery handled)."""
+    credentials = credentials or {}
+    harness = Harness(exchange, registry, helsenorge, epjs, notifications, signer, clock, world,
+                      background=background, operator_token=operator_token or secrets.token_urlsafe(24))
     harness.nodes.append(Node(exchange, [HELSENORGE_HER_ID], helsenorge.receive, clock, ids,
-                              on_tick=helsenorge.due_resends,
+                              on_tick=helsenorge.due_resends, on_processed=on_processed,
                               unprotect=_unprotector(credentials, [HELSENORGE_HER_ID], registry)))
     for key, epj in epjs.items():
         services = sorted(h for h, k in world.epj_of_service.items() if k == key)
         if services:
             harness.nodes.append(Node(exchange, services, epj.receive, clock, ids, on_sync=epj.receive_sync,
-                                      on_tick=epj.due_resends,
+                                      on_tick=epj.due_resends, on_processed=on_processed,
                                       unprotect=_unprotector(credentials, services, registry)))
     for party in registry.parties():  # every AR party has its queues, live or not
         exchange.declare(party.her_id)

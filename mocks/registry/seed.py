@@ -28,14 +28,6 @@ HELSENORGE_ORG_HER_ID = 9_900_000
 HELSENORGE_HER_ID = 9_900_001
 """The service helsenorge sends from and receives on (Innbygger role in every process)."""
 
-VENDORS: dict[str, str] = {
-    "Gerica": "TietoEvry",
-    "Profil": "Visma",
-    "DIPS Front": "DIPS",
-    "CosDoc": "Acos",
-}
-"""EPJ product → vendor."""
-
 SERVICES: tuple[str, ...] = ("Hjemmesykepleie", "Praktisk bistand")
 
 
@@ -90,9 +82,9 @@ def municipality_parties(
     return parties
 
 
-def default_parties() -> list[CommunicationParty]:
-    """Every seeded party, parents before children, in a fixed order."""
-    parties = [
+def helsenorge_parties() -> list[CommunicationParty]:
+    """Norsk helsenett (Organization) and the helsenorge service under it, parent first."""
+    return [
         CommunicationParty(
             her_id=HELSENORGE_ORG_HER_ID,
             name="Norsk helsenett SF",
@@ -112,6 +104,11 @@ def default_parties() -> list[CommunicationParty]:
             role=INNBYGGER,
         ),
     ]
+
+
+def default_parties() -> list[CommunicationParty]:
+    """Every seeded party, parents before children, in a fixed order."""
+    parties = helsenorge_parties()
     for kommunenummer, name, vendor, activated in MUNICIPALITIES:
         parties.extend(municipality_parties(kommunenummer, name, vendor, activated=activated))
     return parties
