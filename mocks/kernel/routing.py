@@ -1,0 +1,40 @@
+"""How module-level endpoints reach the service instance their router serves: a router-level dependency.
+
+The HTTP adapters keep their endpoints as plain module-level functions (the
+Starlette way: each endpoint readable and testable on its own, the routes listed
+in one place), so the service cannot be a closure variable. Nor can it be one
+``app.state`` attribute: one app mounts several installations of the same API
+(an EPJ staff API per installation, each over its own core). So each factory
+(``epj_router(core, ...)``) builds an ``APIRouter`` whose one router-level
+dependency, :class:`Provide`, puts that router's service on ``request.state``;
+FastAPI solves router-level dependencies before the endpoint's own, so the
+endpoint's getter (``Annotated[StaffApi, Depends(_service)]``) finds it there.
+:class:`Provide` takes only the request, so the OpenAPI document does not change.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+
+class Provide:
+    """Router-level dependency: ``request.state.<name>`` is ``service`` for every request the router answers."""
+
+    def __init__(self, name: str, service: object) -> None:
+        self.name = name
+        self.service = service
+
+    def __call__(self, request: Request) -> None:
+        setattr(request.state, self.name, self.service)
+
+    def __repr__(self) -> str:
+        return f"Provide({self.name!r}, {self.service!r})"
+
+
+def provided(request: Request, name: str) -> object:
+    """The service a :class:`Provide` put on the request; a clear error when the router was built without one."""
+    try:
+        return getattr(request.state, name)
+    except AttributeError:
+        raise LookupError(f"no {name!r} service on this request: mount the router its factory builds "
+                          f"(it carries the Provide dependency), not its endpoints alone") from None
