@@ -4,10 +4,15 @@ The routers carry no prefix; the app mounts them (``include_router(ar_router(...
 prefix="/ar")``, ``prefix="/cppa"``) so that the same router can sit wherever a
 vendor's configuration expects NHN's services.
 
-Authentication is deliberately absent for now. At NHN these endpoints sit
-behind username/password (AR) and HelseID client credentials with scope
-``nhn:cppa/access`` (CPPA); the harness runs them on loopback for a test EPJ and
-will add the checks when the conformance kit needs to exercise them.
+Look-ups are open; with an :class:`~mocks.kernel.auth.OperatorGate` (``digihelse
+serve`` gives one) every write — registration, removal, certificate publication —
+needs the operator token. This differs from NHN, where these endpoints sit behind
+username/password (AR) and HelseID client credentials with scope
+``nhn:cppa/access`` (CPPA): the harness serves them on loopback to a test EPJ,
+and a client's own AR/CPPA credentials are not checked.
+
+Endpoints are module-level functions; :func:`ar_router` and :func:`cppa_router`
+hand them the registry through a router-level dependency (:mod:`mocks.kernel.routing`).
 
 Error shapes copy what a client of the real service must already handle: AR is
 a WCF service, and WCF answers every SOAP fault with HTTP 500 and the fault in
