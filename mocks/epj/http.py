@@ -213,7 +213,7 @@ class StaffApi:
 
 
 def _api(request: Request) -> StaffApi:
-    return provided(request, "epj")  # type: ignore[return-value]
+    return provided(request, "epj", StaffApi)
 
 
 Api = Annotated[StaffApi, Depends(_api)]

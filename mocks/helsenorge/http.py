@@ -329,7 +329,7 @@ class CitizenApi:
 
 
 def _api(request: Request) -> CitizenApi:
-    return provided(request, "helsenorge")  # type: ignore[return-value]
+    return provided(request, "helsenorge", CitizenApi)
 
 
 Api = Annotated[CitizenApi, Depends(_api)]

@@ -14,7 +14,11 @@ endpoint's getter (``Annotated[StaffApi, Depends(_service)]``) finds it there.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from fastapi import Request
+
+T = TypeVar("T")
 
 
 class Provide:
@@ -31,10 +35,12 @@ class Provide:
         return f"Provide({self.name!r}, {self.service!r})"
 
 
-def provided(request: Request, name: str) -> object:
-    """The service a :class:`Provide` put on the request; a clear error when the router was built without one."""
-    try:
-        return getattr(request.state, name)
-    except AttributeError:
-        raise LookupError(f"no {name!r} service on this request: mount the router its factory builds "
-                          f"(it carries the Provide dependency), not its endpoints alone") from None
+def provided(request: Request, name: str, kind: type[T]) -> T:
+    """The ``kind`` a :class:`Provide` put on the request under ``name``; a clear error when the endpoint was
+    mounted without the router its factory builds (so without the :class:`Provide`)."""
+    service = getattr(request.state, name, None)
+    if not isinstance(service, kind):
+        raise LookupError(f"no {name!r} service on this request ({kind.__name__} expected, found "
+                          f"{type(service).__name__}): mount the router its factory builds, which carries the "
+                          "Provide dependency, not its endpoints alone")
+    return service

@@ -48,7 +48,7 @@ class NotifyApi:
 
 
 def _api(request: Request) -> NotifyApi:
-    return provided(request, "notify")  # type: ignore[return-value]
+    return provided(request, "notify", NotifyApi)
 
 
 Api = Annotated[NotifyApi, Depends(_api)]

@@ -291,7 +291,7 @@ class ArService:
 
 
 def _ar(request: Request) -> ArService:
-    return provided(request, "ar")  # type: ignore[return-value]
+    return provided(request, "ar", ArService)
 
 
 Ar = Annotated[ArService, Depends(_ar)]
@@ -519,7 +519,7 @@ def _xml(body: bytes) -> Response:
 
 
 def _registry(request: Request) -> Registry:
-    return provided(request, "cppa")  # type: ignore[return-value]
+    return provided(request, "cppa", Registry)
 
 
 Parties = Annotated[Registry, Depends(_registry)]
