@@ -151,9 +151,6 @@ def verify_bearer(signer: TokenSigner, authorization: str | None, *, realm: str,
         raise unauthorised(exc.rule, str(exc), realm=realm, token_given=True) from None
 
 
-OPERATOR_TOKEN_ENV = "DIGIHELSE_OPERATOR_TOKEN"
-"""Where ``digihelse serve`` and the project's tools read the operator token when no option gives it."""
-
 OPERATOR_REALM = "operator"
 """The realm of the administrative endpoints' 401 challenge."""
 
