@@ -11,9 +11,14 @@ Conventions:
 
 * JSON is camelCase; request models forbid unknown fields, so a typo is a 422
   naming the field rather than a silently ignored value.
+* Endpoints are module-level functions. :func:`epj_router` builds one router per
+  installation whose router-level dependency puts that installation's
+  :class:`StaffApi` on the request (:mod:`mocks.kernel.routing`), so several
+  installations mount side by side in one app.
 * 401 when the bearer token is missing, forged, altered or expired, with the
   :class:`~mocks.kernel.auth.TokenError` rule (``auth.missing``, ``auth.malformed``,
-  ``auth.signature``, ``auth.expired``) in ``detail.rule``; 403 when a staff
+  ``auth.signature``, ``auth.expired``) in ``detail.rule`` and the one challenge of
+  :func:`mocks.kernel.auth.challenge` (``Bearer realm="epj"``); 403 when a staff
   member acts outside their service (or a non-staff token is used); 404 for
   unknown ids; 409 when the action does not fit the state; 422 for bad input,
   in FastAPI's own ``[{"type", "loc", "msg"}]`` shape so clients parse one form.
@@ -212,7 +217,7 @@ class StaffApi:
     outbox: Outbox
 
 
-def _api(request: Request) -> StaffApi:
+async def _api(request: Request) -> StaffApi:
     return provided(request, "epj", StaffApi)
 
 

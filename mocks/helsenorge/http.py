@@ -5,9 +5,13 @@ validates JSON with pydantic (camelCase, 422 naming the field), reads the clock
 once per request, and moves envelopes between the core and the exchange
 (``Outbox`` for async messages, ``SyncCaller`` for HentPlanlagteTimer). Every
 rule is the core's; a :class:`Refused` becomes a JSON error carrying its rule id.
+The endpoints are module-level functions that get the :class:`CitizenApi` (core,
+signer, clock, outbox, sync caller) from :func:`helsenorge_router`'s router-level
+dependency (:mod:`mocks.kernel.routing`).
 
 Status codes: 401 for a missing, forged or expired token (rule from
-:class:`TokenError`); 403 when a rule forbids the caller (authorisation,
+:class:`~mocks.kernel.auth.TokenError`; ``WWW-Authenticate: Bearer realm="helsenorge"``,
+with ``error="invalid_token"`` when a token was sent); 403 when a rule forbids the caller (authorisation,
 login, consent, fullmakt rules); 404 for an unknown thread, visit or fullmakt;
 409 when the request is fine but the state of the world says no — notably
 ``cancel.after-cutoff``, whose body carries the ``deadline`` (ISO, Europe/Oslo):
@@ -328,7 +332,7 @@ class CitizenApi:
     sync_timeout: float = SYNC_CALL_TIMEOUT_S
 
 
-def _api(request: Request) -> CitizenApi:
+async def _api(request: Request) -> CitizenApi:
     return provided(request, "helsenorge", CitizenApi)
 
 

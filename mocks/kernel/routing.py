@@ -9,7 +9,8 @@ in one place), so the service cannot be a closure variable. Nor can it be one
 dependency, :class:`Provide`, puts that router's service on ``request.state``;
 FastAPI solves router-level dependencies before the endpoint's own, so the
 endpoint's getter (``Annotated[StaffApi, Depends(_service)]``) finds it there.
-:class:`Provide` takes only the request, so the OpenAPI document does not change.
+:class:`Provide` takes only the request, so the OpenAPI document does not change; it and the getters
+are ``async`` (they do no I/O), so they cost no trip to the thread pool.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ class Provide:
         self.name = name
         self.service = service
 
-    def __call__(self, request: Request) -> None:
+    async def __call__(self, request: Request) -> None:
+        # async: no I/O here, so FastAPI runs it on the event loop instead of sending it to the thread pool
         setattr(request.state, self.name, self.service)
 
     def __repr__(self) -> str:

@@ -47,7 +47,7 @@ class NotifyApi:
     clock: Callable[[], datetime]
 
 
-def _api(request: Request) -> NotifyApi:
+async def _api(request: Request) -> NotifyApi:
     return provided(request, "notify", NotifyApi)
 
 

@@ -290,7 +290,7 @@ class ArService:
     clock: Callable[[], datetime]
 
 
-def _ar(request: Request) -> ArService:
+async def _ar(request: Request) -> ArService:
     return provided(request, "ar", ArService)
 
 
@@ -518,7 +518,7 @@ def _xml(body: bytes) -> Response:
     return Response(content=body, media_type=XML_MEDIA_TYPE)
 
 
-def _registry(request: Request) -> Registry:
+async def _registry(request: Request) -> Registry:
     return provided(request, "cppa", Registry)
 
 
