@@ -8,7 +8,7 @@ in one place), so the service cannot be a closure variable. Nor can it be one
 (``epj_router(core, ...)``) builds an ``APIRouter`` whose one router-level
 dependency, :class:`Provide`, puts that router's service on ``request.state``;
 FastAPI solves router-level dependencies before the endpoint's own, so the
-endpoint's getter (``Annotated[StaffApi, Depends(_service)]``) finds it there.
+endpoint's getter (``Annotated[StaffApi, Depends(_api)]``) finds it there.
 :class:`Provide` takes only the request, so the OpenAPI document does not change; it and the getters
 are ``async`` (they do no I/O), so they cost no trip to the thread pool.
 """
