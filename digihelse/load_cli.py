@@ -44,6 +44,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mocks.harness.broker import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 LOCUSTFILE = ROOT / "loadtests" / "locustfile.py"
 CPU_PATTERNS = ("CPU usage above", "CPU usage was too high", "exceeded cpu threshold",
@@ -92,12 +94,6 @@ def require_loopback(url: str) -> str:
     if not loopback:
         raise UsageError(f"--host: {host} is not a loopback address; digihelse load only targets 127.0.0.1/::1")
     return url.rstrip("/")
-
-
-def free_port() -> int:
-    from mocks.harness.broker import free_port as _free_port
-
-    return _free_port()
 
 
 def _env() -> dict[str, str]:

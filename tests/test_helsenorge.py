@@ -677,6 +677,7 @@ def test_http_401_on_missing_forged_or_expired_token(http):
     url = "/helsenorge/api/inbox"
     r = http.client.get(url)
     assert r.status_code == 401 and r.json()["detail"]["rule"] == "auth.missing"
+    assert r.headers["www-authenticate"] == 'Bearer realm="helsenorge"'  # no token sent: no error code (RFC 6750)
     headers = http.login(http.world.ingrid)
     payload, _, signature = headers["Authorization"].removeprefix("Bearer ").partition(".")
     forged = f"Bearer {payload}.{signature[:-2]}xx"
@@ -689,7 +690,7 @@ def test_http_401_on_missing_forged_or_expired_token(http):
     http.now[0] = NOW + timedelta(hours=2)
     r = http.client.get(url, headers=headers)
     assert r.status_code == 401 and r.json()["detail"]["rule"] == "auth.expired"
-    assert r.headers["www-authenticate"] == "Bearer"
+    assert r.headers["www-authenticate"] == 'Bearer realm="helsenorge", error="invalid_token"'
 
 
 def test_http_a_citizen_never_reads_anothers_messages_visits_or_log(http):

@@ -40,7 +40,7 @@ from conformance.results import TestResult as ConformanceTest
 from conformance.results import Summary as SuiteSummary
 from digihelse.cli import app as cli
 from mocks.harness.app import Harness, ServeSettings, build_app, build_harness
-from mocks.kernel.auth import TokenSigner
+from mocks.kernel.auth import TokenSigner, challenge
 from mocks.harness.broker import free_port
 from mocks.exchange.checks import check_incoming, sender_her_ids
 from mocks.exchange.envelope import CONTENT_TYPE_PLAIN, Envelope, ErrorCondition
@@ -427,7 +427,9 @@ def test_bad_token_is_401_naming_the_rule(server: Server, case: str, api: str):
     answer = server.http.get(path, headers={} if header is None else {"Authorization": header})
     assert answer.status_code == status, answer.text
     assert detail(answer)["rule"] == rule and detail(answer)["message"]
-    assert answer.headers["www-authenticate"].startswith("Bearer")
+    token_given = case not in ("missing", "basic-scheme", "bearer-without-token")
+    realm = "helsenorge" if api == "citizen" else "epj"
+    assert answer.headers["www-authenticate"] == challenge(realm, token_given=token_given)  # RFC 6750 §3
 
 
 def test_the_token_cases_cover_what_they_claim(server: Server):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from digihelse.cli import app
+from mocks.harness.broker import free_port
 from simulator import shards
 from simulator.run import run_scenario
 from simulator.scenario import load_scenario
@@ -82,12 +82,6 @@ def test_a_wrong_executor_or_scheduler_is_a_usage_error_that_names_it(tmp_path, 
     assert message in " ".join(result.output.split())
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _simulate(out: Path, *args: str) -> dict:
     """`digihelse simulate national-week --scale 0.01` in its own process, as a user runs it: Dask's processes
     and signal handling stay out of the test runner."""
@@ -107,7 +101,7 @@ def test_national_week_at_a_hundredth_has_one_fingerprint_on_one_process_on_dask
     two = _simulate(tmp_path / "two", "--workers", "2")
     local = _simulate(tmp_path / "dask", "--executor", "dask", "--workers", "2")
     dask = Path(sys.executable).with_name("dask")
-    port = _free_port()
+    port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     scheduler = subprocess.Popen([str(dask), "scheduler", "--host", "127.0.0.1", "--port", str(port),
                                   "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -8,12 +8,10 @@ fail. The faults are wrappers around :class:`~mocks.epj.core.EpjCore` and the
 the one correct implementation, and each fault is a few lines that show how a
 vendor could get it wrong.
 
-:class:`ReferenceHandlers` also answers the connectivity test
-(``DIALOG_INNBYGGER_TEST`` Foresporsel with TypeForesp ``KT`` → Svar on the
-synchronous channel), which the core's ``receive_sync`` does not do yet: a
-vendor's EPJ must answer it (the CPA lists the process, with no AppRec), so the
-reference must too. The answer belongs in ``EpjCore.receive_sync``; until it is
-there it lives here, in the layer every run of the reference EPJ goes through.
+The connectivity test (``DIALOG_INNBYGGER_TEST`` Foresporsel with TypeForesp
+``KT`` → Svar on the synchronous channel) needs nothing here: the core answers it
+in ``EpjCore.receive_sync`` (:mod:`mocks.epj.komtest`), and
+:meth:`ReferenceHandlers.on_sync` hands every synchronous request to the core.
 """
 
 from __future__ import annotations

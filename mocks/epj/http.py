@@ -11,9 +11,14 @@ Conventions:
 
 * JSON is camelCase; request models forbid unknown fields, so a typo is a 422
   naming the field rather than a silently ignored value.
+* Endpoints are module-level functions. :func:`epj_router` builds one router per
+  installation whose router-level dependency puts that installation's
+  :class:`StaffApi` on the request (:mod:`mocks.kernel.routing`), so several
+  installations mount side by side in one app.
 * 401 when the bearer token is missing, forged, altered or expired, with the
   :class:`~mocks.kernel.auth.TokenError` rule (``auth.missing``, ``auth.malformed``,
-  ``auth.signature``, ``auth.expired``) in ``detail.rule``; 403 when a staff
+  ``auth.signature``, ``auth.expired``) in ``detail.rule`` and the one challenge of
+  :func:`mocks.kernel.auth.challenge` (``Bearer realm="epj"``); 403 when a staff
   member acts outside their service (or a non-staff token is used); 404 for
   unknown ids; 409 when the action does not fit the state; 422 for bad input,
   in FastAPI's own ``[{"type", "loc", "msg"}]`` shape so clients parse one form.
@@ -30,6 +35,7 @@ Conventions:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, TypeVar
 
@@ -37,10 +43,11 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from mocks.kernel.auth import TokenError, TokenSigner
 from mocks.exchange.envelope import Envelope
+from mocks.kernel.auth import TokenSigner, bearer_token, unauthorised, verify_bearer
 from mocks.kernel.http_guard import CalendarDate, CalendarDateTime, GuardedRoute, error_responses, xml_text
 from mocks.kernel.ports import Clock, Outbox
+from mocks.kernel.routing import Provide, provided
 from domain.calendar import OSLO
 
 from mocks.epj.core import EpjCore
@@ -63,6 +70,8 @@ from mocks.epj.model import (
 STAFF_ROLE = "staff"
 STAFF_EID = "epj"
 STAFF_LEVEL = 4
+REALM = "epj"
+"""The realm of the staff API's 401 challenge (``WWW-Authenticate: Bearer realm="epj"``)."""
 
 T = TypeVar("T")
 
@@ -195,198 +204,237 @@ class CancelVisitIn(_Request):
     reason: xml_text(1_000) = ""
 
 
-# ----------------------------------------------------------------------------- router
+# ----------------------------------------------------------------------------- the service
 
 
-def epj_router(core: EpjCore, *, signer: TokenSigner, clock: Clock, outbox: Outbox) -> APIRouter:
-    """The staff API, without a prefix (mount it where the harness wants it, e.g. ``/epj``)."""
-    router = APIRouter(route_class=GuardedRoute, responses=error_responses(401, 403, 404, 409, 413, 422))
+@dataclass(frozen=True, slots=True)
+class StaffApi:
+    """What one installation's staff API works with; :func:`epj_router` puts it on each request it answers."""
 
-    def staff_ref(staff_id: str | None) -> StaffRef | None:
-        if not staff_id:
-            return None
-        staff = core.store.staff(staff_id)
-        return StaffRef(staff_id=staff_id, name=staff.name if staff else staff_id)
+    core: EpjCore
+    signer: TokenSigner
+    clock: Clock
+    outbox: Outbox
 
-    def patient_ref(fnr: str) -> PatientRef:
-        patient = core.store.patient(fnr)
-        return PatientRef(fnr=fnr, name=patient.display_name if patient else fnr)
 
-    def case_out(case: Case, now: datetime) -> CaseOut:
-        return CaseOut(
-            case_id=case.case_id,
-            msg_id=case.msg_id,
-            function=case.function,
-            conversation_ref=case.conversation_ref,
-            patient=PatientRef(fnr=case.patient_fnr, name=case.patient_name),
-            service_her_id=case.service_her_id,
-            kind=case.kind,
-            subject=case.subject,
-            text=case.text,
-            received_at=case.received_at,
-            status=case.status,
-            reply_deadline=case.reply_deadline,
-            overdue=case.overdue(now),
-            forwarded_to=staff_ref(case.forwarded_to),
-            replies=[
-                ReplyOut(
-                    msg_id=r.msg_id, staff=StaffRef(staff_id=r.staff_id, name=r.staff_name), text=r.text,
-                    final=r.final, sent_at=r.sent_at, answer_by=r.answer_by,
-                )
-                for r in case.replies
-            ],  # fmt: skip
-            events=[CaseEventOut(at=e.at, staff_id=e.staff_id, action=e.action, note=e.note) for e in case.events],
-        )
+async def _api(request: Request) -> StaffApi:
+    return provided(request, "epj", StaffApi)
 
-    def visit_out(visit: Visit) -> VisitOut:
-        return VisitOut(
-            uid=visit.uid,
-            patient=patient_ref(visit.patient_fnr),
-            service_her_id=visit.service_her_id,
-            start=visit.start,
-            end=visit.end,
-            status=visit.state,
-            summary=visit.summary,
-            location=visit.location,
-            staff=StaffRef(staff_id=visit.staff_id, name=visit.staff_name or visit.staff_id)
-            if visit.staff_id
-            else None,
-            sequence=visit.sequence,
-        )
 
-    def send(envelopes: Iterable[Envelope]) -> list[SentOut]:
-        envelopes = list(envelopes)
-        if envelopes:
-            outbox.send(envelopes)
-        return [SentOut(message_id=e.message_id, subject=e.subject, to=e.to) for e in envelopes]
+Api = Annotated[StaffApi, Depends(_api)]
 
-    def current_staff(request: Request) -> Staff:
-        header = request.headers.get("authorization")
-        if not header:
-            raise _unauthorised("auth.missing", "an Authorization: Bearer <token> header is required")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():  # as the citizen API: sent, but not a bearer token
-            raise _unauthorised("auth.malformed", "expected Authorization: Bearer <token>")
-        try:
-            claims = signer.verify(token.strip(), now=clock())
-        except TokenError as exc:
-            raise _unauthorised(exc.rule, str(exc)) from None
-        if claims.role != STAFF_ROLE:
-            message = f"a {claims.role} token cannot use the staff API"
-            raise HTTPException(403, {"rule": "auth.role", "message": message})
-        staff = core.store.staff(claims.sub)
-        if staff is None:
-            raise _unauthorised("auth.unknown-subject", f"staff member {claims.sub} no longer exists; log in again")
-        return staff
 
-    # Annotated aliases cannot be used here: with postponed annotations FastAPI resolves
-    # them in the module's globals, where a closure's dependency does not exist.
-    me_dep = Depends(current_staff)
+def current_staff(request: Request, api: Api) -> Staff:
+    """The staff member the bearer token names (the header is read from the request, not declared, so the
+    OpenAPI document lists no ``authorization`` parameter for the staff API)."""
+    claims = verify_bearer(api.signer, request.headers.get("authorization"), realm=REALM, now=api.clock())
+    if claims.role != STAFF_ROLE:
+        message = f"a {claims.role} token cannot use the staff API"
+        raise HTTPException(403, {"rule": "auth.role", "message": message})
+    staff = api.core.store.staff(claims.sub)
+    if staff is None:
+        raise unauthorised("auth.unknown-subject", f"staff member {claims.sub} no longer exists; log in again",
+                           realm=REALM, token_given=True)
+    return staff
 
-    @router.post("/api/login", response_model=LoginOut)
-    def login(body: LoginIn) -> LoginOut:
-        staff = core.login(body.staff_id, body.password)
-        if staff is None:
-            raise _unauthorised("auth.credentials", "unknown staff id or wrong password")
-        token = signer.issue(
-            sub=staff.staff_id, role=STAFF_ROLE, eid=STAFF_EID, level=STAFF_LEVEL, now=clock(),
-            org=str(staff.service_her_id),
-        )  # fmt: skip
-        return LoginOut(token=token, staff_id=staff.staff_id, name=staff.name, service_her_id=staff.service_her_id)
 
-    @router.post("/api/logout", status_code=204, response_class=Response)
-    def logout(request: Request, staff: Staff = me_dep) -> Response:
-        """Revoke the token this request carries: it is refused (``auth.revoked``) from now on."""
-        signer.revoke(request.headers["authorization"].partition(" ")[2].strip(), now=clock())
-        return Response(status_code=204)
+Me = Annotated[Staff, Depends(current_staff)]
 
-    @router.get("/api/me", response_model=StaffRef)
-    def me(staff: Staff = me_dep) -> StaffRef:
-        return StaffRef(staff_id=staff.staff_id, name=staff.name)
 
-    @router.get("/api/inbox", response_model=list[CaseOut])
-    def inbox(staff: Staff = me_dep, status: CaseStatus | None = None) -> list[CaseOut]:
-        now = clock()
-        return [case_out(c, now) for c in _call(lambda: core.inbox(staff.staff_id, status))]
+# ----------------------------------------------------------------------------- JSON out
 
-    @router.get("/api/cases/{case_id}", response_model=CaseOut)
-    def get_case(case_id: str, staff: Staff = me_dep) -> CaseOut:
-        return case_out(_call(lambda: core.case(case_id, staff_id=staff.staff_id)), clock())
 
-    def case_action(case_id: str, staff: Staff, action: Callable[[datetime], list[Envelope]]) -> CaseActionOut:
-        now = clock()
-        sent = send(_call(lambda: action(now)))
-        return CaseActionOut(case=case_out(core.case(case_id, staff_id=staff.staff_id), now), sent=sent)
+def _staff_ref(core: EpjCore, staff_id: str | None) -> StaffRef | None:
+    if not staff_id:
+        return None
+    staff = core.store.staff(staff_id)
+    return StaffRef(staff_id=staff_id, name=staff.name if staff else staff_id)
 
-    @router.post("/api/cases/{case_id}/open", response_model=CaseActionOut)
-    def open_case(case_id: str, staff: Staff = me_dep) -> CaseActionOut:
-        return case_action(case_id, staff, lambda now: core.open_case(case_id, staff_id=staff.staff_id, now=now))
 
-    @router.post("/api/cases/{case_id}/reply", response_model=CaseActionOut)
-    def reply(case_id: str, body: ReplyIn, staff: Staff = me_dep) -> CaseActionOut:
-        return case_action(
-            case_id, staff,
-            lambda now: core.reply(case_id, body.text, staff_id=staff.staff_id, now=now, final=body.final),
-        )  # fmt: skip
+def _patient_ref(core: EpjCore, fnr: str) -> PatientRef:
+    patient = core.store.patient(fnr)
+    return PatientRef(fnr=fnr, name=patient.display_name if patient else fnr)
 
-    @router.post("/api/cases/{case_id}/temporary-reply", response_model=CaseActionOut)
-    def temporary_reply(case_id: str, body: TemporaryReplyIn, staff: Staff = me_dep) -> CaseActionOut:
-        return case_action(
-            case_id, staff,
-            lambda now: core.temporary_reply(case_id, body.text, body.answer_by, staff_id=staff.staff_id, now=now),
-        )  # fmt: skip
 
-    @router.post("/api/cases/{case_id}/forward", response_model=CaseActionOut)
-    def forward(case_id: str, body: ForwardIn, staff: Staff = me_dep) -> CaseActionOut:
-        return case_action(
-            case_id, staff,
-            lambda now: core.forward(case_id, body.to_staff_id, body.note, staff_id=staff.staff_id, now=now),
-        )  # fmt: skip
+def _case_out(core: EpjCore, case: Case, now: datetime) -> CaseOut:
+    return CaseOut(
+        case_id=case.case_id,
+        msg_id=case.msg_id,
+        function=case.function,
+        conversation_ref=case.conversation_ref,
+        patient=PatientRef(fnr=case.patient_fnr, name=case.patient_name),
+        service_her_id=case.service_her_id,
+        kind=case.kind,
+        subject=case.subject,
+        text=case.text,
+        received_at=case.received_at,
+        status=case.status,
+        reply_deadline=case.reply_deadline,
+        overdue=case.overdue(now),
+        forwarded_to=_staff_ref(core, case.forwarded_to),
+        replies=[
+            ReplyOut(
+                msg_id=r.msg_id, staff=StaffRef(staff_id=r.staff_id, name=r.staff_name), text=r.text,
+                final=r.final, sent_at=r.sent_at, answer_by=r.answer_by,
+            )
+            for r in case.replies
+        ],  # fmt: skip
+        events=[CaseEventOut(at=e.at, staff_id=e.staff_id, action=e.action, note=e.note) for e in case.events],
+    )
 
-    @router.get("/api/worklist", response_model=list[VisitOut])
-    def worklist(staff: Staff = me_dep, day: Annotated[CalendarDate | None, Query()] = None) -> list[VisitOut]:
-        day = day or clock().astimezone(OSLO).date()
-        return [visit_out(v) for v in _call(lambda: core.work_list(staff.staff_id, day))]
 
-    def visit_action(uid: str, staff: Staff, action: Callable[[datetime], list[Envelope]]) -> VisitActionOut:
-        now = clock()
-        sent = send(_call(lambda: action(now)))
-        return VisitActionOut(visit=visit_out(core.visit(uid, staff_id=staff.staff_id)), sent=sent)
-
-    @router.post("/api/visits/{uid}/done", response_model=VisitActionOut)
-    def visit_done(uid: str, staff: Staff = me_dep) -> VisitActionOut:
-        return visit_action(uid, staff, lambda now: core.mark_visit_done(uid, staff_id=staff.staff_id, now=now))
-
-    @router.post("/api/visits/{uid}/change", response_model=VisitActionOut)
-    def visit_change(uid: str, body: ChangeVisitIn, staff: Staff = me_dep) -> VisitActionOut:
-        return visit_action(
-            uid, staff,
-            lambda now: core.change_visit(
-                uid, body.start, body.end, staff_id=staff.staff_id, now=now, assign_staff_id=body.staff_id
-            ),
-        )  # fmt: skip
-
-    @router.post("/api/visits/{uid}/cancel", response_model=VisitActionOut)
-    def visit_cancel(uid: str, body: CancelVisitIn, staff: Staff = me_dep) -> VisitActionOut:
-        return visit_action(
-            uid, staff, lambda now: core.cancel_visit(uid, body.reason, staff_id=staff.staff_id, now=now)
-        )
-
-    @router.get("/api/handheld", response_model=list[NoticeOut])
-    def handheld(staff: Staff = me_dep) -> list[NoticeOut]:
-        return [_notice_out(n) for n in core.handheld_notices(staff.staff_id)]
-
-    return router
+def _visit_out(core: EpjCore, visit: Visit) -> VisitOut:
+    return VisitOut(
+        uid=visit.uid,
+        patient=_patient_ref(core, visit.patient_fnr),
+        service_her_id=visit.service_her_id,
+        start=visit.start,
+        end=visit.end,
+        status=visit.state,
+        summary=visit.summary,
+        location=visit.location,
+        staff=StaffRef(staff_id=visit.staff_id, name=visit.staff_name or visit.staff_id) if visit.staff_id else None,
+        sequence=visit.sequence,
+    )
 
 
 def _notice_out(notice: HandheldNotice) -> NoticeOut:
     return NoticeOut(visit_uid=notice.visit_uid, text=notice.text, at=notice.at)
 
 
-def _unauthorised(rule: str, message: str) -> HTTPException:
-    # RFC 6750: no error code when no token was sent, invalid_token when one was and is bad.
-    challenge = "Bearer" if rule in ("auth.missing", "auth.credentials") else 'Bearer error="invalid_token"'
-    return HTTPException(401, {"rule": rule, "message": message}, headers={"WWW-Authenticate": challenge})
+def _send(outbox: Outbox, envelopes: Iterable[Envelope]) -> list[SentOut]:
+    envelopes = list(envelopes)
+    if envelopes:
+        outbox.send(envelopes)
+    return [SentOut(message_id=e.message_id, subject=e.subject, to=e.to) for e in envelopes]
+
+
+def _case_action(api: StaffApi, case_id: str, staff: Staff,
+                 action: Callable[[datetime], list[Envelope]]) -> CaseActionOut:
+    now = api.clock()
+    sent = _send(api.outbox, _call(lambda: action(now)))
+    return CaseActionOut(case=_case_out(api.core, api.core.case(case_id, staff_id=staff.staff_id), now), sent=sent)
+
+
+def _visit_action(api: StaffApi, uid: str, staff: Staff,
+                  action: Callable[[datetime], list[Envelope]]) -> VisitActionOut:
+    now = api.clock()
+    sent = _send(api.outbox, _call(lambda: action(now)))
+    return VisitActionOut(visit=_visit_out(api.core, api.core.visit(uid, staff_id=staff.staff_id)), sent=sent)
+
+
+# ----------------------------------------------------------------------------- endpoints
+
+
+def login(body: LoginIn, api: Api) -> LoginOut:
+    staff = api.core.login(body.staff_id, body.password)
+    if staff is None:
+        raise unauthorised("auth.credentials", "unknown staff id or wrong password", realm=REALM, token_given=False)
+    token = api.signer.issue(
+        sub=staff.staff_id, role=STAFF_ROLE, eid=STAFF_EID, level=STAFF_LEVEL, now=api.clock(),
+        org=str(staff.service_her_id),
+    )  # fmt: skip
+    return LoginOut(token=token, staff_id=staff.staff_id, name=staff.name, service_her_id=staff.service_her_id)
+
+
+def logout(request: Request, api: Api, staff: Me) -> Response:
+    """Revoke the token this request carries: it is refused (``auth.revoked``) from now on."""
+    api.signer.revoke(bearer_token(request.headers.get("authorization")) or "", now=api.clock())
+    return Response(status_code=204)
+
+
+def me(staff: Me) -> StaffRef:
+    return StaffRef(staff_id=staff.staff_id, name=staff.name)
+
+
+def inbox(api: Api, staff: Me, status: CaseStatus | None = None) -> list[CaseOut]:
+    now = api.clock()
+    return [_case_out(api.core, c, now) for c in _call(lambda: api.core.inbox(staff.staff_id, status))]
+
+
+def get_case(case_id: str, api: Api, staff: Me) -> CaseOut:
+    return _case_out(api.core, _call(lambda: api.core.case(case_id, staff_id=staff.staff_id)), api.clock())
+
+
+def open_case(case_id: str, api: Api, staff: Me) -> CaseActionOut:
+    return _case_action(api, case_id, staff,
+                        lambda now: api.core.open_case(case_id, staff_id=staff.staff_id, now=now))
+
+
+def reply(case_id: str, body: ReplyIn, api: Api, staff: Me) -> CaseActionOut:
+    return _case_action(
+        api, case_id, staff,
+        lambda now: api.core.reply(case_id, body.text, staff_id=staff.staff_id, now=now, final=body.final),
+    )  # fmt: skip
+
+
+def temporary_reply(case_id: str, body: TemporaryReplyIn, api: Api, staff: Me) -> CaseActionOut:
+    return _case_action(
+        api, case_id, staff,
+        lambda now: api.core.temporary_reply(case_id, body.text, body.answer_by, staff_id=staff.staff_id, now=now),
+    )  # fmt: skip
+
+
+def forward(case_id: str, body: ForwardIn, api: Api, staff: Me) -> CaseActionOut:
+    return _case_action(
+        api, case_id, staff,
+        lambda now: api.core.forward(case_id, body.to_staff_id, body.note, staff_id=staff.staff_id, now=now),
+    )  # fmt: skip
+
+
+def worklist(api: Api, staff: Me, day: Annotated[CalendarDate | None, Query()] = None) -> list[VisitOut]:
+    day = day or api.clock().astimezone(OSLO).date()
+    return [_visit_out(api.core, v) for v in _call(lambda: api.core.work_list(staff.staff_id, day))]
+
+
+def visit_done(uid: str, api: Api, staff: Me) -> VisitActionOut:
+    return _visit_action(api, uid, staff,
+                         lambda now: api.core.mark_visit_done(uid, staff_id=staff.staff_id, now=now))
+
+
+def visit_change(uid: str, body: ChangeVisitIn, api: Api, staff: Me) -> VisitActionOut:
+    return _visit_action(
+        api, uid, staff,
+        lambda now: api.core.change_visit(
+            uid, body.start, body.end, staff_id=staff.staff_id, now=now, assign_staff_id=body.staff_id
+        ),
+    )  # fmt: skip
+
+
+def visit_cancel(uid: str, body: CancelVisitIn, api: Api, staff: Me) -> VisitActionOut:
+    return _visit_action(
+        api, uid, staff, lambda now: api.core.cancel_visit(uid, body.reason, staff_id=staff.staff_id, now=now)
+    )
+
+
+def handheld(api: Api, staff: Me) -> list[NoticeOut]:
+    return [_notice_out(n) for n in api.core.handheld_notices(staff.staff_id)]
+
+
+# ----------------------------------------------------------------------------- router
+
+
+def epj_router(core: EpjCore, *, signer: TokenSigner, clock: Clock, outbox: Outbox) -> APIRouter:
+    """The staff API of one installation, without a prefix (mount it where the harness wants it, e.g.
+    ``/epj/gerica``); several installations mount side by side, each router providing its own :class:`StaffApi`."""
+    router = APIRouter(route_class=GuardedRoute, responses=error_responses(401, 403, 404, 409, 413, 422),
+                       dependencies=[Depends(Provide("epj", StaffApi(core, signer, clock, outbox)))])
+    add = router.add_api_route
+    add("/api/login", login, methods=["POST"], response_model=LoginOut)
+    add("/api/logout", logout, methods=["POST"], status_code=204, response_class=Response)
+    add("/api/me", me, methods=["GET"], response_model=StaffRef)
+    add("/api/inbox", inbox, methods=["GET"], response_model=list[CaseOut])
+    add("/api/cases/{case_id}", get_case, methods=["GET"], response_model=CaseOut)
+    add("/api/cases/{case_id}/open", open_case, methods=["POST"], response_model=CaseActionOut)
+    add("/api/cases/{case_id}/reply", reply, methods=["POST"], response_model=CaseActionOut)
+    add("/api/cases/{case_id}/temporary-reply", temporary_reply, methods=["POST"], response_model=CaseActionOut)
+    add("/api/cases/{case_id}/forward", forward, methods=["POST"], response_model=CaseActionOut)
+    add("/api/worklist", worklist, methods=["GET"], response_model=list[VisitOut])
+    add("/api/visits/{uid}/done", visit_done, methods=["POST"], response_model=VisitActionOut)
+    add("/api/visits/{uid}/change", visit_change, methods=["POST"], response_model=VisitActionOut)
+    add("/api/visits/{uid}/cancel", visit_cancel, methods=["POST"], response_model=VisitActionOut)
+    add("/api/handheld", handheld, methods=["GET"], response_model=list[NoticeOut])
+    return router
 
 
 _BODY_FIELD = {"answerBy", "staffId", "text", "uid", "start", "end", "toStaffId"}
@@ -411,4 +459,4 @@ def _call(action: Callable[[], T]) -> T:
         raise HTTPException(400, {"rule": "epj.error", "message": str(exc)}) from None
 
 
-__all__ = ["epj_router"]
+__all__ = ["StaffApi", "epj_router"]

@@ -94,10 +94,9 @@ from proton.handlers import MessagingHandler
 from proton.utils import BlockingConnection, BlockingReceiver, LinkDetached
 
 from mocks.exchange.base import queues_for
-from mocks.exchange.envelope import MAX_DELIVERIES, Delivery, Envelope, QueueKind  # noqa: F401
-from mocks.exchange.amqp_wire import (  # noqa: F401  re-exported: the wire form lives in amqp_wire
-    _COPIED_FIELDS, _EPOCH, _OWN_FIELDS, FAILED_DELIVERIES_PROPERTY, _as_int, _as_str, _copy_message,
-    _from_timestamp, _to_timestamp, dead_letter_queue, envelope_to_message, message_to_envelope,
+from mocks.exchange.envelope import MAX_DELIVERIES, Delivery, Envelope
+from mocks.exchange.amqp_wire import (  # noqa: F401  the public names re-exported: the wire form lives in amqp_wire
+    FAILED_DELIVERIES_PROPERTY, _copy_message, dead_letter_queue, envelope_to_message, message_to_envelope,
 )
 
 ADDRESS_STYLES: dict[str, tuple[str, str]] = {
@@ -364,11 +363,6 @@ class AmqpExchange:
         """The party's five durable queues ``{herid}_async|_sync|_syncreply|_error|_dl``."""
         with self._lock:
             self._retrying(lambda: self._declare(queues_for(her_id)))
-
-    def declare_queue(self, queue: str) -> None:
-        """One durable queue of any name."""
-        with self._lock:
-            self._retrying(lambda: self._declare([queue]))
 
     def _declare(self, queues: list[str]) -> None:
         conn = self._connection()

@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
-from proton import Message, int32, symbol, timestamp
+from proton import Message, int32, symbol
 from proton._message import pn_message_get_content_type  # the raw field: None when absent
 
 from mocks.exchange.envelope import Envelope, QueueKind, queue_from_address
@@ -52,12 +52,6 @@ def dead_letter_queue(queue: str) -> str:
 
 
 # ------------------------------------------------------------------ mapping
-def _to_timestamp(value: datetime) -> timestamp:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return timestamp((value - _EPOCH) // timedelta(milliseconds=1))
-
-
 def _from_timestamp(value: object) -> datetime | None:
     if value is None:
         return None

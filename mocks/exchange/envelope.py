@@ -78,9 +78,6 @@ class Envelope:
     The simulation's bus hands it straight to the receiving core; anything that stores or sends
     the envelope over a real wire calls :meth:`materialised` first."""
 
-    def with_properties(self, **extra: str) -> "Envelope":
-        return replace(self, properties={**self.properties, **extra})
-
     def materialised(self) -> "Envelope":
         """The same envelope with its body serialised (a no-op for an envelope that has bytes)."""
         if self.document is None or self.body:

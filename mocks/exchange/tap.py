@@ -1,6 +1,6 @@
 """A wiretap on an exchange: every envelope sent, in order, for checks that see the whole conversation.
 
-The end-to-end tests (and later the ledger) need to know what crossed the bus,
+The end-to-end tests need to know what crossed the bus,
 not just what each party remembers, to prove that every business message got
 exactly one AppRec with a matching OriginalMsgId.
 """

@@ -5,9 +5,13 @@ validates JSON with pydantic (camelCase, 422 naming the field), reads the clock
 once per request, and moves envelopes between the core and the exchange
 (``Outbox`` for async messages, ``SyncCaller`` for HentPlanlagteTimer). Every
 rule is the core's; a :class:`Refused` becomes a JSON error carrying its rule id.
+The endpoints are module-level functions that get the :class:`CitizenApi` (core,
+signer, clock, outbox, sync caller) from :func:`helsenorge_router`'s router-level
+dependency (:mod:`mocks.kernel.routing`).
 
 Status codes: 401 for a missing, forged or expired token (rule from
-:class:`TokenError`); 403 when a rule forbids the caller (authorisation,
+:class:`~mocks.kernel.auth.TokenError`; ``WWW-Authenticate: Bearer realm="helsenorge"``,
+with ``error="invalid_token"`` when a token was sent); 403 when a rule forbids the caller (authorisation,
 login, consent, fullmakt rules); 404 for an unknown thread, visit or fullmakt;
 409 when the request is fine but the state of the world says no — notably
 ``cancel.after-cutoff``, whose body carries the ``deadline`` (ISO, Europe/Oslo):
@@ -21,17 +25,19 @@ that travels as XML refuses control characters (422 ``xml.forbidden-character``)
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from mocks.kernel.auth import Claims, TokenError, TokenSigner
 from mocks.exchange.envelope import SYNC_CALL_TIMEOUT_S
+from mocks.kernel.auth import Claims, TokenSigner, bearer_token, verify_bearer
 from mocks.kernel.http_guard import CalendarDate, GuardedRoute, error_responses, xml_text
 from mocks.kernel.ports import Clock, Outbox, SyncCaller
+from mocks.kernel.routing import Provide, provided
 from mocks.wire.identifiers import fnr_problem
 from mocks.wire.models import VisitStatus
 from mocks.wire.msghead import parse_document
@@ -40,6 +46,9 @@ from domain.calendar import OSLO, cancellation_deadline
 from mocks.helsenorge.core import HelsenorgeCore
 from mocks.helsenorge.model import AccessLogEntry, Delivery, Fullmakt, Message, NotificationSettings, ThreadView, Visit
 from mocks.helsenorge.rules import REQUIRED_LEVEL, Refused
+
+REALM = "helsenorge"
+"""The realm of the citizen API's 401 challenge (``WWW-Authenticate: Bearer realm="helsenorge"``)."""
 
 ACCESS_LOG_PAGE_LIMIT = 200
 """Most access-log entries one request returns; page on with ``after``."""
@@ -308,6 +317,251 @@ class AccessLogOut(Out):
                    outcome=e.outcome, rule=e.rule, basis=e.basis, detail=e.detail)
 
 
+# ----------------------------------------------------------------------------- the service
+
+
+@dataclass(frozen=True, slots=True)
+class CitizenApi:
+    """What the citizen API works with; :func:`helsenorge_router` puts it on each request it answers."""
+
+    core: HelsenorgeCore
+    signer: TokenSigner
+    clock: Clock
+    outbox: Outbox
+    sync: SyncCaller
+    sync_timeout: float = SYNC_CALL_TIMEOUT_S
+
+
+async def _api(request: Request) -> CitizenApi:
+    return provided(request, "helsenorge", CitizenApi)
+
+
+Api = Annotated[CitizenApi, Depends(_api)]
+
+
+def caller(api: Api, authorization: str | None = Header(default=None)) -> Claims:
+    """The citizen the bearer token names, at the security level the citizen API needs."""
+    claims = verify_bearer(api.signer, authorization, realm=REALM, now=api.clock())
+    if claims.role != "citizen":
+        raise HTTPException(403, {"rule": "auth.role", "message": "the citizen API needs a citizen's token"})
+    if claims.level < REQUIRED_LEVEL:
+        raise HTTPException(403, {"rule": "login.level", "message": f"security level {REQUIRED_LEVEL} required"})
+    return claims
+
+
+Caller = Annotated[Claims, Depends(caller)]
+
+
+def on_behalf(value: str | None = Query(default=None, alias="on-behalf-of")) -> str | None:
+    if value is not None:
+        problem = fnr_problem(value)
+        if problem:
+            raise HTTPException(422, {"rule": problem[0], "field": "on-behalf-of", "message": problem[1]})
+    return value
+
+
+OnBehalf = Annotated[str | None, Depends(on_behalf)]
+
+
+def _run(fn: Callable, *args, overrides: dict[str, int] | None = None, **kwargs):
+    """Call the core, turning a :class:`Refused` into the HTTP error its rule maps to."""
+    try:
+        return fn(*args, **kwargs)
+    except Refused as exc:
+        raise _error(exc, overrides) from None
+
+
+# ----------------------------------------------------------------------------- login, consent
+
+
+def login(body: LoginRequest, api: Api):
+    now = api.clock()
+    claims = _run(api.core.login, body.fnr, body.eid, now, overrides={"citizen.unknown": 403})
+    token = api.signer.issue(sub=claims.sub, role=claims.role, eid=claims.eid, level=claims.level, now=now)
+    return LoginResponse(token=token, expires_at=(now + api.signer.lifetime).astimezone(OSLO), eid=claims.eid,
+                         level=claims.level)
+
+
+def logout(api: Api, claims: Caller, authorization: str = Header()) -> Response:
+    """Revoke the token this request carries: it is refused (``auth.revoked``) from now on."""
+    api.signer.revoke(bearer_token(authorization) or "", now=api.clock())
+    return Response(status_code=204)
+
+
+def _consent_out(core: HelsenorgeCore, fnr: str, now: datetime) -> ConsentOut:
+    record = core.consent(fnr)
+    if record is None:
+        return ConsentOut(fnr=fnr, state="none")
+    return ConsentOut(fnr=fnr, state=record.state(now), given_at=record.given_at,
+                      effective_from=record.effective_from, withdrawn_at=record.withdrawn_at)
+
+
+def get_consent(api: Api, claims: Caller):
+    return _consent_out(api.core, claims.sub, api.clock())
+
+
+def give_consent(api: Api, claims: Caller):
+    now = api.clock()
+    _run(api.core.give_consent, claims.sub, now)
+    return _consent_out(api.core, claims.sub, now)
+
+
+def withdraw_consent(api: Api, claims: Caller):
+    now = api.clock()
+    _run(api.core.withdraw_consent, claims.sub, now)
+    return _consent_out(api.core, claims.sub, now)
+
+
+# ----------------------------------------------------------------------------- fullmakt
+
+
+def list_fullmakt(api: Api, claims: Caller):
+    now = api.clock()
+    both = api.core.fullmakter(claims.sub)
+    return FullmaktListOut(given=[FullmaktOut.of(f, now) for f in both["given"]],
+                           received=[FullmaktOut.of(f, now) for f in both["received"]])
+
+
+def give_fullmakt(body: FullmaktRequest, api: Api, claims: Caller):
+    now = api.clock()
+    giver = body.on_behalf_of or claims.sub
+    made = _run(api.core.give_fullmakt, giver, body.receiver_fnr, body.scope, body.valid_to, now, actor=claims.sub,
+                overrides={"fullmakt.scope": 422, "citizen.unknown": 422})
+    return FullmaktOut.of(made, now)
+
+
+def end_fullmakt(fullmakt_id: str, api: Api, claims: Caller):
+    now = api.clock()
+    return FullmaktOut.of(_run(api.core.end_fullmakt, fullmakt_id, claims.sub, now), now)
+
+
+def represented(api: Api, claims: Caller):
+    return [
+        RepresentedOut(fnr=r.fnr, name=r.name, basis=r.basis.value, scope=sorted(r.scope),
+                       fullmakt_id=r.fullmakt_id)
+        for r in api.core.representing(claims.sub, api.clock())
+    ]
+
+
+# ----------------------------------------------------------------------------- messages
+
+
+def inbox(api: Api, claims: Caller, subject: OnBehalf):
+    who = subject or claims.sub
+    views = _run(api.core.inbox, claims.sub, who, api.clock())
+    return InboxOut(recipient_fnr=who, threads=[ThreadOut.of(v) for v in views])
+
+
+def thread(thread_id: str, api: Api, claims: Caller):
+    return ThreadOut.of(_run(api.core.thread, claims.sub, thread_id, api.clock()))
+
+
+def send_message(
+    body: MessageRequest, api: Api, claims: Caller,
+    idempotency_key: Annotated[xml_text(200, min_length=1) | None, Header(
+        description="the same key (per user) with the same request answers the first send again instead of "
+                    "sending twice; with another request it is 409 idempotency.key-reused")] = None,
+):
+    core = api.core
+    now = api.clock()
+    who = body.on_behalf_of or claims.sub
+    envelopes = _run(core.send_message, claims.sub, who, body.service_her_id, body.text, now,
+                     thread_id=body.thread_id, topic=body.topic, idempotency_key=idempotency_key)
+    api.outbox.send(envelopes)
+    if envelopes:
+        msg_id = parse_document(envelopes[0].body).msg_id
+    else:  # a retry: the message this key sent before
+        msg_id = core.idempotent_msg_id(claims.sub, idempotency_key)
+    stored = core.store.message(msg_id)
+    return MessageAccepted(msg_id=msg_id, thread_id=stored.thread_id, recipient_fnr=who,
+                           delivery=(core.message_delivery(msg_id) or Delivery.PENDING).value)
+
+
+# ----------------------------------------------------------------------------- visits
+
+
+def visits(api: Api, claims: Caller, subject: OnBehalf,
+           service_her_id: int | None = Query(default=None, alias="serviceHerId", gt=0, lt=1_000_000_000)):
+    core, clock = api.core, api.clock
+    actor, who = claims.sub, subject or claims.sub
+    now = clock()
+    services = [s for s in core.services(who) if service_her_id in (None, s.her_id)]
+    if not services:
+        cached = _run(core.visits, actor, who, now, service_her_id=service_her_id)
+        return VisitsOut(recipient_fnr=who, source="cache", notices=["no connected services to ask"],
+                         visits=[VisitOut.of(v, now, core.cancellation_deadline) for v in cached])
+    found: dict[str, Visit] = {}
+    sources: set[str] = set()
+    notices: list[str] = []
+    for service in services:
+        try:
+            request = core.planned_visits_request(actor, who, service.her_id, now)
+        except Refused as exc:
+            if exc.rule.startswith(("routing.", "service.")):
+                notices.append(f"{service.name}: {exc.message}")
+                continue
+            raise _error(exc) from None
+        reply = api.sync.call(request, timeout=api.sync_timeout)
+        if reply is None:
+            listed = _run(core.planned_visits_timeout, actor, who, request, clock())
+            sources.add("cache")
+            notices.append(f"{service.name} did not answer within {api.sync_timeout:g} s; showing saved visits, "
+                           "which may be out of date")
+        else:
+            try:
+                listed = core.planned_visits_reply(actor, who, reply, None, clock())
+                sources.add("live")
+            except Refused as exc:
+                listed = _run(core.planned_visits_timeout, actor, who, request, clock())
+                sources.add("cache")
+                notices.append(f"{service.name} sent an unusable answer ({exc.rule}); showing saved visits")
+        for v in listed:
+            found[v.uid] = v
+    source = "mixed" if len(sources) > 1 else (sources.pop() if sources else "cache")
+    ordered = sorted(found.values(), key=lambda v: (v.start, v.uid))
+    return VisitsOut(recipient_fnr=who, source=source, notices=notices,
+                     visits=[VisitOut.of(v, now, core.cancellation_deadline) for v in ordered])
+
+
+def cancel_visit(uid: str, api: Api, claims: Caller, body: CancelRequest | None = None):
+    now = api.clock()
+    body = body or CancelRequest()
+    who = body.on_behalf_of or claims.sub
+    envelopes = _run(api.core.cancel_visit, claims.sub, who, uid, now, reason=body.reason)
+    api.outbox.send(envelopes)
+    visit = api.core.store.visit(uid)
+    return CancelAccepted(uid=uid, deadline=api.core.cancellation_deadline(visit))
+
+
+# ----------------------------------------------------------------------------- notifications, access log
+
+
+def get_settings(api: Api, claims: Caller, subject: OnBehalf):
+    return SettingsOut.of(_run(api.core.notification_settings, claims.sub, subject or claims.sub, api.clock()))
+
+
+def put_settings(body: SettingsRequest, api: Api, claims: Caller):
+    settings = _run(
+        api.core.set_notification_settings, claims.sub, body.on_behalf_of or claims.sub, api.clock(),
+        channel=body.channel, level=body.level, notify_for_represented=body.notify_for_represented,
+    )
+    return SettingsOut.of(settings)
+
+
+def access_log(
+    api: Api, claims: Caller, subject: OnBehalf, response: Response,
+    after: Annotated[int, Query(ge=0, le=2**62, description="return entries after this seq (the previous "
+                                                            "page's Next-After header)")] = 0,
+    limit: Annotated[int, Query(ge=1, le=ACCESS_LOG_PAGE_LIMIT)] = ACCESS_LOG_PAGE_LIMIT,
+):
+    """A page of the log, oldest first; ``Next-After`` names the cursor for the next page when there is one."""
+    entries = _run(api.core.read_access_log, claims.sub, subject or claims.sub, api.clock(), after=after,
+                   limit=limit)
+    if len(entries) == limit:
+        response.headers["Next-After"] = str(entries[-1].seq)
+    return [AccessLogOut.of(e) for e in entries]
+
+
 # ----------------------------------------------------------------------------- router
 
 
@@ -320,224 +574,26 @@ def helsenorge_router(
     sync: SyncCaller,
     sync_timeout: float = SYNC_CALL_TIMEOUT_S,
 ) -> APIRouter:
-    router = APIRouter(route_class=GuardedRoute, responses=error_responses(401, 403, 404, 409, 413, 422, 502))
-
-    def caller(authorization: str | None = Header(default=None)) -> Claims:
-        challenge = {"WWW-Authenticate": "Bearer"}
-        if not authorization:
-            raise HTTPException(401, {"rule": "auth.missing", "message": "log in and send Authorization: Bearer <token>"},
-                                headers=challenge)
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise HTTPException(401, {"rule": "auth.malformed", "message": "expected Authorization: Bearer <token>"},
-                                headers=challenge)
-        try:
-            claims = signer.verify(token.strip(), now=clock())
-        except TokenError as exc:
-            raise HTTPException(401, {"rule": exc.rule, "message": str(exc)}, headers=challenge) from None
-        if claims.role != "citizen":
-            raise HTTPException(403, {"rule": "auth.role", "message": "the citizen API needs a citizen's token"})
-        if claims.level < REQUIRED_LEVEL:
-            raise HTTPException(403, {"rule": "login.level", "message": f"security level {REQUIRED_LEVEL} required"})
-        return claims
-
-    Caller = Annotated[Claims, Depends(caller)]
-
-    def on_behalf(value: str | None = Query(default=None, alias="on-behalf-of")) -> str | None:
-        if value is not None:
-            problem = fnr_problem(value)
-            if problem:
-                raise HTTPException(422, {"rule": problem[0], "field": "on-behalf-of", "message": problem[1]})
-        return value
-
-    OnBehalf = Annotated[str | None, Depends(on_behalf)]
-
-    def run(fn: Callable, *args, overrides: dict[str, int] | None = None, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except Refused as exc:
-            raise _error(exc, overrides) from None
-
-    # ---------------------------------------------------------------- login, consent
-
-    @router.post("/api/login", response_model=LoginResponse)
-    def login(body: LoginRequest):
-        now = clock()
-        claims = run(core.login, body.fnr, body.eid, now, overrides={"citizen.unknown": 403})
-        token = signer.issue(sub=claims.sub, role=claims.role, eid=claims.eid, level=claims.level, now=now)
-        return LoginResponse(token=token, expires_at=(now + signer.lifetime).astimezone(OSLO), eid=claims.eid,
-                             level=claims.level)
-
-    @router.post("/api/logout", status_code=204, response_class=Response)
-    def logout(claims: Caller, authorization: str = Header()) -> Response:
-        """Revoke the token this request carries: it is refused (``auth.revoked``) from now on."""
-        signer.revoke(authorization.partition(" ")[2].strip(), now=clock())
-        return Response(status_code=204)
-
-    def consent_out(fnr: str, now: datetime) -> ConsentOut:
-        record = core.consent(fnr)
-        if record is None:
-            return ConsentOut(fnr=fnr, state="none")
-        return ConsentOut(fnr=fnr, state=record.state(now), given_at=record.given_at,
-                          effective_from=record.effective_from, withdrawn_at=record.withdrawn_at)
-
-    @router.get("/api/consent", response_model=ConsentOut)
-    def get_consent(claims: Caller):
-        return consent_out(claims.sub, clock())
-
-    @router.post("/api/consent", response_model=ConsentOut)
-    def give_consent(claims: Caller):
-        now = clock()
-        run(core.give_consent, claims.sub, now)
-        return consent_out(claims.sub, now)
-
-    @router.delete("/api/consent", response_model=ConsentOut)
-    def withdraw_consent(claims: Caller):
-        now = clock()
-        run(core.withdraw_consent, claims.sub, now)
-        return consent_out(claims.sub, now)
-
-    # ---------------------------------------------------------------- fullmakt
-
-    @router.get("/api/fullmakt", response_model=FullmaktListOut)
-    def list_fullmakt(claims: Caller):
-        now = clock()
-        both = core.fullmakter(claims.sub)
-        return FullmaktListOut(given=[FullmaktOut.of(f, now) for f in both["given"]],
-                               received=[FullmaktOut.of(f, now) for f in both["received"]])
-
-    @router.post("/api/fullmakt", response_model=FullmaktOut, status_code=201)
-    def give_fullmakt(body: FullmaktRequest, claims: Caller):
-        now = clock()
-        giver = body.on_behalf_of or claims.sub
-        made = run(core.give_fullmakt, giver, body.receiver_fnr, body.scope, body.valid_to, now, actor=claims.sub,
-                   overrides={"fullmakt.scope": 422, "citizen.unknown": 422})
-        return FullmaktOut.of(made, now)
-
-    @router.delete("/api/fullmakt/{fullmakt_id}", response_model=FullmaktOut)
-    def end_fullmakt(fullmakt_id: str, claims: Caller):
-        now = clock()
-        return FullmaktOut.of(run(core.end_fullmakt, fullmakt_id, claims.sub, now), now)
-
-    @router.get("/api/represented", response_model=list[RepresentedOut])
-    def represented(claims: Caller):
-        return [
-            RepresentedOut(fnr=r.fnr, name=r.name, basis=r.basis.value, scope=sorted(r.scope),
-                           fullmakt_id=r.fullmakt_id)
-            for r in core.representing(claims.sub, clock())
-        ]
-
-    # ---------------------------------------------------------------- messages
-
-    @router.get("/api/inbox", response_model=InboxOut)
-    def inbox(claims: Caller, subject: OnBehalf):
-        who = subject or claims.sub
-        views = run(core.inbox, claims.sub, who, clock())
-        return InboxOut(recipient_fnr=who, threads=[ThreadOut.of(v) for v in views])
-
-    @router.get("/api/threads/{thread_id}", response_model=ThreadOut)
-    def thread(thread_id: str, claims: Caller):
-        return ThreadOut.of(run(core.thread, claims.sub, thread_id, clock()))
-
-    @router.post("/api/messages", response_model=MessageAccepted, status_code=202)
-    def send_message(
-        body: MessageRequest, claims: Caller,
-        idempotency_key: Annotated[xml_text(200, min_length=1) | None, Header(
-            description="the same key (per user) with the same request answers the first send again instead of "
-                        "sending twice; with another request it is 409 idempotency.key-reused")] = None,
-    ):
-        now = clock()
-        who = body.on_behalf_of or claims.sub
-        envelopes = run(core.send_message, claims.sub, who, body.service_her_id, body.text, now,
-                        thread_id=body.thread_id, topic=body.topic, idempotency_key=idempotency_key)
-        outbox.send(envelopes)
-        if envelopes:
-            msg_id = parse_document(envelopes[0].body).msg_id
-        else:  # a retry: the message this key sent before
-            msg_id = core.idempotent_msg_id(claims.sub, idempotency_key)
-        stored = core.store.message(msg_id)
-        return MessageAccepted(msg_id=msg_id, thread_id=stored.thread_id, recipient_fnr=who,
-                               delivery=(core.message_delivery(msg_id) or Delivery.PENDING).value)
-
-    # ---------------------------------------------------------------- visits
-
-    @router.get("/api/visits", response_model=VisitsOut)
-    def visits(claims: Caller, subject: OnBehalf,
-               service_her_id: int | None = Query(default=None, alias="serviceHerId", gt=0, lt=1_000_000_000)):
-        actor, who = claims.sub, subject or claims.sub
-        now = clock()
-        services = [s for s in core.services(who) if service_her_id in (None, s.her_id)]
-        if not services:
-            cached = run(core.visits, actor, who, now, service_her_id=service_her_id)
-            return VisitsOut(recipient_fnr=who, source="cache", notices=["no connected services to ask"],
-                             visits=[VisitOut.of(v, now, core.cancellation_deadline) for v in cached])
-        found: dict[str, Visit] = {}
-        sources: set[str] = set()
-        notices: list[str] = []
-        for service in services:
-            try:
-                request = core.planned_visits_request(actor, who, service.her_id, now)
-            except Refused as exc:
-                if exc.rule.startswith(("routing.", "service.")):
-                    notices.append(f"{service.name}: {exc.message}")
-                    continue
-                raise _error(exc) from None
-            reply = sync.call(request, timeout=sync_timeout)
-            if reply is None:
-                listed = run(core.planned_visits_timeout, actor, who, request, clock())
-                sources.add("cache")
-                notices.append(f"{service.name} did not answer within {sync_timeout:g} s; showing saved visits, "
-                               "which may be out of date")
-            else:
-                try:
-                    listed = core.planned_visits_reply(actor, who, reply, None, clock())
-                    sources.add("live")
-                except Refused as exc:
-                    listed = run(core.planned_visits_timeout, actor, who, request, clock())
-                    sources.add("cache")
-                    notices.append(f"{service.name} sent an unusable answer ({exc.rule}); showing saved visits")
-            for v in listed:
-                found[v.uid] = v
-        source = "mixed" if len(sources) > 1 else (sources.pop() if sources else "cache")
-        ordered = sorted(found.values(), key=lambda v: (v.start, v.uid))
-        return VisitsOut(recipient_fnr=who, source=source, notices=notices,
-                         visits=[VisitOut.of(v, now, core.cancellation_deadline) for v in ordered])
-
-    @router.post("/api/visits/{uid}/cancel", response_model=CancelAccepted, status_code=202)
-    def cancel_visit(uid: str, claims: Caller, body: CancelRequest | None = None):
-        now = clock()
-        body = body or CancelRequest()
-        who = body.on_behalf_of or claims.sub
-        envelopes = run(core.cancel_visit, claims.sub, who, uid, now, reason=body.reason)
-        outbox.send(envelopes)
-        visit = core.store.visit(uid)
-        return CancelAccepted(uid=uid, deadline=core.cancellation_deadline(visit))
-
-    # ---------------------------------------------------------------- notifications, access log
-
-    @router.get("/api/notification-settings", response_model=SettingsOut)
-    def get_settings(claims: Caller, subject: OnBehalf):
-        return SettingsOut.of(run(core.notification_settings, claims.sub, subject or claims.sub, clock()))
-
-    @router.put("/api/notification-settings", response_model=SettingsOut)
-    def put_settings(body: SettingsRequest, claims: Caller):
-        settings = run(
-            core.set_notification_settings, claims.sub, body.on_behalf_of or claims.sub, clock(),
-            channel=body.channel, level=body.level, notify_for_represented=body.notify_for_represented,
-        )
-        return SettingsOut.of(settings)
-
-    @router.get("/api/access-log", response_model=list[AccessLogOut])
-    def access_log(
-        claims: Caller, subject: OnBehalf, response: Response,
-        after: Annotated[int, Query(ge=0, le=2**62, description="return entries after this seq (the previous "
-                                                                "page's Next-After header)")] = 0,
-        limit: Annotated[int, Query(ge=1, le=ACCESS_LOG_PAGE_LIMIT)] = ACCESS_LOG_PAGE_LIMIT,
-    ):
-        """A page of the log, oldest first; ``Next-After`` names the cursor for the next page when there is one."""
-        entries = run(core.read_access_log, claims.sub, subject or claims.sub, clock(), after=after, limit=limit)
-        if len(entries) == limit:
-            response.headers["Next-After"] = str(entries[-1].seq)
-        return [AccessLogOut.of(e) for e in entries]
-
+    """The citizen API, without a prefix (the harness mounts it at ``/helsenorge``)."""
+    api = CitizenApi(core, signer, clock, outbox, sync, sync_timeout)
+    router = APIRouter(route_class=GuardedRoute, responses=error_responses(401, 403, 404, 409, 413, 422, 502),
+                       dependencies=[Depends(Provide("helsenorge", api))])
+    add = router.add_api_route
+    add("/api/login", login, methods=["POST"], response_model=LoginResponse)
+    add("/api/logout", logout, methods=["POST"], status_code=204, response_class=Response)
+    add("/api/consent", get_consent, methods=["GET"], response_model=ConsentOut)
+    add("/api/consent", give_consent, methods=["POST"], response_model=ConsentOut)
+    add("/api/consent", withdraw_consent, methods=["DELETE"], response_model=ConsentOut)
+    add("/api/fullmakt", list_fullmakt, methods=["GET"], response_model=FullmaktListOut)
+    add("/api/fullmakt", give_fullmakt, methods=["POST"], response_model=FullmaktOut, status_code=201)
+    add("/api/fullmakt/{fullmakt_id}", end_fullmakt, methods=["DELETE"], response_model=FullmaktOut)
+    add("/api/represented", represented, methods=["GET"], response_model=list[RepresentedOut])
+    add("/api/inbox", inbox, methods=["GET"], response_model=InboxOut)
+    add("/api/threads/{thread_id}", thread, methods=["GET"], response_model=ThreadOut)
+    add("/api/messages", send_message, methods=["POST"], response_model=MessageAccepted, status_code=202)
+    add("/api/visits", visits, methods=["GET"], response_model=VisitsOut)
+    add("/api/visits/{uid}/cancel", cancel_visit, methods=["POST"], response_model=CancelAccepted, status_code=202)
+    add("/api/notification-settings", get_settings, methods=["GET"], response_model=SettingsOut)
+    add("/api/notification-settings", put_settings, methods=["PUT"], response_model=SettingsOut)
+    add("/api/access-log", access_log, methods=["GET"], response_model=list[AccessLogOut])
     return router

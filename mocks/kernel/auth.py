@@ -4,6 +4,11 @@ The mocks stand in for ID-porten/HelseID, so a token is an HMAC-SHA256-signed
 set of claims rather than a JWT from a real identity provider. What matters for
 the harness is that every endpoint can tell who is calling, at which security
 level, and refuse a forged, altered or expired token with a clear reason.
+
+Every API reads the ``Authorization`` header through the one helper here
+(:func:`verify_bearer`, :class:`OperatorGate`), so each answers a missing or bad
+token with the same 401 form: the rule in the body, and a ``WWW-Authenticate``
+challenge per RFC 6750 (:func:`challenge`).
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import secrets
 import threading
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+
+from fastapi import Header, HTTPException
 
 
 class TokenError(ValueError):
@@ -100,15 +107,62 @@ class TokenSigner:
         return _b64(hmac.new(self._secret, payload.encode("ascii"), hashlib.sha256).digest())
 
 
-OPERATOR_TOKEN_ENV = "DIGIHELSE_OPERATOR_TOKEN"
-"""Where ``digihelse serve`` and the project's tools read the operator token when no option gives it."""
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer TOKEN`` header (the scheme is case-insensitive, RFC 7235 §2.1);
+    None when the header is absent, names another scheme or carries no token."""
+    scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def challenge(realm: str, *, token_given: bool) -> str:
+    """The ``WWW-Authenticate`` value of every 401 the harness sends (RFC 6750 §3): the API's realm, plus
+    ``error="invalid_token"`` when a bearer token was sent and refused. Without a bearer token (no header,
+    another scheme, ``Bearer`` alone) there is no error code: §3.1 says a request that lacks authentication
+    gets none."""
+    return f'Bearer realm="{realm}", error="invalid_token"' if token_given else f'Bearer realm="{realm}"'
+
+
+def unauthorised(rule: str, message: str, *, realm: str, token_given: bool) -> HTTPException:
+    """A 401 naming the rule, with the one challenge form of :func:`challenge`."""
+    return HTTPException(401, {"rule": rule, "message": message},
+                         headers={"WWW-Authenticate": challenge(realm, token_given=token_given)})
+
+
+def require_bearer(authorization: str | None, *, realm: str) -> str:
+    """The bearer token of ``authorization``, or a 401: ``auth.missing`` without the header, ``auth.malformed``
+    with one that holds no bearer token (another scheme, ``Bearer`` alone)."""
+    token = bearer_token(authorization)
+    if token is not None:
+        return token
+    if not authorization:
+        raise unauthorised("auth.missing", "log in and send Authorization: Bearer <token>", realm=realm,
+                           token_given=False)
+    raise unauthorised("auth.malformed", "expected Authorization: Bearer <token>", realm=realm, token_given=False)
+
+
+def verify_bearer(signer: TokenSigner, authorization: str | None, *, realm: str, now: datetime) -> Claims:
+    """The claims of the bearer token ``authorization`` carries, or a 401 naming the rule: ``auth.missing``,
+    ``auth.malformed``, or the :class:`TokenError` rule (signature, expiry, revocation)."""
+    token = require_bearer(authorization, realm=realm)
+    try:
+        return signer.verify(token, now=now)
+    except TokenError as exc:
+        raise unauthorised(exc.rule, str(exc), realm=realm, token_given=True) from None
+
+
+OPERATOR_REALM = "operator"
+"""The realm of the administrative endpoints' 401 challenge."""
 
 
 class OperatorGate:
     """The operator token that guards administrative endpoints (AR/CPPA writes, certificate publication, the
     whole notification outbox): NHN's registries take writes only from their operators, and a harness on a
     shared machine must not let any local process re-route another party's messages or list every citizen's
-    phone number. Callers send ``Authorization: Bearer TOKEN``; the comparison is constant-time."""
+    phone number. Callers send ``Authorization: Bearer TOKEN``; the comparison is constant-time.
+
+    The gate itself is the FastAPI dependency: ``dependencies=[Depends(gate)]`` on a route enforces
+    :meth:`require` (and documents the ``authorization`` header in the OpenAPI document)."""
 
     def __init__(self, token: str) -> None:
         if len(token) < 16:
@@ -116,25 +170,15 @@ class OperatorGate:
         self.token = token
 
     def allows(self, authorization: str | None) -> bool:
-        scheme, _, given = (authorization or "").partition(" ")
-        return scheme.lower() == "bearer" and given.strip().isascii() and hmac.compare_digest(
-            given.strip().encode(), self.token.encode())
+        given = bearer_token(authorization)
+        return given is not None and given.isascii() and hmac.compare_digest(given.encode(), self.token.encode())
 
     def require(self, authorization: str | None) -> None:
         """Raise a 401 naming the rule unless ``authorization`` carries the operator token."""
-        from fastapi import HTTPException
-
         if not self.allows(authorization):
-            raise HTTPException(401, {"rule": "auth.operator",
-                                      "message": "this endpoint needs the operator token: Authorization: Bearer "
-                                                 "<token printed by digihelse serve>"},
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise unauthorised("auth.operator", "this endpoint needs the operator token: Authorization: Bearer "
+                                                "<token printed by digihelse serve>",
+                               realm=OPERATOR_REALM, token_given=bearer_token(authorization) is not None)
 
-    def dependency(self):
-        """A FastAPI dependency enforcing :meth:`require`."""
-        from fastapi import Header
-
-        def operator(authorization: str | None = Header(default=None)) -> None:
-            self.require(authorization)
-
-        return operator
+    def __call__(self, authorization: str | None = Header(default=None)) -> None:
+        self.require(authorization)

@@ -64,10 +64,6 @@ class ProcessDef:
     def actions(self) -> frozenset[str]:
         return frozenset(b.action for b in self.bindings)
 
-    @property
-    def needs_apprec(self) -> bool:
-        return any(b.action == APPREC_ACTION for b in self.bindings)
-
 
 def _both(action: str, innbygger_pkg: str, helsepersonell_pkg: str, channel: Channel) -> tuple[Binding, Binding]:
     return Binding(action, INNBYGGER, innbygger_pkg, channel), Binding(action, HELSEPERSONELL, helsepersonell_pkg, channel)

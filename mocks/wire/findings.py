@@ -1,6 +1,6 @@
 """Findings: what a validator or checker says about a document.
 
-One small type shared by the structural checks, XSD validation and (later) the
+One small type shared by the structural checks, XSD validation and the
 conformance kit, so every report names a severity, an XPath location, a stable
 rule id and a sentence a person can act on.
 """
