@@ -265,9 +265,7 @@ class DigitalWorld:
         return None if state is None else state.value
 
     def staff_was_told(self, kommune: str, uid: str) -> bool:
-        store = self.epjs[self.municipalities[kommune].installation].store
-        with store.lock:
-            return store.db.execute("SELECT 1 FROM epj_handheld WHERE visit_uid=? LIMIT 1", (uid,)).fetchone() is not None
+        return self.epjs[self.municipalities[kommune].installation].store.was_told_about(uid)
 
     def complete_visit(self, kommune: str, uid: str, staff_id: str, now: datetime) -> None:
         epj = self.epjs[self.municipalities[kommune].installation]

@@ -131,7 +131,7 @@ def visit(uid: str, start: datetime, status: VisitStatus = VisitStatus.CONFIRMED
 @pytest.fixture
 def w() -> World:
     store = HelsenorgeStore()
-    outbox = NotificationOutbox(store.db, store.lock)
+    outbox = store.outbox()
     core = HelsenorgeCore(
         store, her_id=HN_HER, org_her_id=HN_ORG, ids=IdSource(7), registry_lookup=SERVICES.get,
         route_check=lambda her: "Sovevik has not activated DigiHelse" if her == DORMANT else None,

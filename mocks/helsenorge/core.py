@@ -158,7 +158,7 @@ class HelsenorgeCore:
         self.ids = ids
         self.registry_lookup = registry_lookup
         self.route_check = route_check
-        self.notifications = notifications or NotificationOutbox(store.db, store.lock)
+        self.notifications = notifications or store.outbox()
         self.sender = Organisation.with_her_id(org_name, org_her_id, Organisation.with_her_id(name, her_id))
         self._connected: set[tuple] = set()
         """Service connections already written: every Avtale names its service, and the answer rarely changes."""
@@ -459,12 +459,12 @@ class HelsenorgeCore:
     ) -> list[Envelope]:
         """:meth:`_send_message`, once per ``idempotency_key`` of ``actor``: a retried request (same key, same
         request) sends nothing and returns ``[]`` (the caller answers with :meth:`idempotent_msg_id`); the same
-        key with another request is refused ``idempotency.key-reused``. Checked and recorded under the store's
-        lock, in the message's own transaction, so ten concurrent retries make one message."""
+        key with another request is refused ``idempotency.key-reused``. Checked and recorded in one store
+        transaction with the message, so ten concurrent retries make one message."""
         if idempotency_key is None:
             return self._send_message(actor, subject, service_her_id, text, now, thread_id=thread_id, topic=topic)
         request = json.dumps([subject, service_her_id, text, thread_id, topic], ensure_ascii=False)
-        with self.store.lock:
+        with self.store.transaction():
             prior = self.store.idempotent(actor, idempotency_key)
             if prior is not None:
                 if prior[0] != request:
@@ -595,7 +595,7 @@ class HelsenorgeCore:
         function = doc.function
         if function in SYNC_FUNCTIONS:
             return []  # no AppRec for the synchronous process; replies come back through the SyncCaller
-        with self.store.lock:
+        with self.store.transaction():
             seen, blob = self.store.inbound_reply(doc.msg_id)
             if seen:
                 return [self.store.envelopes.load(blob)] if blob else []
@@ -932,9 +932,9 @@ class HelsenorgeCore:
         SvarAvbestilling; meanwhile it shows the cancellation's delivery state.
         """
         with self._acting(actor, subject, Scope.TIMEAVTALER, "cancel-visit", now, f"visit {uid}") as (_, entry):
-            # check and act under the store's lock: of concurrent cancellations exactly one is sent, the
+            # check and act in one store transaction: of concurrent cancellations exactly one is sent, the
             # rest find it pending (cancel.pending)
-            with self.store.lock:
+            with self.store.transaction():
                 visit = self.store.visit(uid)
                 if visit is None or visit.recipient != subject:
                     raise Refused("visit.unknown", f"{subject} has no visit {uid}")
