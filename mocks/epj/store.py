@@ -552,11 +552,11 @@ class EpjStore:
         return self._db.one("SELECT COUNT(*) FROM epj_cases WHERE msg_id=?", (msg_id,))[0]
 
     def set_case(self, case_id: str, *, status: CaseStatus | None = None, forwarded_to: str | None = None) -> None:
-        with self._db.transaction() as db:
-            if status is not None:
-                db.execute("UPDATE epj_cases SET status=? WHERE case_id=?", (status.value, case_id))
-            if forwarded_to is not None:
-                db.execute("UPDATE epj_cases SET forwarded_to=? WHERE case_id=?", (forwarded_to, case_id))
+        changes = {"status": status.value if status is not None else None, "forwarded_to": forwarded_to}
+        changes = {column: value for column, value in changes.items() if value is not None}
+        if changes:
+            assignments = ", ".join(f"{column}=?" for column in changes)  # column names from the dict above only
+            self._db.execute(f"UPDATE epj_cases SET {assignments} WHERE case_id=?", (*changes.values(), case_id))
 
     def insert_reply(self, case_id: str, reply: Reply) -> None:
         self._db.execute(

@@ -166,7 +166,7 @@ class Database:
             if self._depth:
                 raise RuntimeError("a schema script cannot run inside an open transaction")
             try:
-                self._conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nCOMMIT;")
+                self._conn.executescript(f"BEGIN IMMEDIATE;\n{sql};\nCOMMIT;")
             except BaseException:
                 self._rollback()
                 raise
