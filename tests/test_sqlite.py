@@ -31,9 +31,9 @@ class Boom(Exception):
 
 
 def test_a_transaction_commits_all_its_writes(db: Database):
-    with db.transaction() as conn:
-        conn.execute("INSERT INTO t VALUES ('a', 1)")
-        db.execute("INSERT INTO t VALUES ('b', 2)")
+    with db.transaction():
+        db.execute("INSERT INTO t VALUES ('a', 1)")
+        db.executemany("INSERT INTO t VALUES (?, ?)", [("b", 2)])
         assert db.in_transaction
     assert not db.in_transaction
     assert _rows(db) == [("a", 1), ("b", 2)]
@@ -97,15 +97,16 @@ def test_a_primary_key_conflict_is_already_seen(db: Database):
 def test_a_unique_conflict_inside_transactions_is_already_seen_at_every_depth(db: Database):
     db.execute("INSERT INTO u VALUES ('x')")
     with pytest.raises(AlreadySeen):
-        with db.transaction() as conn:
-            conn.execute("INSERT INTO u VALUES ('x')")  # the raw connection's error is translated too
+        with db.transaction():
+            db.executemany("INSERT INTO u VALUES (?)", [("y",), ("x",)])
     with db.transaction():
         db.execute("INSERT INTO t VALUES ('kept', 1)")
         with pytest.raises(AlreadySeen):
-            with db.transaction() as conn:
-                conn.execute("INSERT INTO t VALUES ('gone', 2)")
-                conn.execute("INSERT INTO u VALUES ('x')")
+            with db.transaction():
+                db.execute("INSERT INTO t VALUES ('gone', 2)")
+                db.execute("INSERT INTO u VALUES ('x')")
     assert _rows(db) == [("kept", 1)]
+    assert db.all("SELECT k FROM u") == [("x",)]  # the failed executemany's first row went with it
 
 
 def test_other_integrity_errors_are_not_already_seen(db: Database):
@@ -221,3 +222,20 @@ def test_a_schema_script_is_one_transaction_and_not_allowed_inside_one(db: Datab
     with db.transaction():
         with pytest.raises(RuntimeError, match="inside an open transaction"):
             db.script("CREATE TABLE y (x)")
+
+
+def test_every_rollback_tells_the_hooks_and_a_commit_does_not(db: Database):
+    told = []
+    db.on_rollback(lambda: told.append(db.in_transaction))
+    with db.transaction():
+        db.execute("INSERT INTO t VALUES ('a', 1)")
+    assert told == []
+    with db.transaction():
+        with pytest.raises(Boom):
+            with db.transaction():
+                raise Boom
+        assert told == [True]  # a nested block's rollback: the outer transaction is still open
+    with pytest.raises(Boom):
+        with db.transaction():
+            raise Boom
+    assert told == [True, False]

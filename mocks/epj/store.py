@@ -23,7 +23,7 @@ import hashlib
 import hmac
 import os
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -200,6 +200,7 @@ class EpjStore:
         self._staff: dict[str, Staff] = {}
         """Services and staff found before. Their rows are only ever inserted, never changed or deleted, so a
         row once read stays true; a miss is not remembered (another process may insert it)."""
+        self._db.on_rollback(self._forget)
         self.outgoing = ReceiptTracker(self._db, table="epj_outgoing", stash=self.envelopes)
 
     @classmethod
@@ -216,20 +217,17 @@ class EpjStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self) -> AbstractContextManager[None]:
         """One atomic step: the store's writes inside it commit together, or roll back on any exception.
 
         A core holds one across a whole step (read, decide, write); calls inside it join it. A key already
         there comes out as :class:`~mocks.kernel.sqlite.AlreadySeen`."""
-        try:
-            with self._db.transaction():
-                yield
-        except BaseException:
-            # a row read inside a transaction that rolled back may never have existed: forget what we remembered
-            self._services.clear()
-            self._staff.clear()
-            raise
+        return self._db.transaction()
+
+    def _forget(self) -> None:
+        """After a rollback: a row read inside the rolled-back transaction may never have existed."""
+        self._services.clear()
+        self._staff.clear()
 
     # ------------------------------------------------------------------ transitional
     # simulator/faults.py still reaches into the store (journal-twice deletes a receive-log row, forget_uniqueness
@@ -271,12 +269,12 @@ class EpjStore:
     # ------------------------------------------------------------------ patients
 
     def add_patient(self, patient: PatientRecord) -> None:
-        with self._db.transaction() as db:
-            db.execute(
+        with self._db.transaction():
+            self._db.execute(
                 "INSERT INTO epj_patients VALUES (?, ?, ?, ?, ?)",
                 (patient.fnr, patient.given_name, patient.family_name, patient.middle_name, patient.address),
             )
-            db.executemany(
+            self._db.executemany(
                 "INSERT OR IGNORE INTO epj_patient_services VALUES (?, ?)",
                 [(patient.fnr, her_id) for her_id in patient.services],
             )

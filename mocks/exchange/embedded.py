@@ -247,7 +247,7 @@ class EmbeddedExchange:
     def release(self, delivery: Delivery) -> None:
         seq, count = _parse_tag(delivery)
         with self._cond:
-            def settle(db: sqlite3.Connection) -> None:
+            def settle(db: Database) -> None:
                 if count >= MAX_DELIVERIES:
                     self._move_to_dead_letter(db, seq, count, REASON_MAX_DELIVERIES)
                 else:
@@ -318,10 +318,10 @@ class EmbeddedExchange:
             raise KeyError(f"queue {queue!r} is not declared (declare the party's HER-id first)")
         self._known.add(queue)
 
-    def _write(self, work: Callable[[sqlite3.Connection], object]) -> None:
+    def _write(self, work: Callable[[Database], object]) -> None:
         """Run ``work`` in one write transaction (``BEGIN IMMEDIATE``: a second process cannot interleave)."""
-        with self._db.transaction() as db:
-            work(db)
+        with self._db.transaction():
+            work(self._db)
 
     def _take(self, queue: str) -> Delivery | None:
         while True:
@@ -348,7 +348,7 @@ class EmbeddedExchange:
             )
 
     def _move_to_dead_letter(
-        self, db: sqlite3.Connection, seq: int, count: int, reason: str, *, reported_count: int | None = None
+        self, db: Database, seq: int, count: int, reason: str, *, reported_count: int | None = None
     ) -> None:
         """Re-enqueue at the tail of the party's ``_dl`` queue, recording why; a stale tag moves nothing."""
         row = db.execute(

@@ -12,13 +12,14 @@ store's writes join it. Nothing outside this module sees the connection.
 Times are stored as fixed-width UTC text (``YYYY-MM-DDTHH:MM:SS.ffffffZ``) so
 that string order is time order in SQL, and come back as Europe/Oslo datetimes.
 Every write is idempotent on its natural key (MsgId, uid, fnr), which is what
-makes at-least-once delivery safe without cross-table transactions.
+makes at-least-once delivery safe on its own; the core's one transaction per
+inbound message adds that a crash leaves all of a message's writes or none.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from datetime import date, datetime
 from pathlib import Path
 
@@ -111,6 +112,7 @@ class HelsenorgeStore:
         self.envelopes = EnvelopeStash(durable=str(path) != ":memory:")
         self.tracker = ReceiptTracker(self._db, table="hn_outgoing", stash=self.envelopes, **kwargs)
         self._cache: dict[str, dict] = {}
+        self._db.on_rollback(self._cache.clear)  # what was read inside a rolled-back transaction may never have been
 
     @classmethod
     def open_read_only(cls, path: str | Path) -> "HelsenorgeStore":
@@ -130,17 +132,9 @@ class HelsenorgeStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self) -> AbstractContextManager[None]:
         """One atomic step: the store's writes inside it commit together, or roll back on any exception."""
-        try:
-            with self._db.transaction():
-                yield
-        except BaseException:
-            # something read inside the rolled-back transaction may have been remembered: forget it all
-            with self._db.lock:
-                self._cache.clear()
-            raise
+        return self._db.transaction()
 
     def _remembered(self, table: str, key, load):
         """``load()`` once per key until ``table`` is written: who a citizen is, their consent, fullmakter,

@@ -133,20 +133,20 @@ class ReceiptTracker:
         out: list[Envelope] = []
         if self._earliest is None or now.timestamp() < self._earliest:
             return out
-        with self._db.transaction() as db:
-            rows = db.execute(
+        with self._db.transaction():
+            rows = self._db.execute(
                 f"SELECT msg_id, attempts, envelope FROM {self._t} WHERE state=? AND next_at<=? ORDER BY next_at",
                 (DeliveryState.PENDING, now.timestamp()),
             ).fetchall()
             for msg_id, attempts, blob in rows:
                 if attempts >= len(self.backoff):
-                    db.execute(
+                    self._db.execute(
                         f"UPDATE {self._t} SET state=?, next_at=NULL WHERE msg_id=?", (DeliveryState.FAILED, msg_id)
                     )
                     if self.on_failed is not None:
                         self.on_failed(msg_id, now)
                     continue
-                db.execute(
+                self._db.execute(
                     f"UPDATE {self._t} SET attempts=attempts+1, next_at=? WHERE msg_id=?",
                     ((now + self.backoff[attempts]).timestamp(), msg_id),
                 )

@@ -20,9 +20,10 @@ They now share this module, so the rules are written once:
 * **Autocommit unless in a transaction.** A single statement is its own
   transaction (one statement, one commit: the cheapest correct thing, and what
   the exchange's hot path relies on). :meth:`Database.transaction` makes several
-  statements one: ``BEGIN IMMEDIATE`` (the write lock is taken up front, so a
-  transaction that read something never fails later because another process
-  wrote in between), ``COMMIT`` on success, ``ROLLBACK`` on any exception. A
+  statements one: ``BEGIN IMMEDIATE`` on a file (the write lock is taken up
+  front, so a transaction that read something never fails later because another
+  process wrote in between; in memory there is no other process and a plain
+  ``BEGIN`` does), ``COMMIT`` on success, ``ROLLBACK`` on any exception. A
   transaction opened inside another joins it: its writes commit with the outer
   one; if it fails, a savepoint undoes just its own writes and the error goes on
   to the caller, who may handle it and carry on.
@@ -35,7 +36,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -71,6 +72,10 @@ class Database:
         """Held by every statement and transaction; a :class:`threading.Condition` may wait on it."""
         self._depth = 0
         """How many :meth:`transaction` blocks are open (0: autocommit)."""
+        self._transaction = _Transaction(self)
+        self._begin = "BEGIN" if self.in_memory else "BEGIN IMMEDIATE"
+        """In memory this connection is the only one: there is no other writer to take the lock from first."""
+        self._rollback_hooks: list[Callable[[], None]] = []
         # isolation_level=None: sqlite3 never opens a transaction on its own; we do, in transaction().
         self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=timeout)
         if read_only:
@@ -81,48 +86,16 @@ class Database:
 
     # ------------------------------------------------------------------ transactions
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """Several statements as one: commits on success, rolls back on any exception (see module docstring)."""
-        with self.lock:
-            if self._depth == 0:
-                self._conn.execute("BEGIN IMMEDIATE")
-                self._depth = 1
-                try:
-                    yield self._conn
-                except sqlite3.IntegrityError as exc:
-                    self._rollback()
-                    if _already_seen(exc):
-                        raise AlreadySeen(str(exc)) from exc
-                    raise
-                except BaseException:
-                    self._rollback()
-                    raise
-                else:
-                    try:
-                        self._conn.execute("COMMIT")
-                    except BaseException:
-                        self._rollback()
-                        raise
-                finally:
-                    self._depth = 0
-            else:
-                savepoint = f"sp{self._depth}"
-                self._conn.execute(f"SAVEPOINT {savepoint}")
-                self._depth += 1
-                try:
-                    yield self._conn
-                except BaseException as exc:
-                    if self._conn.in_transaction:
-                        self._conn.execute(f"ROLLBACK TO {savepoint}")
-                        self._conn.execute(f"RELEASE {savepoint}")
-                    if isinstance(exc, sqlite3.IntegrityError) and _already_seen(exc):
-                        raise AlreadySeen(str(exc)) from exc
-                    raise
-                else:
-                    self._conn.execute(f"RELEASE {savepoint}")
-                finally:
-                    self._depth -= 1
+    def transaction(self) -> "_Transaction":
+        """Several statements as one: commits on success, rolls back on any exception (see module docstring).
+
+        Use as ``with database.transaction():``; the statements inside go through :meth:`execute` and friends."""
+        return self._transaction
+
+    def on_rollback(self, forget: Callable[[], None]) -> None:
+        """Call ``forget()`` after every rollback (of a whole transaction or of a nested one's savepoint): a
+        store that remembers rows it read must drop them, since a row read inside may never have existed."""
+        self._rollback_hooks.append(forget)
 
     def _rollback(self) -> None:
         if self._conn.in_transaction:  # SQLite may have rolled back already (e.g. after SQLITE_FULL)
@@ -139,6 +112,16 @@ class Database:
         with self.lock:
             try:
                 return self._conn.execute(sql, tuple(args))
+            except sqlite3.IntegrityError as exc:
+                if _already_seen(exc):
+                    raise AlreadySeen(str(exc)) from exc
+                raise
+
+    def executemany(self, sql: str, rows: Iterable[Iterable]) -> sqlite3.Cursor:
+        """One statement for many rows: its own transaction, or part of the caller's open one."""
+        with self.lock:
+            try:
+                return self._conn.executemany(sql, rows)
             except sqlite3.IntegrityError as exc:
                 if _already_seen(exc):
                     raise AlreadySeen(str(exc)) from exc
@@ -186,6 +169,55 @@ class Database:
 
     def __repr__(self) -> str:
         return f"Database({self.path!r}{', read_only=True' if self.read_only else ''})"
+
+
+class _Transaction:
+    """What :meth:`Database.transaction` returns. A class rather than a ``@contextmanager`` generator because
+    every step of every core enters one or two, and a generator costs several times as much per use. One
+    instance per database serves every level: the depth lives in the database, under its lock."""
+
+    __slots__ = ("_db",)
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    def __enter__(self) -> None:
+        db = self._db
+        db.lock.acquire()
+        try:
+            db._conn.execute(db._begin if db._depth == 0 else f"SAVEPOINT sp{db._depth}")
+        except BaseException:
+            db.lock.release()
+            raise
+        db._depth += 1
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+        db = self._db
+        try:
+            db._depth -= 1
+            depth = db._depth
+            if exc_type is None:
+                try:
+                    db._conn.execute("COMMIT" if depth == 0 else f"RELEASE sp{depth}")
+                    return False
+                except BaseException:
+                    if depth == 0:
+                        db._rollback()
+                        for forget in db._rollback_hooks:
+                            forget()
+                    raise
+            if depth == 0:
+                db._rollback()
+            elif db._conn.in_transaction:
+                db._conn.execute(f"ROLLBACK TO sp{depth}")
+                db._conn.execute(f"RELEASE sp{depth}")
+            for forget in db._rollback_hooks:
+                forget()
+            if isinstance(exc, sqlite3.IntegrityError) and _already_seen(exc):
+                raise AlreadySeen(str(exc)) from exc
+            return False
+        finally:
+            db.lock.release()
 
 
 __all__ = ["AlreadySeen", "DEFAULT_TIMEOUT_S", "Database", "MEMORY"]

@@ -81,9 +81,9 @@ class RegistryStore:
 
     def remove(self, her_id: int) -> bool:
         """Delete a party and its published certificates; False if there was none."""
-        with self._db.transaction() as db:
-            gone = db.execute("DELETE FROM parties WHERE her_id = ?", (her_id,)).rowcount
-            db.execute("DELETE FROM certificates WHERE her_id = ?", (her_id,))
+        with self._db.transaction():
+            gone = self._db.execute("DELETE FROM parties WHERE her_id = ?", (her_id,)).rowcount
+            self._db.execute("DELETE FROM certificates WHERE her_id = ?", (her_id,))
         return bool(gone)
 
     def put_certificates(self, certificates: PartyCertificates) -> None:
