@@ -239,3 +239,19 @@ def test_every_rollback_tells_the_hooks_and_a_commit_does_not(db: Database):
         with db.transaction():
             raise Boom
     assert told == [True, False]
+
+
+def test_a_read_holds_the_lock_so_no_other_thread_writes_in_between(db: Database):
+    wrote = threading.Event()
+
+    def writer() -> None:
+        db.execute("INSERT INTO t VALUES ('w', 1)")
+        wrote.set()
+
+    with db.read() as conn:
+        thread = threading.Thread(target=writer)
+        thread.start()
+        assert not wrote.wait(timeout=0.2)  # blocked on the lock this read holds
+        assert conn.execute("SELECT COUNT(*) FROM t").fetchone() == (0,)
+    thread.join(timeout=5)
+    assert wrote.is_set() and _rows(db) == [("w", 1)]

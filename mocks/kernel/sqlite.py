@@ -36,8 +36,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 MEMORY = ":memory:"
@@ -73,6 +72,7 @@ class Database:
         self._depth = 0
         """How many :meth:`transaction` blocks are open (0: autocommit)."""
         self._transaction = _Transaction(self)
+        self._read = _Read(self)
         self._begin = "BEGIN" if self.in_memory else "BEGIN IMMEDIATE"
         """In memory this connection is the only one: there is no other writer to take the lock from first."""
         self._rollback_hooks: list[Callable[[], None]] = []
@@ -137,11 +137,10 @@ class Database:
         with self.lock:
             return self._conn.execute(sql, tuple(args)).fetchall()
 
-    @contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
-        """Several reads with the lock held, so no thread of this process writes in between."""
-        with self.lock:
-            yield self._conn
+    def read(self) -> "_Read":
+        """``with database.read() as conn:`` several reads with the lock held, so no thread of this process
+        writes in between (for the store that owns the database; nobody else gets the connection)."""
+        return self._read
 
     def script(self, sql: str) -> None:
         """A schema script as one transaction (``CREATE ... IF NOT EXISTS`` statements, pragmas)."""
@@ -169,6 +168,23 @@ class Database:
 
     def __repr__(self) -> str:
         return f"Database({self.path!r}{', read_only=True' if self.read_only else ''})"
+
+
+class _Read:
+    """What :meth:`Database.read` returns: the lock, and the connection to read with while it is held."""
+
+    __slots__ = ("_db",)
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._db.lock.acquire()
+        return self._db._conn
+
+    def __exit__(self, *exc: object) -> bool:
+        self._db.lock.release()
+        return False
 
 
 class _Transaction:
