@@ -489,19 +489,19 @@ class EpjStore:
         "FROM epj_cases c LEFT JOIN epj_patients p ON p.fnr = c.patient_fnr"
     )
 
-    def _case(self, db, row: tuple) -> Case:
-        """``db``: the connection of the caller's :meth:`Database.read` block."""
+    def _case(self, row: tuple) -> Case:
+        """The case of a ``_CASE_SELECT`` row with its replies and events (read under the caller's lock)."""
         (case_id, msg_id, function, conv, sender, fnr, name, service, kind, subject, text, received,
          status, deadline, forwarded) = row  # fmt: skip
-        replies = db.execute(
+        replies = self._db.all(
             "SELECT r.msg_id, r.staff_id, coalesce(s.name, r.staff_id), r.text, r.final, r.sent_at, r.answer_by "
             "FROM epj_replies r LEFT JOIN epj_staff s ON s.staff_id = r.staff_id WHERE r.case_id=? "
             "ORDER BY r.sent_at, r.msg_id",
             (case_id,),
-        ).fetchall()
-        events = db.execute(
+        )
+        events = self._db.all(
             "SELECT at, staff_id, action, note FROM epj_case_events WHERE case_id=? ORDER BY seq", (case_id,)
-        ).fetchall()
+        )
         return Case(
             case_id=case_id,
             msg_id=msg_id,
@@ -528,7 +528,7 @@ class EpjStore:
     def case(self, case_id: str) -> Case | None:
         with self._db.read() as db:
             row = db.execute(f"{self._CASE_SELECT} WHERE c.case_id=?", (case_id,)).fetchone()
-            return self._case(db, row) if row else None
+            return self._case(row) if row else None
 
     def case_original(self, case_id: str) -> bytes | None:
         row = self._db.one("SELECT original FROM epj_cases WHERE case_id=?", (case_id,))
@@ -544,7 +544,7 @@ class EpjStore:
         query += " ORDER BY c.received_at, c.case_id"
         with self._db.read() as db:
             rows = db.execute(query, params).fetchall()
-            return [self._case(db, row) for row in rows]
+            return [self._case(row) for row in rows]
 
     def journal_count(self, msg_id: str) -> int:
         return self._db.one("SELECT COUNT(*) FROM epj_cases WHERE msg_id=?", (msg_id,))[0]
