@@ -154,6 +154,11 @@ class Simulation:
     def day_start(self, day: date) -> float:
         return self.t_of(datetime.combine(day, time(0, 0), tzinfo=OSLO))
 
+    def _shown_failed(self, msg_id: str, now: datetime) -> None:
+        """helsenorge's receipt-failure hook: the moment the citizen sees a message as not delivered."""
+        self.ledger.record((now - self.epoch).total_seconds(), "message.shown_failed", ref=msg_id,
+                           detail="no AppRec after the last resend: the citizen sees the message as not delivered")
+
     # ------------------------------------------------------------------ run
 
     def run(self) -> None:
@@ -174,7 +179,9 @@ class Simulation:
             if self.world is None:
                 self.world = build_digital_world(self.population, self.scenario, seed=self.seed,
                                                  first_day=period.start, epoch=self.epoch, stream=self.stream,
-                                                 ignore_cutoff="ignore-cutoff" in self.faults)
+                                                 ignore_cutoff="ignore-cutoff" in self.faults,
+                                                 on_receipt_failed=self._shown_failed if self.transport == "inprocess"
+                                                 else None)
             self.world.activate_for(period.start)
             served = None
             if self.transport == "http":

@@ -165,9 +165,6 @@ class DigitalWorld:
                                          epj.profile.async_processing_latency_s, random.Random(f"bus:{key}"),
                                          sync_latency_s=epj.profile.sync_response_latency_s,
                                          names=epj_names(key, kommuner)))
-        self.helsenorge.store.tracker.on_failed = lambda msg_id, now: ledger.record(
-            (now - bus.epoch).total_seconds(), "message.shown_failed", ref=msg_id,
-            detail="no AppRec after the last resend: the citizen sees the message as not delivered")
         if chaos is not None:
             bus.chaos = chaos
             bus.on_fault = lambda kind, envelope, t: ledger.record(
@@ -297,9 +294,7 @@ class DigitalWorld:
         return None if state is None else state.value
 
     def staff_was_told(self, kommune: str, uid: str) -> bool:
-        store = self.epjs[self.municipalities[kommune].installation].store
-        with store.lock:
-            return store.db.execute("SELECT 1 FROM epj_handheld WHERE visit_uid=? LIMIT 1", (uid,)).fetchone() is not None
+        return self.epjs[self.municipalities[kommune].installation].store.was_told_about(uid)
 
     def complete_visit(self, kommune: str, uid: str, staff_id: str, now: datetime) -> None:
         epj = self.epjs[self.municipalities[kommune].installation]
@@ -376,7 +371,8 @@ class DigitalWorld:
 
 
 def build_digital_world(population, scenario, *, seed: int, first_day: date, epoch: datetime,
-                        stream: str = "all", ignore_cutoff: bool = False) -> DigitalWorld:
+                        stream: str = "all", ignore_cutoff: bool = False,
+                        on_receipt_failed: Callable[[str, datetime], None] | None = None) -> DigitalWorld:
     """Register AR parties, seed helsenorge and the EPJ installations for the live municipalities.
 
     ``stream`` names the shard this world serves: message ids and bus latencies draw from streams named by the
@@ -393,7 +389,7 @@ def build_digital_world(population, scenario, *, seed: int, first_day: date, epo
     lookup, route_check = registry_hooks(registry, her_id=HELSENORGE_HER_ID)
     helsenorge = HelsenorgeCore(HelsenorgeStore(":memory:"), her_id=HELSENORGE_HER_ID, org_her_id=HELSENORGE_ORG_HER_ID,
                                 ids=IdSource(f"{seed}:{stream}:helsenorge"), registry_lookup=lookup, route_check=route_check,
-                                notifications=notifications, rules=rules)
+                                notifications=notifications, rules=rules, on_receipt_failed=on_receipt_failed)
     world = DigitalWorld(registry, helsenorge, notifications, {}, {},
                          list(scenario.behaviour.message_kind_mix.items()), stream=stream)
     described = describe_population(population, scenario, seed=seed, epoch=epoch)

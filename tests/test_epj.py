@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
@@ -37,6 +38,7 @@ from mocks.epj import (
     staff_password,
 )
 from mocks.epj.http import epj_router
+from mocks.epj.store import AlreadySeen
 from mocks.exchange.embedded import EmbeddedExchange
 from mocks.exchange.envelope import Envelope, QueueKind, queue_name
 from mocks.exchange.outgoing import envelope_for
@@ -464,6 +466,7 @@ def test_cancellation_one_minute_before_the_cutoff_is_accepted(world: World, sta
     [notice] = world.core.handheld_notices("s1")
     assert notice.visit_uid == "v-cancel" and notice.at == now
     assert notice.text == f"Besøk v-cancel hos Ingrid Marie Nordvik {start:%d.%m.%Y %H:%M} er avbestilt – ikke kjør"
+    assert world.store.was_told_about("v-cancel") and not world.store.was_told_about("v-other")
     assert world.core.delivery(parse_document(out[1].body).msg_id).state is DeliveryState.PENDING
 
 
@@ -479,6 +482,7 @@ def test_cancellation_one_minute_after_the_cutoff_is_refused_naming_the_deadline
     assert f"{deadline:%d.%m.%Y %H:%M}" in text
     assert [v.uid for v in world.core.work_list("s1", start.date())] == ["v-cancel"]
     assert world.core.handheld_notices("s1") == []
+    assert not world.store.was_told_about("v-cancel")
 
 
 def test_cancellation_exactly_at_the_cutoff_is_accepted(world: World):
@@ -732,6 +736,81 @@ def test_through_the_node_on_a_shared_database_file_surviving_a_restart(tmp_path
     assert again == receipt and second.core.journal_count(msg.msg_id) == 1
     assert [e.subject for e in second.core.due_resends(NOW + timedelta(minutes=5))] == [MessageFunction.EKONTAKT]
     exchange.close()
+
+
+def test_two_processes_on_one_file_taking_the_same_message_at_once_journal_it_once(tmp_path):
+    """Two EPJ processes share a file (each its own connection) and receive the same MsgId at the same moment (a
+    redelivery after a lost lock). The store transaction covers "seen before?" and the journal entry, so one
+    journals it and the other sends the same stored AppRec back; neither fails."""
+    path = tmp_path / "epj.sqlite"
+    worlds = [World(path=path), World(path=path, seed=8, populate=False)]
+    envelope = from_hn(foresporsel())
+    start = threading.Barrier(len(worlds))
+    answers: list[list[Envelope]] = [[] for _ in worlds]
+    errors: list[BaseException] = []
+
+    def receive(i: int) -> None:
+        start.wait()
+        try:
+            answers[i] = worlds[i].core.receive(envelope, None, NOW)
+        except BaseException as exc:  # noqa: BLE001 - the assertion below shows it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=receive, args=(i,)) for i in range(len(worlds))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert errors == []
+    assert worlds[0].core.journal_count("msg-q1") == 1
+    [first], [second] = answers
+    assert first == second and apprec_of(first).is_ok
+    assert worlds[0].store.apprec_sends("msg-q1") == 2  # sent once, then once more to the slower process
+    for world in worlds:
+        world.store.close()
+
+
+def test_a_msgid_logged_or_journaled_twice_is_the_stores_already_seen(world: World):
+    """The store says "already there" in its own terms; nothing above it sees SQLite's exception."""
+    deliver(world, foresporsel())
+    [case] = world.core.inbox("s1")
+    with pytest.raises(AlreadySeen):
+        world.store.insert_received("msg-q1", sender_her_id=HN, at=NOW, outcome="journaled", apprec=None)
+    with pytest.raises(AlreadySeen):
+        with world.store.transaction():
+            world.store.insert_case(replace(case, case_id="another-case"), b"<x/>")
+    assert world.core.journal_count("msg-q1") == 1
+
+
+def test_a_journal_entry_without_its_receive_log_line_is_refused_whole():
+    """Half a step on file (the case, but no receive-log line for its MsgId): receiving that MsgId again writes
+    nothing and says so with the store's exception, rather than a second journal entry or a log line without
+    its case."""
+    source = World()
+    deliver(source, foresporsel())
+    [case] = source.core.inbox("s1")
+    world = World()
+    world.store.insert_case(case, source.store.case_original(case.case_id))
+    with pytest.raises(AlreadySeen):
+        deliver(world, foresporsel())
+    assert world.store.received("msg-q1") is None and world.core.journal_count("msg-q1") == 1
+
+
+def test_a_read_only_store_sees_what_the_writer_wrote_and_changes_nothing(tmp_path):
+    path = tmp_path / "epj.sqlite"
+    world = World(path=path)
+    deliver(world, foresporsel())
+    with EpjStore.open_read_only(path) as reader:
+        assert reader.journaled_msg_ids() == ["msg-q1"]
+        [(msg_id, outcome, apprec)] = reader.receive_log()
+        assert (msg_id, outcome) == ("msg-q1", "journaled") and apprec
+        assert reader.outgoing.counts() == {}
+        with pytest.raises(Exception, match="readonly"):
+            reader.add_service(Service(1, "x", "y", 2, "z"))
+    assert world.store.service(1) is None
+    with pytest.raises(FileNotFoundError):
+        EpjStore.open_read_only(tmp_path / "nope.sqlite")
+    world.store.close()
 
 
 def test_outgoing_messages_validate_against_the_official_schemas(world: World, schema_set):

@@ -28,6 +28,7 @@ from mocks.helsenorge import (
     registry_hooks,
 )
 from mocks.helsenorge import rules
+from mocks.helsenorge.model import Direction
 from mocks.helsenorge.http import helsenorge_router
 from mocks.notify import NotificationOutbox, notify_router, scrub_phone_numbers
 from mocks.kernel.ports import IdSource
@@ -131,7 +132,7 @@ def visit(uid: str, start: datetime, status: VisitStatus = VisitStatus.CONFIRMED
 @pytest.fixture
 def w() -> World:
     store = HelsenorgeStore()
-    outbox = NotificationOutbox(store.db, store.lock)
+    outbox = store.outbox()
     core = HelsenorgeCore(
         store, her_id=HN_HER, org_her_id=HN_ORG, ids=IdSource(7), registry_lookup=SERVICES.get,
         route_check=lambda her: "Sovevik has not activated DigiHelse" if her == DORMANT else None,
@@ -392,6 +393,24 @@ def test_no_receipt_after_every_resend_shows_failed(w):
     assert resent and all(r == env for r in resent)  # the very same envelope, again
     [message] = w.core.inbox(w.ingrid, w.ingrid, at)[0].messages
     assert message.delivery is Delivery.FAILED and "no receipt" in message.delivery_detail
+
+
+def test_the_receipt_failure_hook_is_told_once_at_the_moment_the_sender_sees_failed():
+    told: list[tuple[str, datetime]] = []
+    store = HelsenorgeStore()
+    core = HelsenorgeCore(store, her_id=HN_HER, org_her_id=HN_ORG, ids=IdSource(7), registry_lookup=SERVICES.get,
+                          notifications=store.outbox(), on_receipt_failed=lambda msg_id, now: told.append((msg_id, now)))
+    world = World(store, core, store.outbox(), "", "", "", "")
+    ingrid = world.person(date(1941, 3, 7), "Ingrid")
+    [env] = core.send_message(ingrid, ingrid, SERVICE, "Hei", NOW)
+    msg_id = parse_document(env.body).msg_id
+    at, failed_at = NOW, None
+    for _ in range(8):
+        at += timedelta(hours=5)
+        core.due_resends(at)
+        if failed_at is None and core.inbox(ingrid, ingrid, at)[0].messages[0].delivery is Delivery.FAILED:
+            failed_at = at
+    assert told == [(msg_id, failed_at)]  # once, when it turned failed; later polls do not repeat it
 
 
 def test_routing_refused_for_a_service_that_has_not_activated_digihelse(w):
@@ -886,3 +905,51 @@ def test_a_receipted_cancellation_still_blocks_another_until_the_service_answers
     w.apprec(env)
     with refused("cancel.pending"):
         w.core.cancel_visit(w.ingrid, w.ingrid, "v-twice", start - timedelta(days=2))
+
+
+# ----------------------------------------------------------------------------- the store's database
+
+
+def test_the_outbox_in_helsenorges_database_commits_and_rolls_back_with_its_transactions():
+    store = HelsenorgeStore()
+    outbox = store.outbox()
+    parent, child = "parent-fnr", "child-fnr"  # the store keeps what the core validated
+    note = dict(recipient=parent, channel="sms", address="+4791234567", text="Ny melding", kind="new-message", now=NOW)
+    with pytest.raises(RuntimeError):
+        with store.transaction():
+            store.add_parent(parent, child)
+            assert store.parents_of(child) == [parent]  # read (and remembered) inside the transaction
+            outbox.add(**note)
+            raise RuntimeError("the step fails after both writes")
+    assert outbox.list() == []
+    assert store.parents_of(child) == []  # nothing remembered from the rolled-back transaction
+    with store.transaction():
+        store.add_parent(parent, child)
+        outbox.add(**note)
+    assert [n.recipient for n in outbox.list()] == [parent] and store.parents_of(child) == [parent]
+
+
+def test_a_read_only_store_answers_the_checkers_questions(tmp_path):
+    path = tmp_path / "helsenorge.sqlite"
+    ingrid, kari = "ingrid-fnr", "kari-fnr"
+    with HelsenorgeStore(path) as store:
+        store.add_thread("t-ingrid", ingrid, 100, "Hjemmetjenesten", "Besøk", NOW)
+        common = dict(service_her_id=100, text="Hei", written_by=None, conversation_ref=None, now=NOW)
+        tracked = Envelope(message_id="m-tracked", to="100_async", subject="DIALOG_INNBYGGER_EKONTAKT", body=b"<x/>")
+        store.add_message(msg_id="m-tracked", thread_id="t-ingrid", recipient=ingrid, direction=Direction.OUT,
+                          tracked=tracked, **common)
+        store.add_message(msg_id="m-untracked", thread_id="t-ingrid", recipient=ingrid, direction=Direction.OUT,
+                          **common)
+        store.add_message(msg_id="m-stray", thread_id="t-ingrid", recipient=kari, direction=Direction.IN, **common)
+        store.record_inbound("m-in", "DIALOG_INNBYGGER_EKONTAKT", "reply-text", NOW)
+    with HelsenorgeStore.open_read_only(path) as reader:
+        assert reader.untracked_sent() == ["m-untracked"]
+        assert reader.messages_in_foreign_threads() == [("m-stray", kari, "t-ingrid", ingrid)]
+        assert (reader.message_count(), reader.message_count(Direction.OUT)) == (3, 2)
+        assert reader.inbound_log() == {"m-in": "reply-text"}
+        assert [r.msg_id for r in reader.tracker.records()] == ["m-tracked"]
+        assert reader.tracker.counts() == {"pending": 1}
+        with pytest.raises(Exception, match="readonly"):
+            reader.record_inbound("m-other", None, None, NOW)
+    with pytest.raises(FileNotFoundError):
+        HelsenorgeStore.open_read_only(tmp_path / "nope.sqlite")

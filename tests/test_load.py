@@ -322,11 +322,11 @@ def test_invariants_detect_a_message_pending_forever(store_copy):
 
     copy, _, msg_id = store_copy
     store = HelsenorgeStore(copy / "helsenorge.sqlite")
-    sent = store.tracker.get(next(m for (m,) in store.db.execute("SELECT msg_id FROM hn_outgoing")))
+    sent = store.tracker.get(store.tracker.records()[0].msg_id)
     old = sent.envelope.application_timestamp - timedelta(hours=2)
     stuck = replace(sent.envelope, message_id="stuck-1", application_timestamp=old)
     store.tracker.track("stuck-1", stuck, now=old)
-    store.db.close()
+    store.close()
     report = check_invariants(copy)
     assert _failed(report) == {"citizens' messages settled (helsenorge → EPJ)"}
     assert "stuck-1" in report.failed()[0].problems[0]

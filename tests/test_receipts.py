@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from datetime import datetime, timedelta, timezone
 
 from mocks.exchange.envelope import Envelope
 from mocks.kernel.receipts import DeliveryState, ReceiptTracker
+from mocks.kernel.sqlite import Database
 
 T0 = datetime(2025, 3, 10, 9, 0, tzinfo=timezone.utc)
 
 
 def tracker(**kwargs) -> ReceiptTracker:
-    return ReceiptTracker(sqlite3.connect(":memory:", check_same_thread=False), threading.RLock(), **kwargs)
+    return ReceiptTracker(Database(":memory:"), **kwargs)
 
 
 def env(msg_id: str) -> Envelope:

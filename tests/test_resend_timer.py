@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-import sqlite3
-import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from mocks.exchange.envelope import Envelope
 from mocks.kernel.receipts import ReceiptTracker
+from mocks.kernel.sqlite import Database
 from simulator.run import run_scenario
 from simulator.scenario import load_scenario
 
@@ -24,7 +23,7 @@ def _envelope(msg_id: str) -> Envelope:
 
 
 def test_a_tracker_says_when_a_new_message_is_due_before_its_bound_and_only_then():
-    tracker = ReceiptTracker(sqlite3.connect(":memory:", check_same_thread=False), threading.RLock())
+    tracker = ReceiptTracker(Database(":memory:"))
     told: list[float] = []
     tracker.on_earlier = told.append
     tracker.track("late", _envelope("late"), now=T0 + timedelta(hours=1))

@@ -30,15 +30,17 @@ What the standard asks of a receiving application, and how this core meets it:
   are tracked in :class:`~mocks.kernel.receipts.ReceiptTracker` and come back from
   :meth:`EpjCore.due_resends` until helsenorge's AppRec settles them.
 
-Each step that journals something writes all of it in one SQLite transaction,
-with the tracker row (if any) written last so that its COMMIT covers the whole
-step: a crash leaves either nothing (the redelivery does the work) or
-everything (the redelivery only gets the stored AppRec back).
+Each step (one received message, one staff action) is one store transaction,
+tracker row included: it reads, decides and writes with the store's write lock
+held, so a crash leaves either nothing (the redelivery does the work) or
+everything (the redelivery only gets the stored AppRec back), and another
+process sharing the file cannot slip in between the "seen before?" check and
+the journal entry.
 """
 
 from __future__ import annotations
 
-import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
 
@@ -103,7 +105,7 @@ from mocks.epj.model import (
     Visit,
     VisitState,
 )
-from mocks.epj.store import EpjStore
+from mocks.epj.store import AlreadySeen, EpjStore
 from mocks.epj.vendors import VendorProfile
 
 UTC = timezone.utc
@@ -186,8 +188,12 @@ class EpjCore:
         helsenorge_her_id: int,
         helsenorge: Organisation | None = None,
         rules: RulesBook = DEFAULT_BOOK,
+        on_receipt_failed: Callable[[str, datetime], None] | None = None,
     ) -> None:
         self.rules = rules
+        self.on_receipt_failed = on_receipt_failed
+        """Told (MsgId, now) when one of this party's messages gets no AppRec after the last resend: the moment
+        the sender must see it failed (a simulation records it in its ledger; ``serve`` shows it in the API)."""
         self.store = store
         self.profile = profile
         self.ids = ids
@@ -218,7 +224,7 @@ class EpjCore:
         msg = read.doc if isinstance(read.doc, MsgHead) else self._salvage(read.root, envelope)
         if msg is None:
             return []  # no MsgHead sender to receipt to (and an AppRec is never receipted)
-        with self.store.lock:
+        with self.store.transaction():
             seen = self.store.received(msg.msg_id)
             if seen is not None:
                 _outcome, apprec = seen
@@ -233,7 +239,7 @@ class EpjCore:
                     return self._handle(envelope, msg, now)
                 except _Refusal as refusal:
                     return self._reject(envelope, msg, now, refusal)
-            except sqlite3.IntegrityError:
+            except AlreadySeen:
                 # Another process sharing the database journaled this MsgId first.
                 seen = self.store.received(msg.msg_id)
                 if seen is None:
@@ -310,10 +316,10 @@ class EpjCore:
         if active is None:
             raise _Refusal("T99", "a StatusSvar must say AKTIV or IKKE_AKTIV in its Notat")
         apprec = self._apprec(envelope, msg, now)
-        with self.store.transaction() as db:
-            self.store.insert_received(db, msg.msg_id, sender_her_id=envelope.from_her_id, at=now,
+        with self.store.transaction():
+            self.store.insert_received(msg.msg_id, sender_her_id=envelope.from_her_id, at=now,
                                        outcome=f"digital-status:{'active' if active else 'inactive'}", apprec=apprec)
-            self.store.set_digital_status(db, patient.fnr, active, now)
+            self.store.set_digital_status(patient.fnr, active, now)
         return [apprec] if apprec is not None else []
 
     def _addressed_service(self, envelope: Envelope, msg: MsgHead) -> Service:
@@ -362,11 +368,10 @@ class EpjCore:
 
     def _reject(self, envelope: Envelope, msg: MsgHead, now: datetime, refusal: _Refusal) -> list[Envelope]:
         apprec = self._apprec(envelope, msg, now, refusal)
-        with self.store.transaction() as db:
+        with self.store.transaction():
             self.store.insert_received(
-                db, msg.msg_id, sender_her_id=envelope.from_her_id, at=now, outcome=f"avvist:{refusal.code}",
-                apprec=apprec,
-            )  # fmt: skip
+                msg.msg_id, sender_her_id=envelope.from_her_id, at=now, outcome=f"avvist:{refusal.code}", apprec=apprec
+            )
         return [apprec] if apprec is not None else []
 
     def _journal(
@@ -401,11 +406,11 @@ class EpjCore:
             status=CaseStatus.NEW,
             reply_deadline=self.rules.reply_deadline(now, service.her_id),
         )
-        with self.store.transaction() as db:
+        with self.store.transaction():
             self.store.insert_received(
-                db, msg.msg_id, sender_her_id=envelope.from_her_id, at=now, outcome="journaled", apprec=apprec
+                msg.msg_id, sender_her_id=envelope.from_her_id, at=now, outcome="journaled", apprec=apprec
             )
-            self.store.insert_case(db, case, msghead_to_xml(msg))  # the model, not the (maybe encrypted) body
+            self.store.insert_case(case, msghead_to_xml(msg))  # the model, not the (maybe encrypted) body
         return [apprec] if apprec is not None else []
 
     def _cancellation(
@@ -459,16 +464,16 @@ class EpjCore:
             msg, gen_date=now, msg_id=self.ids(), accepted=accepted, tekst=text, prodid=self.prodid
         )
         out = self._envelope(answer, from_her_id=service.her_id, to_her_id=envelope.from_her_id, now=now)
-        with self.store.transaction() as db:
+        with self.store.transaction():
             self.store.insert_received(
-                db, msg.msg_id, sender_her_id=envelope.from_her_id, at=now, outcome=f"cancellation:{outcome}",
+                msg.msg_id, sender_her_id=envelope.from_her_id, at=now, outcome=f"cancellation:{outcome}",
                 apprec=apprec,
             )  # fmt: skip
             if updated is not None:
-                self.store.update_visit(db, updated)
+                self.store.update_visit(updated)
             if notice is not None:
-                self.store.insert_notice(db, notice)
-            self.store.outgoing.track(answer.msg_id, out, now=now)  # last: its COMMIT covers the step
+                self.store.insert_notice(notice)
+            self.store.outgoing.track(answer.msg_id, out, now=now)
         return ([apprec] if apprec is not None else []) + [out]
 
     def _on_apprec(self, rec: AppRec) -> list[Envelope]:
@@ -566,13 +571,12 @@ class EpjCore:
     def open_case(self, case_id: str, *, staff_id: str, now: datetime) -> list[Envelope]:
         """new → under_behandling; opening a case already being handled changes nothing."""
         _aware(now, "now")
-        with self.store.lock:
+        with self.store.transaction():
             staff = self._actor(staff_id)
             case = self._case_for(staff, case_id)
             if case.status is CaseStatus.NEW:
-                with self.store.transaction() as db:
-                    self.store.set_case(db, case_id, status=CaseStatus.UNDER_BEHANDLING)
-                    self.store.insert_event(db, case_id, CaseEvent(now, staff_id, "opened"))
+                self.store.set_case(case_id, status=CaseStatus.UNDER_BEHANDLING)
+                self.store.insert_event(case_id, CaseEvent(now, staff_id, "opened"))
         return []
 
     def reply(
@@ -600,7 +604,7 @@ class EpjCore:
     def _send_reply(
         self, case_id: str, text: str, *, staff_id: str, now: datetime, final: bool, answer_by: date | None
     ) -> list[Envelope]:
-        with self.store.lock:
+        with self.store.transaction():
             staff = self._actor(staff_id)
             case = self._case_for(staff, case_id)
             if case.status is CaseStatus.FERDIG_BEHANDLET:
@@ -610,13 +614,10 @@ class EpjCore:
             out = self._envelope(svar, from_her_id=case.service_her_id, to_her_id=case.sender_her_id, now=now)
             status = CaseStatus.FERDIG_BEHANDLET if final else CaseStatus.UNDER_BEHANDLING
             action = "temporary-reply" if answer_by else ("replied" if final else "interim-reply")
-            with self.store.transaction() as db:
-                self.store.insert_reply(
-                    db, case_id, Reply(svar.msg_id, staff_id, staff.name, text, final, now, answer_by)
-                )
-                self.store.set_case(db, case_id, status=status)
-                self.store.insert_event(db, case_id, CaseEvent(now, staff_id, action))
-                self.store.outgoing.track(svar.msg_id, out, now=now)
+            self.store.insert_reply(case_id, Reply(svar.msg_id, staff_id, staff.name, text, final, now, answer_by))
+            self.store.set_case(case_id, status=status)
+            self.store.insert_event(case_id, CaseEvent(now, staff_id, action))
+            self.store.outgoing.track(svar.msg_id, out, now=now)
         return [out]
 
     def send_message(
@@ -627,7 +628,7 @@ class EpjCore:
         _aware(now, "now")
         if not text or not text.strip():
             raise InvalidInput("text", "message.empty", "a message needs some text")
-        with self.store.lock:
+        with self.store.transaction():
             actor, patient = self._actor_for_patient(staff_id, patient_fnr)
             message = build_ekontakt_foresporsel(
                 sender=self._service_org(actor.service_her_id), receiver=self.helsenorge,
@@ -635,22 +636,20 @@ class EpjCore:
                 gen_date=now, msg_id=self.ids())
             out = self._envelope(message, from_her_id=actor.service_her_id, to_her_id=self.helsenorge_her_id,
                                  now=now)
-            with self.store.transaction():
-                self.store.outgoing.track(message.msg_id, out, now=now)
+            self.store.outgoing.track(message.msg_id, out, now=now)
         return [out]
 
     def check_digital_status(self, patient_fnr: str, *, staff_id: str, now: datetime) -> list[Envelope]:
         """Ask helsenorge whether a patient of the actor's service is digitally active (DIALOG_INNBYGGER_DIGITALBRUKER
         SjekkStatus, tracked until its AppRec); the StatusSvar lands in :meth:`digital_status`."""
         _aware(now, "now")
-        with self.store.lock:
+        with self.store.transaction():
             actor, patient = self._actor_for_patient(staff_id, patient_fnr)
             request = build_sjekk_status(sender=self._service_org(actor.service_her_id), receiver=self.helsenorge,
                                          patient=self._wire_patient(patient.fnr), gen_date=now, msg_id=self.ids())
             out = self._envelope(request, from_her_id=actor.service_her_id, to_her_id=self.helsenorge_her_id,
                                  now=now)
-            with self.store.transaction():
-                self.store.outgoing.track(request.msg_id, out, now=now)
+            self.store.outgoing.track(request.msg_id, out, now=now)
         return [out]
 
     def digital_status(self, patient_fnr: str) -> tuple[bool, datetime] | None:
@@ -665,7 +664,7 @@ class EpjCore:
         not travel inside the EPJ (it would be the wrong recipient).
         """
         _aware(now, "now")
-        with self.store.lock:
+        with self.store.transaction():
             staff = self._actor(staff_id)
             case = self._case_for(staff, case_id)
             target = self.store.staff(to_staff_id)
@@ -678,11 +677,8 @@ class EpjCore:
                 there = self.store.service(target.service_her_id)
                 if home is None or there is None or home.municipality != there.municipality:
                     raise NotAuthorised(f"{target.name} works outside the municipality of case {case_id}")
-            with self.store.transaction() as db:
-                self.store.set_case(db, case_id, forwarded_to=target.staff_id)
-                self.store.insert_event(
-                    db, case_id, CaseEvent(now, staff_id, "forwarded", f"til {target.name}: {note}".strip())
-                )
+            self.store.set_case(case_id, forwarded_to=target.staff_id)
+            self.store.insert_event(case_id, CaseEvent(now, staff_id, "forwarded", f"til {target.name}: {note}".strip()))
         return []
 
     def _service_org(self, service_her_id: int) -> Organisation:
@@ -734,17 +730,17 @@ class EpjCore:
         notices: tuple[HandheldNotice, ...] = (),
     ) -> list[Envelope]:  # fmt: skip
         avtale, out = self._push(visit, now=now, tekst=tekst)
-        with self.store.transaction() as db:
-            (self.store.insert_visit if new else self.store.update_visit)(db, visit)
+        with self.store.transaction():
+            (self.store.insert_visit if new else self.store.update_visit)(visit)
             for notice in notices:
-                self.store.insert_notice(db, notice)
+                self.store.insert_notice(notice)
             self.store.outgoing.track(avtale.msg_id, out, now=now)
         return [out]
 
     def mark_visit_done(self, visit_uid: str, *, staff_id: str, now: datetime) -> list[Envelope]:
         """Completed → an Avtale whose vevent says completed: helsenorge's "utført besøk" notice."""
         _aware(now, "now")
-        with self.store.lock:
+        with self.store.transaction():
             visit = self._visit_for(self._actor(staff_id), visit_uid)
             if visit.state is not VisitState.PLANNED:
                 raise InvalidTransition(f"visit {visit_uid} is {visit.state.value}; only a planned visit can be done")
@@ -758,7 +754,7 @@ class EpjCore:
         """New times (and optionally another employee) → Avtale CONFIRMED with a higher SEQUENCE."""
         _aware(now, "now")
         start, end = _visit_times(start, end)
-        with self.store.lock:
+        with self.store.transaction():
             actor = self._actor(staff_id)
             visit = self._visit_for(actor, visit_uid)
             if visit.state is not VisitState.PLANNED:
@@ -782,7 +778,7 @@ class EpjCore:
     def cancel_visit(self, visit_uid: str, reason: str, *, staff_id: str, now: datetime) -> list[Envelope]:
         """The service cancels → Avtale CANCELLED; the visiting employee's handheld is told too."""
         _aware(now, "now")
-        with self.store.lock:
+        with self.store.transaction():
             visit = self._visit_for(self._actor(staff_id), visit_uid)
             if visit.state is not VisitState.PLANNED:
                 raise InvalidTransition(
@@ -814,7 +810,7 @@ class EpjCore:
         """A new visit on the actor's service → Avtale push (new appointments must be sent, HN says)."""
         _aware(now, "now")
         start, end = _visit_times(start, end)
-        with self.store.lock:
+        with self.store.transaction():
             actor, patient = self._actor_for_patient(staff_id, patient_fnr)
             uid = uid or self.ids()
             if self.store.visit(uid) is not None:
@@ -866,7 +862,7 @@ class EpjCore:
     def due_resends(self, now: datetime) -> list[Envelope]:
         """Outgoing messages still without an AppRec whose backoff has run out."""
         _aware(now, "now")
-        return self.store.outgoing.due(now)
+        return self.store.outgoing.due(now, self.on_receipt_failed)
 
     def delivery(self, msg_id: str) -> Tracked | None:
         """Where one of the EPJ's own outgoing messages stands (pending, delivered, rejected, failed)."""

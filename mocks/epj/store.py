@@ -4,11 +4,12 @@ A journal system must not forget a message it has receipted, so everything the
 EPJ learns is in SQLite (stdlib, no server), in a file or ``":memory:"``. The
 tables are prefixed ``epj_`` so one database file can hold several mocks (the
 exchange, helsenorge, the registry) without their names colliding. One
-connection is shared by the HTTP worker threads and the receive loops; a
-re-entrant lock serialises it, because a sqlite3 connection must not run two
-statements at once and because the core holds the lock across a whole
-"receive → journal → receipt" step. WAL lets another process read (a report, a
-verification run) while the EPJ writes.
+connection is shared by the HTTP worker threads and the receive loops
+(:class:`mocks.kernel.sqlite.Database`: one lock, WAL for a file); the core
+holds one :meth:`EpjStore.transaction` across a whole "receive → journal →
+receipt" step, and the store's own writes join it. Nothing outside this module
+sees the connection: the invariant checker opens a file with
+:meth:`EpjStore.open_read_only` and asks its questions through methods.
 
 Times are stored as fixed-width UTC text (``2025-03-13T09:00:00.000000Z``):
 exact to the microsecond, and ordered correctly by plain string comparison, so
@@ -21,16 +22,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import sqlite3
-import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import date, datetime, timezone
 from pathlib import Path
 
 from mocks.exchange.codec import EnvelopeStash
 from mocks.exchange.envelope import Envelope
 from mocks.kernel.receipts import ReceiptTracker
+from mocks.kernel.sqlite import AlreadySeen, Database
 from domain.storedtime import oslo_time, utc_text
 
 from mocks.epj.model import (
@@ -187,41 +187,55 @@ _DUMMY_HASH = hash_password("no such staff member", b"\0" * 16)
 class EpjStore:
     """The EPJ's tables plus the resend-until-AppRec tracker for its own outgoing messages."""
 
-    def __init__(self, path: str | Path = ":memory:", *, password_cost: int = DEFAULT_SCRYPT_N) -> None:
+    def __init__(
+        self, path: str | Path = ":memory:", *, password_cost: int = DEFAULT_SCRYPT_N, read_only: bool = False
+    ) -> None:
         self.path = str(path)
         self.password_cost = password_cost
-        self.lock = threading.RLock()
-        self.db = sqlite3.connect(self.path, check_same_thread=False, timeout=30.0)
-        with self.lock:
-            if self.path != ":memory:":
-                self.db.execute("PRAGMA journal_mode=WAL")
-                self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.executescript(_SCHEMA)
+        self._db = Database(self.path, read_only=read_only)
+        if not read_only:
+            self._db.script(_SCHEMA)
         self.envelopes = EnvelopeStash(durable=self.path != ":memory:")
         self._services: dict[int, Service] = {}
         self._staff: dict[str, Staff] = {}
         """Services and staff found before. Their rows are only ever inserted, never changed or deleted, so a
         row once read stays true; a miss is not remembered (another process may insert it)."""
-        self.outgoing = ReceiptTracker(self.db, self.lock, table="epj_outgoing", stash=self.envelopes)
+        self._db.on_rollback(self._forget)
+        self.outgoing = ReceiptTracker(self._db, table="epj_outgoing", stash=self.envelopes)
+
+    @classmethod
+    def open_read_only(cls, path: str | Path) -> "EpjStore":
+        """An existing EPJ file opened to look, never to change (``query_only``): what a checker uses."""
+        return cls(path, read_only=True)
 
     def close(self) -> None:
-        with self.lock:
-            self.db.close()
+        self._db.close()
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic step: commits on success, rolls back on any exception."""
-        with self.lock, self.db:
-            yield self.db
+    def __enter__(self) -> "EpjStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """One atomic step: the store's writes inside it commit together, or roll back on any exception.
+
+        A core holds one across a whole step (read, decide, write); calls inside it join it. A key already
+        there comes out as :class:`~mocks.kernel.sqlite.AlreadySeen`."""
+        return self._db.transaction()
+
+    def _forget(self) -> None:
+        """After a rollback: a row read inside the rolled-back transaction may never have existed."""
+        self._services.clear()
+        self._staff.clear()
 
     # ------------------------------------------------------------------ services
 
     def add_service(self, service: Service) -> None:
-        with self.transaction() as db:
-            db.execute(
-                "INSERT INTO epj_services VALUES (?, ?, ?, ?, ?)",
-                (service.her_id, service.name, service.municipality, service.parent_her_id, service.parent_name),
-            )
+        self._db.execute(
+            "INSERT INTO epj_services VALUES (?, ?, ?, ?, ?)",
+            (service.her_id, service.name, service.municipality, service.parent_her_id, service.parent_name),
+        )
 
     def service(self, her_id: int | None) -> Service | None:
         if her_id is None:
@@ -229,52 +243,49 @@ class EpjStore:
         known = self._services.get(her_id)
         if known is not None:
             return known
-        with self.lock:
-            row = self.db.execute("SELECT * FROM epj_services WHERE her_id=?", (her_id,)).fetchone()
+        row = self._db.one("SELECT * FROM epj_services WHERE her_id=?", (her_id,))
         if row is None:
             return None  # not remembered: another process sharing the database may add it
         service = self._services[her_id] = Service(*row)
         return service
 
     def services(self) -> list[Service]:
-        with self.lock:
-            rows = self.db.execute("SELECT * FROM epj_services ORDER BY her_id").fetchall()
+        rows = self._db.all("SELECT * FROM epj_services ORDER BY her_id")
         return [Service(*row) for row in rows]
 
     # ------------------------------------------------------------------ patients
 
     def add_patient(self, patient: PatientRecord) -> None:
-        with self.transaction() as db:
-            db.execute(
+        with self._db.transaction():
+            self._db.execute(
                 "INSERT INTO epj_patients VALUES (?, ?, ?, ?, ?)",
                 (patient.fnr, patient.given_name, patient.family_name, patient.middle_name, patient.address),
             )
-            db.executemany(
+            self._db.executemany(
                 "INSERT OR IGNORE INTO epj_patient_services VALUES (?, ?)",
                 [(patient.fnr, her_id) for her_id in patient.services],
             )
 
     def link_patient(self, fnr: str, service_her_id: int) -> None:
-        with self.transaction() as db:
-            db.execute("INSERT OR IGNORE INTO epj_patient_services VALUES (?, ?)", (fnr, service_her_id))
+        self._db.execute("INSERT OR IGNORE INTO epj_patient_services VALUES (?, ?)", (fnr, service_her_id))
 
     def patient(self, fnr: str | None) -> PatientRecord | None:
         if not fnr:
             return None
-        with self.lock:
-            row = self.db.execute(
+        with self._db.read() as db:
+            row = db.execute(
                 "SELECT fnr, given_name, family_name, address, middle_name FROM epj_patients WHERE fnr=?", (fnr,)
             ).fetchone()
             if row is None:
                 return None
-            services = self.db.execute(
+            services = db.execute(
                 "SELECT service_her_id FROM epj_patient_services WHERE fnr=? ORDER BY service_her_id", (fnr,)
             ).fetchall()
         return PatientRecord(*row, services=tuple(s for (s,) in services))
 
     def patients_of(self, service_her_id: int) -> list[PatientRecord]:
-        with self.lock:
-            rows = self.db.execute(
+        with self._db.read() as db:
+            rows = db.execute(
                 "SELECT fnr FROM epj_patient_services WHERE service_her_id=? ORDER BY fnr", (service_her_id,)
             ).fetchall()
             return [p for (fnr,) in rows if (p := self.patient(fnr)) is not None]
@@ -290,14 +301,13 @@ class EpjStore:
         salt: bytes | None = None,
     ) -> None:
         """``salt`` is for reproducible seeding; leave it out and a random one is drawn."""
-        with self.transaction() as db:
-            db.execute(
-                "INSERT INTO epj_staff VALUES (?, ?, ?, ?, ?)",
-                (
-                    staff.staff_id, staff.name, staff.service_her_id,
-                    hash_password(password, salt, cost=self.password_cost), phone,
-                ),  # fmt: skip
-            )
+        self._db.execute(
+            "INSERT INTO epj_staff VALUES (?, ?, ?, ?, ?)",
+            (
+                staff.staff_id, staff.name, staff.service_her_id,
+                hash_password(password, salt, cost=self.password_cost), phone,
+            ),  # fmt: skip
+        )
 
     def staff(self, staff_id: str | None) -> Staff | None:
         if not staff_id:
@@ -305,26 +315,21 @@ class EpjStore:
         known = self._staff.get(staff_id)
         if known is not None:
             return known
-        with self.lock:
-            row = self.db.execute(
-                "SELECT staff_id, name, service_her_id FROM epj_staff WHERE staff_id=?", (staff_id,)
-            ).fetchone()
+        row = self._db.one("SELECT staff_id, name, service_her_id FROM epj_staff WHERE staff_id=?", (staff_id,))
         if row is None:
             return None
         staff = self._staff[staff_id] = Staff(*row)
         return staff
 
     def staff_of(self, service_her_id: int) -> list[Staff]:
-        with self.lock:
-            rows = self.db.execute(
-                "SELECT staff_id, name, service_her_id FROM epj_staff WHERE service_her_id=? ORDER BY staff_id",
-                (service_her_id,),
-            ).fetchall()
+        rows = self._db.all(
+            "SELECT staff_id, name, service_her_id FROM epj_staff WHERE service_her_id=? ORDER BY staff_id",
+            (service_her_id,),
+        )
         return [Staff(*row) for row in rows]
 
     def check_password(self, staff_id: str, password: str) -> Staff | None:
-        with self.lock:
-            row = self.db.execute("SELECT password_hash FROM epj_staff WHERE staff_id=?", (staff_id,)).fetchone()
+        row = self._db.one("SELECT password_hash FROM epj_staff WHERE staff_id=?", (staff_id,))
         if row is None:
             verify_password(password, _DUMMY_HASH)
             return None
@@ -332,8 +337,7 @@ class EpjStore:
 
     def staff_phone(self, staff_id: str) -> str | None:
         """The one way to the phone number: internal use (a future SMS gateway), never an API or a message."""
-        with self.lock:
-            row = self.db.execute("SELECT phone FROM epj_staff WHERE staff_id=?", (staff_id,)).fetchone()
+        row = self._db.one("SELECT phone FROM epj_staff WHERE staff_id=?", (staff_id,))
         return row[0] if row else None
 
     # ------------------------------------------------------------------ visits
@@ -361,17 +365,15 @@ class EpjStore:
         )
 
     def add_visit(self, visit: Visit) -> None:
-        with self.transaction() as db:
-            self.insert_visit(db, visit)
+        self.insert_visit(visit)
 
     def add_visits(self, visits: Iterable[Visit]) -> None:
-        with self.transaction() as db:
+        with self._db.transaction():
             for visit in visits:
-                self.insert_visit(db, visit)
+                self.insert_visit(visit)
 
-    @staticmethod
-    def insert_visit(db: sqlite3.Connection, visit: Visit) -> None:
-        db.execute(
+    def insert_visit(self, visit: Visit) -> None:
+        self._db.execute(
             "INSERT INTO epj_visits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 visit.uid, visit.patient_fnr, visit.service_her_id, utc_text(visit.start), utc_text(visit.end),
@@ -379,9 +381,8 @@ class EpjStore:
             ),
         )  # fmt: skip
 
-    @staticmethod
-    def update_visit(db: sqlite3.Connection, visit: Visit) -> None:
-        db.execute(
+    def update_visit(self, visit: Visit) -> None:
+        self._db.execute(
             "UPDATE epj_visits SET start_at=?, end_at=?, staff_id=?, state=?, summary=?, location=?, sequence=? "
             "WHERE uid=?",
             (
@@ -391,25 +392,22 @@ class EpjStore:
         )  # fmt: skip
 
     def visit(self, uid: str) -> Visit | None:
-        with self.lock:
-            row = self.db.execute(f"{self._VISIT_SELECT} WHERE v.uid=?", (uid,)).fetchone()
+        row = self._db.one(f"{self._VISIT_SELECT} WHERE v.uid=?", (uid,))
         return self._visit(row) if row else None
 
     def visit_state(self, uid: str) -> VisitState | None:
         """Only the state: what a planner checks before each visit, without building the visit."""
-        with self.lock:
-            row = self.db.execute("SELECT state FROM epj_visits WHERE uid=?", (uid,)).fetchone()
+        row = self._db.one("SELECT state FROM epj_visits WHERE uid=?", (uid,))
         return VisitState(row[0]) if row else None
 
     def visits_of_patient(
         self, fnr: str, service_her_id: int, start_from: datetime, start_before: datetime
     ) -> list[Visit]:
-        with self.lock:
-            rows = self.db.execute(
-                f"{self._VISIT_SELECT} WHERE v.patient_fnr=? AND v.service_her_id=? AND v.start_at>=? AND v.start_at<? "
-                "ORDER BY v.start_at, v.uid",
-                (fnr, service_her_id, utc_text(start_from), utc_text(start_before)),
-            ).fetchall()
+        rows = self._db.all(
+            f"{self._VISIT_SELECT} WHERE v.patient_fnr=? AND v.service_her_id=? AND v.start_at>=? AND v.start_at<? "
+            "ORDER BY v.start_at, v.uid",
+            (fnr, service_her_id, utc_text(start_from), utc_text(start_before)),
+        )
         return [self._visit(row) for row in rows]
 
     def visits_of_service(
@@ -417,56 +415,51 @@ class EpjStore:
     ) -> list[Visit]:
         wanted = [s.value for s in states]
         marks = ",".join("?" * len(wanted))
-        with self.lock:
-            rows = self.db.execute(
-                f"{self._VISIT_SELECT} WHERE v.service_her_id=? AND v.start_at>=? AND v.start_at<? "
-                f"AND v.state IN ({marks}) ORDER BY v.start_at, v.uid",
-                (service_her_id, utc_text(start_from), utc_text(start_before), *wanted),
-            ).fetchall()
+        rows = self._db.all(
+            f"{self._VISIT_SELECT} WHERE v.service_her_id=? AND v.start_at>=? AND v.start_at<? "
+            f"AND v.state IN ({marks}) ORDER BY v.start_at, v.uid",
+            (service_her_id, utc_text(start_from), utc_text(start_before), *wanted),
+        )
         return [self._visit(row) for row in rows]
 
     # ------------------------------------------------------------------ incoming messages and cases
 
     def received(self, msg_id: str) -> tuple[str, Envelope | None] | None:
         """``(outcome, AppRec envelope)`` for a MsgId seen before, else None."""
-        with self.lock:
-            row = self.db.execute("SELECT outcome, apprec FROM epj_received WHERE msg_id=?", (msg_id,)).fetchone()
+        row = self._db.one("SELECT outcome, apprec FROM epj_received WHERE msg_id=?", (msg_id,))
         if row is None:
             return None
         return row[0], self.envelopes.load(row[1]) if row[1] else None
 
     def insert_received(
-        self, db: sqlite3.Connection, msg_id: str, *, sender_her_id: int | None, at: datetime, outcome: str,
-        apprec: Envelope | None,
+        self, msg_id: str, *, sender_her_id: int | None, at: datetime, outcome: str, apprec: Envelope | None,
     ) -> None:
-        db.execute(
+        """The receive log's line for ``msg_id``; :class:`AlreadySeen` if the MsgId is logged already."""
+        self._db.execute(
             "INSERT INTO epj_received VALUES (?, ?, ?, ?, ?, ?)",
             (msg_id, sender_her_id, utc_text(at), outcome, self.envelopes.dump(apprec) if apprec else None,
              1 if apprec else 0),
         )
 
-    def set_digital_status(self, db: sqlite3.Connection, fnr: str, active: bool, at: datetime) -> None:
+    def set_digital_status(self, fnr: str, active: bool, at: datetime) -> None:
         """What helsenorge last answered about the patient (DIALOG_INNBYGGER_DIGITALBRUKER StatusSvar)."""
-        db.execute("INSERT OR REPLACE INTO epj_digital_status VALUES (?, ?, ?)", (fnr, int(active), utc_text(at)))
+        self._db.execute("INSERT OR REPLACE INTO epj_digital_status VALUES (?, ?, ?)", (fnr, int(active), utc_text(at)))
 
     def digital_status(self, fnr: str) -> tuple[bool, datetime] | None:
         """(digitally active, when helsenorge said so), or None when the EPJ has never asked."""
-        with self.lock:
-            row = self.db.execute("SELECT active, checked_at FROM epj_digital_status WHERE fnr=?", (fnr,)).fetchone()
+        row = self._db.one("SELECT active, checked_at FROM epj_digital_status WHERE fnr=?", (fnr,))
         return None if row is None else (bool(row[0]), oslo_time(row[1]))
 
     def count_apprec_resend(self, msg_id: str) -> None:
-        with self.transaction() as db:
-            db.execute("UPDATE epj_received SET apprec_sends = apprec_sends + 1 WHERE msg_id=?", (msg_id,))
+        self._db.execute("UPDATE epj_received SET apprec_sends = apprec_sends + 1 WHERE msg_id=?", (msg_id,))
 
     def apprec_sends(self, msg_id: str) -> int:
-        with self.lock:
-            row = self.db.execute("SELECT apprec_sends FROM epj_received WHERE msg_id=?", (msg_id,)).fetchone()
+        row = self._db.one("SELECT apprec_sends FROM epj_received WHERE msg_id=?", (msg_id,))
         return row[0] if row else 0
 
-    @staticmethod
-    def insert_case(db: sqlite3.Connection, case: Case, original: bytes) -> None:
-        db.execute(
+    def insert_case(self, case: Case, original: bytes) -> None:
+        """A journal entry; :class:`AlreadySeen` if its MsgId is journaled already (one entry per MsgId)."""
+        self._db.execute(
             "INSERT INTO epj_cases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 case.case_id, case.msg_id, case.function, case.conversation_ref, case.sender_her_id,
@@ -484,17 +477,18 @@ class EpjStore:
     )
 
     def _case(self, row: tuple) -> Case:
+        """The case of a ``_CASE_SELECT`` row with its replies and events (read under the caller's lock)."""
         (case_id, msg_id, function, conv, sender, fnr, name, service, kind, subject, text, received,
          status, deadline, forwarded) = row  # fmt: skip
-        replies = self.db.execute(
+        replies = self._db.all(
             "SELECT r.msg_id, r.staff_id, coalesce(s.name, r.staff_id), r.text, r.final, r.sent_at, r.answer_by "
             "FROM epj_replies r LEFT JOIN epj_staff s ON s.staff_id = r.staff_id WHERE r.case_id=? "
             "ORDER BY r.sent_at, r.msg_id",
             (case_id,),
-        ).fetchall()
-        events = self.db.execute(
+        )
+        events = self._db.all(
             "SELECT at, staff_id, action, note FROM epj_case_events WHERE case_id=? ORDER BY seq", (case_id,)
-        ).fetchall()
+        )
         return Case(
             case_id=case_id,
             msg_id=msg_id,
@@ -519,13 +513,12 @@ class EpjStore:
         )
 
     def case(self, case_id: str) -> Case | None:
-        with self.lock:
-            row = self.db.execute(f"{self._CASE_SELECT} WHERE c.case_id=?", (case_id,)).fetchone()
+        with self._db.read() as db:
+            row = db.execute(f"{self._CASE_SELECT} WHERE c.case_id=?", (case_id,)).fetchone()
             return self._case(row) if row else None
 
     def case_original(self, case_id: str) -> bytes | None:
-        with self.lock:
-            row = self.db.execute("SELECT original FROM epj_cases WHERE case_id=?", (case_id,)).fetchone()
+        row = self._db.one("SELECT original FROM epj_cases WHERE case_id=?", (case_id,))
         return bytes(row[0]) if row else None
 
     def cases_visible_to(self, service_her_id: int, staff_id: str, status: CaseStatus | None) -> list[Case]:
@@ -536,25 +529,22 @@ class EpjStore:
             query += " AND c.status=?"
             params.append(status.value)
         query += " ORDER BY c.received_at, c.case_id"
-        with self.lock:
-            rows = self.db.execute(query, params).fetchall()
+        with self._db.read() as db:
+            rows = db.execute(query, params).fetchall()
             return [self._case(row) for row in rows]
 
     def journal_count(self, msg_id: str) -> int:
-        with self.lock:
-            return self.db.execute("SELECT COUNT(*) FROM epj_cases WHERE msg_id=?", (msg_id,)).fetchone()[0]
+        return self._db.one("SELECT COUNT(*) FROM epj_cases WHERE msg_id=?", (msg_id,))[0]
 
-    @staticmethod
-    def set_case(db: sqlite3.Connection, case_id: str, *, status: CaseStatus | None = None,
-                 forwarded_to: str | None = None) -> None:  # fmt: skip
-        if status is not None:
-            db.execute("UPDATE epj_cases SET status=? WHERE case_id=?", (status.value, case_id))
-        if forwarded_to is not None:
-            db.execute("UPDATE epj_cases SET forwarded_to=? WHERE case_id=?", (forwarded_to, case_id))
+    def set_case(self, case_id: str, *, status: CaseStatus | None = None, forwarded_to: str | None = None) -> None:
+        changes = {"status": status.value if status is not None else None, "forwarded_to": forwarded_to}
+        changes = {column: value for column, value in changes.items() if value is not None}
+        if changes:
+            assignments = ", ".join(f"{column}=?" for column in changes)  # column names from the dict above only
+            self._db.execute(f"UPDATE epj_cases SET {assignments} WHERE case_id=?", (*changes.values(), case_id))
 
-    @staticmethod
-    def insert_reply(db: sqlite3.Connection, case_id: str, reply: Reply) -> None:
-        db.execute(
+    def insert_reply(self, case_id: str, reply: Reply) -> None:
+        self._db.execute(
             "INSERT INTO epj_replies VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 reply.msg_id, case_id, reply.staff_id, reply.text, int(reply.final),
@@ -562,28 +552,40 @@ class EpjStore:
             ),
         )  # fmt: skip
 
-    @staticmethod
-    def insert_event(db: sqlite3.Connection, case_id: str, event: CaseEvent) -> None:
-        db.execute(
+    def insert_event(self, case_id: str, event: CaseEvent) -> None:
+        self._db.execute(
             "INSERT INTO epj_case_events (case_id, at, staff_id, action, note) VALUES (?, ?, ?, ?, ?)",
             (case_id, utc_text(event.at), event.staff_id, event.action, event.note),
         )
 
     # ------------------------------------------------------------------ handheld
 
-    @staticmethod
-    def insert_notice(db: sqlite3.Connection, notice: HandheldNotice) -> None:
-        db.execute(
+    def insert_notice(self, notice: HandheldNotice) -> None:
+        self._db.execute(
             "INSERT INTO epj_handheld (staff_id, visit_uid, text, at) VALUES (?, ?, ?, ?)",
             (notice.staff_id, notice.visit_uid, notice.text, utc_text(notice.at)),
         )
 
     def notices(self, staff_id: str) -> list[HandheldNotice]:
-        with self.lock:
-            rows = self.db.execute(
-                "SELECT staff_id, visit_uid, text, at FROM epj_handheld WHERE staff_id=? ORDER BY seq", (staff_id,)
-            ).fetchall()
+        rows = self._db.all(
+            "SELECT staff_id, visit_uid, text, at FROM epj_handheld WHERE staff_id=? ORDER BY seq", (staff_id,)
+        )
         return [HandheldNotice(s, uid, text, oslo_time(at)) for s, uid, text, at in rows]
 
+    def was_told_about(self, visit_uid: str) -> bool:
+        """Whether any handheld has had a notice about the visit (the simulation asks before a staff member
+        sets out, to tell a wasted trip from a warned one)."""
+        return self._db.one("SELECT 1 FROM epj_handheld WHERE visit_uid=? LIMIT 1", (visit_uid,)) is not None
 
-__all__ = ["EpjStore", "hash_password", "verify_password"]
+    # ------------------------------------------------------------------ for a checker
+
+    def journaled_msg_ids(self) -> list[str]:
+        """The MsgId of every journal entry, one per entry (a MsgId journaled twice is listed twice)."""
+        return [msg_id for (msg_id,) in self._db.all("SELECT msg_id FROM epj_cases")]
+
+    def receive_log(self) -> list[tuple[str, str, str | None]]:
+        """``(MsgId, outcome, stored AppRec envelope text or None)`` for every message received, in order."""
+        return self._db.all("SELECT msg_id, outcome, apprec FROM epj_received")
+
+
+__all__ = ["AlreadySeen", "EpjStore", "hash_password", "verify_password"]

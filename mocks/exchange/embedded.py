@@ -48,6 +48,7 @@ from typing import Any
 
 from mocks.exchange.base import queues_for
 from mocks.exchange.envelope import MAX_DELIVERIES, Delivery, Envelope, QueueKind, queue_from_address
+from mocks.kernel.sqlite import Database
 
 SCHEMA_VERSION = 1
 
@@ -163,9 +164,11 @@ def _parse_tag(delivery: Delivery) -> tuple[int, int]:
 class EmbeddedExchange:
     """The service bus in one SQLite database (a file, or ``":memory:"`` for a single process).
 
-    One connection guarded by one lock: SQLite serialises writers anyway, and a
-    single connection keeps the statement cache warm, which is where the speed
-    comes from. Every public operation is one transaction. Several instances
+    One connection guarded by one lock (:class:`mocks.kernel.sqlite.Database`):
+    SQLite serialises writers anyway, and a single connection keeps the
+    statement cache warm, which is where the speed comes from. Every public
+    operation is one transaction: a single statement in autocommit, several in
+    ``BEGIN IMMEDIATE`` so a second process cannot interleave. Several instances
     (or processes) may open the same file; WAL mode lets readers and the writer
     proceed together, and a waiting receive polls so it sees their messages.
     """
@@ -182,24 +185,16 @@ class EmbeddedExchange:
         self.path = str(path)
         self.visibility_timeout = float(visibility_timeout)
         self._clock = clock
-        self._lock = threading.Lock()
+        self._db = Database(self.path, timeout=10.0)
+        self._lock = self._db.lock
         self._cond = threading.Condition(self._lock)
         self._waiters: dict[str, threading.Condition] = {}
         """One condition per queue on the shared lock: a send wakes the receivers of its queue only."""
         self._known: set[str] = set()
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a
-        # single-statement operation costs one implicit transaction and no more.
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
-        self._db.execute("PRAGMA busy_timeout = 10000")
-        if self.path != ":memory:":
-            self._db.execute("PRAGMA journal_mode = WAL")
-            # NORMAL in WAL mode: commits survive a crash of this process; only
-            # an OS crash or power cut can lose the last few. Right for a mock.
-            self._db.execute("PRAGMA synchronous = NORMAL")
         self._init_schema()
 
     def _init_schema(self) -> None:
-        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        (version,) = self._db.one("PRAGMA user_version")
         if version not in (0, SCHEMA_VERSION):
             self._db.close()
             raise RuntimeError(
@@ -207,8 +202,8 @@ class EmbeddedExchange:
                 "use a fresh file"
             )
         if version == 0:
-            self._db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};COMMIT;")
-        self._known.update(name for (name,) in self._db.execute("SELECT name FROM queues"))
+            self._db.script(_SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
+        self._known.update(name for (name,) in self._db.all("SELECT name FROM queues"))
 
     # -- Exchange protocol -------------------------------------------------
 
@@ -252,7 +247,7 @@ class EmbeddedExchange:
     def release(self, delivery: Delivery) -> None:
         seq, count = _parse_tag(delivery)
         with self._cond:
-            def settle(db: sqlite3.Connection) -> None:
+            def settle(db: Database) -> None:
                 if count >= MAX_DELIVERIES:
                     self._move_to_dead_letter(db, seq, count, REASON_MAX_DELIVERIES)
                 else:
@@ -273,7 +268,7 @@ class EmbeddedExchange:
         queue = queue_from_address(queue)
         with self._cond:
             self._require(queue)
-            (n,) = self._db.execute("SELECT COUNT(*) FROM messages WHERE queue = ?", (queue,)).fetchone()
+            (n,) = self._db.one("SELECT COUNT(*) FROM messages WHERE queue = ?", (queue,))
             return int(n)
 
     def close(self) -> None:
@@ -289,14 +284,12 @@ class EmbeddedExchange:
         queue = queue_from_address(queue)
         with self._cond:
             self._require(queue)
-            rows = self._db.execute(
-                f"SELECT {_ENVELOPE_COLUMNS} FROM messages WHERE queue = ? ORDER BY seq", (queue,)
-            ).fetchall()
+            rows = self._db.all(f"SELECT {_ENVELOPE_COLUMNS} FROM messages WHERE queue = ? ORDER BY seq", (queue,))
         return [envelope_from_row(row) for row in rows]
 
     def queues(self) -> list[str]:
         with self._cond:
-            return [name for (name,) in self._db.execute("SELECT name FROM queues ORDER BY name")]
+            return [name for (name,) in self._db.all("SELECT name FROM queues ORDER BY name")]
 
     def __enter__(self) -> "EmbeddedExchange":
         return self
@@ -321,20 +314,14 @@ class EmbeddedExchange:
         if queue in self._known:
             return
         # Another process sharing the file may have declared it since we looked.
-        if self._db.execute("SELECT 1 FROM queues WHERE name = ?", (queue,)).fetchone() is None:
+        if self._db.one("SELECT 1 FROM queues WHERE name = ?", (queue,)) is None:
             raise KeyError(f"queue {queue!r} is not declared (declare the party's HER-id first)")
         self._known.add(queue)
 
-    def _write(self, work: Callable[[sqlite3.Connection], object]) -> None:
-        """Run ``work`` in one write transaction; IMMEDIATE so a second process cannot interleave."""
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            work(db)
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+    def _write(self, work: Callable[[Database], object]) -> None:
+        """Run ``work`` in one write transaction (``BEGIN IMMEDIATE``: a second process cannot interleave)."""
+        with self._db.transaction():
+            work(self._db)
 
     def _take(self, queue: str) -> Delivery | None:
         while True:
@@ -361,7 +348,7 @@ class EmbeddedExchange:
             )
 
     def _move_to_dead_letter(
-        self, db: sqlite3.Connection, seq: int, count: int, reason: str, *, reported_count: int | None = None
+        self, db: Database, seq: int, count: int, reason: str, *, reported_count: int | None = None
     ) -> None:
         """Re-enqueue at the tail of the party's ``_dl`` queue, recording why; a stale tag moves nothing."""
         row = db.execute(

@@ -5,7 +5,9 @@ unreceipted on the bus or were journaled twice: a 202 says helsenorge took the
 message, not that the municipality got it. These checks read the SQLite files
 ``digihelse serve --db DIR`` keeps — the same rows the services act on, not a
 log about them — so they also work after the server has stopped, on a copy, or
-on a server this process never started.
+on a server this process never started. They read through the stores
+themselves, opened read-only (``*.open_read_only``): the stores own their
+tables, so no SQL lives here.
 
 The checks, and the rule each one stands for:
 
@@ -35,16 +37,17 @@ from __future__ import annotations
 
 import base64
 import json
-import sqlite3
 from collections import Counter, defaultdict
-from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from mocks.exchange.embedded import EmbeddedExchange, envelope_from_row
 from mocks.exchange.envelope import Envelope
-from mocks.kernel.receipts import DEFAULT_BACKOFF
+from mocks.epj.store import EpjStore
+from mocks.helsenorge.model import Direction
+from mocks.helsenorge.store import HelsenorgeStore
+from mocks.kernel.receipts import DEFAULT_BACKOFF, DeliveryState, SentRecord
 
 EXAMPLES = 5
 """Offending ids listed per check: enough to start looking, short enough to print."""
@@ -77,12 +80,6 @@ class InvariantReport:
 
     def to_dict(self) -> dict:
         return {"db": self.db, "checkedAt": self.checked_at, "ok": self.ok, "checks": [asdict(c) for c in self.checks]}
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(str(path), timeout=10.0)
-    db.execute("PRAGMA query_only = 1")  # read what the services wrote; never change it
-    return db
 
 
 def _envelope(blob: str) -> Envelope:
@@ -126,14 +123,13 @@ class _Sent:
     receipt_status: str | None
 
 
-def _tracked(db: sqlite3.Connection, table: str) -> list[_Sent]:
-    rows = db.execute(f"SELECT msg_id, state, attempts, envelope, receipt_status FROM {table}").fetchall()
+def _tracked(records: list[SentRecord]) -> list[_Sent]:
     out = []
-    for msg_id, state, attempts, blob, receipt in rows:
-        envelope = _envelope(blob)
+    for r in records:
+        envelope = _envelope(r.envelope_text)
         stamp = envelope.application_timestamp
-        out.append(_Sent(msg_id, state, attempts, envelope.subject,
-                         stamp.astimezone(timezone.utc) if stamp else None, receipt))
+        out.append(_Sent(r.msg_id, r.state, r.attempts, envelope.subject,
+                         stamp.astimezone(timezone.utc) if stamp else None, r.receipt_status))
     return out
 
 
@@ -179,28 +175,24 @@ def check_invariants(
         missing += [] if epj_paths else ["epj-*.sqlite"]
         raise FileNotFoundError(f"{root}: not a digihelse serve --db directory (missing {', '.join(missing)})")
 
-    with closing(_connect(helsenorge_path)) as hn:
-        hn_sent = _tracked(hn, "hn_outgoing")
-        hn_inbound = {msg_id: reply for msg_id, reply in hn.execute("SELECT msg_id, reply FROM hn_inbound")}
-        untracked = [row[0] for row in hn.execute(
-            "SELECT m.msg_id FROM hn_messages m LEFT JOIN hn_outgoing o ON o.msg_id = m.msg_id "
-            "WHERE m.direction='out' AND o.msg_id IS NULL")]
-        stored_out = hn.execute("SELECT COUNT(*) FROM hn_messages WHERE direction='out'").fetchone()[0]
+    with HelsenorgeStore.open_read_only(helsenorge_path) as hn:
+        hn_sent = _tracked(hn.tracker.records())
+        hn_inbound = hn.inbound_log()
+        untracked = hn.untracked_sent()
+        stored_out = hn.message_count(Direction.OUT)
         strays = [f"{msg_id} for {recipient} in thread {thread} of {owner}"
-                  for msg_id, recipient, thread, owner in hn.execute(
-                      "SELECT m.msg_id, m.recipient, m.thread_id, t.recipient FROM hn_messages m JOIN hn_threads t "
-                      "ON t.id = m.thread_id WHERE m.recipient != t.recipient")]
-        stored_all = hn.execute("SELECT COUNT(*) FROM hn_messages").fetchone()[0]
+                  for msg_id, recipient, thread, owner in hn.messages_in_foreign_threads()]
+        stored_all = hn.message_count()
     epj_sent: list[_Sent] = []
     journal: dict[str, list[str]] = defaultdict(list)  # MsgId -> installations that journaled it
     received: dict[str, tuple[str, str, str | None]] = {}  # MsgId -> (installation, outcome, AppRec blob)
     for path in epj_paths:
         key = path.stem.removeprefix("epj-")
-        with closing(_connect(path)) as epj:
-            epj_sent += _tracked(epj, "epj_outgoing")
-            for (msg_id,) in epj.execute("SELECT msg_id FROM epj_cases"):
+        with EpjStore.open_read_only(path) as epj:
+            epj_sent += _tracked(epj.outgoing.records())
+            for msg_id in epj.journaled_msg_ids():
                 journal[msg_id].append(key)
-            for msg_id, outcome, apprec in epj.execute("SELECT msg_id, outcome, apprec FROM epj_received"):
+            for msg_id, outcome, apprec in epj.receive_log():
                 received[msg_id] = (key, outcome, apprec)
 
     reference = (now.astimezone(timezone.utc) if now is not None
@@ -313,16 +305,13 @@ def pending_count(db_dir: str | Path) -> int:
     """Messages still waiting for their AppRec, both directions: what a caller waits on before checking."""
     root = Path(db_dir)
     total = 0
-    for path, table in [(root / "helsenorge.sqlite", "hn_outgoing")] + [
-        (p, "epj_outgoing") for p in sorted(root.glob("epj-*.sqlite"))
-    ]:
-        if not path.exists():
-            continue
-        with closing(_connect(path)) as db:
-            try:
-                total += db.execute(f"SELECT COUNT(*) FROM {table} WHERE state='pending'").fetchone()[0]
-            except sqlite3.OperationalError:  # the table does not exist yet
-                continue
+    helsenorge = root / "helsenorge.sqlite"
+    if helsenorge.exists():
+        with HelsenorgeStore.open_read_only(helsenorge) as hn:
+            total += hn.tracker.counts().get(DeliveryState.PENDING, 0)
+    for path in sorted(root.glob("epj-*.sqlite")):
+        with EpjStore.open_read_only(path) as epj:
+            total += epj.outgoing.counts().get(DeliveryState.PENDING, 0)
     return total
 
 

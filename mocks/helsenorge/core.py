@@ -148,8 +148,12 @@ class HelsenorgeCore:
         name: str = "Digitale innbyggertjenester (helsenorge)",
         org_name: str = "Norsk helsenett SF",
         rules: RulesBook = DEFAULT_BOOK,
+        on_receipt_failed: Callable[[str, datetime], None] | None = None,
     ) -> None:
         self.rules = rules
+        self.on_receipt_failed = on_receipt_failed
+        """Told (MsgId, now) when one of this party's messages gets no AppRec after the last resend: the moment
+        the sender must see it failed (a simulation records it in its ledger; ``serve`` shows it in the API)."""
         """Each service's cancellation cut-off, as its municipality publishes it: shown with every visit and
         checked before a cancellation is sent (the EPJ enforces it again)."""
         self.store = store
@@ -158,7 +162,7 @@ class HelsenorgeCore:
         self.ids = ids
         self.registry_lookup = registry_lookup
         self.route_check = route_check
-        self.notifications = notifications or NotificationOutbox(store.db, store.lock)
+        self.notifications = notifications or store.outbox()
         self.sender = Organisation.with_her_id(org_name, org_her_id, Organisation.with_her_id(name, her_id))
         self._connected: set[tuple] = set()
         """Service connections already written: every Avtale names its service, and the answer rarely changes."""
@@ -459,12 +463,12 @@ class HelsenorgeCore:
     ) -> list[Envelope]:
         """:meth:`_send_message`, once per ``idempotency_key`` of ``actor``: a retried request (same key, same
         request) sends nothing and returns ``[]`` (the caller answers with :meth:`idempotent_msg_id`); the same
-        key with another request is refused ``idempotency.key-reused``. Checked and recorded under the store's
-        lock, in the message's own transaction, so ten concurrent retries make one message."""
+        key with another request is refused ``idempotency.key-reused``. Checked and recorded in one store
+        transaction with the message, so ten concurrent retries make one message."""
         if idempotency_key is None:
             return self._send_message(actor, subject, service_her_id, text, now, thread_id=thread_id, topic=topic)
         request = json.dumps([subject, service_her_id, text, thread_id, topic], ensure_ascii=False)
-        with self.store.lock:
+        with self.store.transaction():
             prior = self.store.idempotent(actor, idempotency_key)
             if prior is not None:
                 if prior[0] != request:
@@ -570,7 +574,7 @@ class HelsenorgeCore:
 
     def due_resends(self, now: datetime) -> list[Envelope]:
         """Envelopes whose AppRec is overdue; messages past the last resend turn failed for the sender."""
-        return self.store.tracker.due(now)
+        return self.store.tracker.due(now, self.on_receipt_failed)
 
     # ================================================================== incoming
 
@@ -595,7 +599,7 @@ class HelsenorgeCore:
         function = doc.function
         if function in SYNC_FUNCTIONS:
             return []  # no AppRec for the synchronous process; replies come back through the SyncCaller
-        with self.store.lock:
+        with self.store.transaction():
             seen, blob = self.store.inbound_reply(doc.msg_id)
             if seen:
                 return [self.store.envelopes.load(blob)] if blob else []
@@ -932,9 +936,9 @@ class HelsenorgeCore:
         SvarAvbestilling; meanwhile it shows the cancellation's delivery state.
         """
         with self._acting(actor, subject, Scope.TIMEAVTALER, "cancel-visit", now, f"visit {uid}") as (_, entry):
-            # check and act under the store's lock: of concurrent cancellations exactly one is sent, the
+            # check and act in one store transaction: of concurrent cancellations exactly one is sent, the
             # rest find it pending (cancel.pending)
-            with self.store.lock:
+            with self.store.transaction():
                 visit = self.store.visit(uid)
                 if visit is None or visit.recipient != subject:
                     raise Refused("visit.unknown", f"{subject} has no visit {uid}")

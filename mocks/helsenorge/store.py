@@ -1,28 +1,33 @@
 """Helsenorge's state in SQLite (stdlib): people, consents, fullmakter, messages, visits, logs.
 
-One connection shared across threads (``check_same_thread=False``) behind one
-re-entrant lock: the HTTP adapter's worker threads and the exchange listener
-touch the same rows, and SQLite serialises writers anyway. Tables are prefixed
-``hn_`` so helsenorge can share a database file with the other mocks (the
-notification outbox and the receipt tracker included).
+One connection shared across threads behind one re-entrant lock
+(:class:`mocks.kernel.sqlite.Database`): the HTTP adapter's worker threads and
+the exchange listener touch the same rows. Tables are prefixed ``hn_`` so
+helsenorge can share a database file with the other mocks (the notification
+outbox and the receipt tracker included: :meth:`HelsenorgeStore.outbox`). The
+core holds :meth:`HelsenorgeStore.transaction` across a step that checks and
+then writes (an inbound message, an idempotent send, a cancellation); the
+store's writes join it. Nothing outside this module sees the connection.
 
 Times are stored as fixed-width UTC text (``YYYY-MM-DDTHH:MM:SS.ffffffZ``) so
 that string order is time order in SQL, and come back as Europe/Oslo datetimes.
 Every write is idempotent on its natural key (MsgId, uid, fnr), which is what
-makes at-least-once delivery safe without cross-table transactions.
+makes at-least-once delivery safe on its own; the core's one transaction per
+inbound message adds that a crash leaves all of a message's writes or none.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from datetime import date, datetime
 from pathlib import Path
 
 from mocks.exchange.codec import EnvelopeStash
 from mocks.exchange.envelope import Envelope
 from mocks.kernel.receipts import ReceiptTracker
+from mocks.kernel.sqlite import Database
+from mocks.notify.outbox import NotificationOutbox
 from domain.storedtime import oslo_time, utc_text
 from mocks.wire.identifiers import validate_fnr
 from mocks.wire.models import VisitStatus
@@ -99,43 +104,62 @@ def dt(text: str | None) -> datetime | None:
 class HelsenorgeStore:
     """Data access only; every rule lives in :mod:`.rules` and :mod:`.core`."""
 
-    def __init__(self, path: str | Path = ":memory:", *, tracker_backoff=None) -> None:
-        self.db = sqlite3.connect(str(path), check_same_thread=False)
-        self.lock = threading.RLock()
-        if str(path) != ":memory:":
-            self.db.execute("PRAGMA journal_mode=WAL")
-        with self.lock, self.db:
-            self.db.executescript(SCHEMA)
+    def __init__(self, path: str | Path = ":memory:", *, tracker_backoff=None, read_only: bool = False) -> None:
+        self._db = Database(path, read_only=read_only)
+        if not read_only:
+            self._db.script(SCHEMA)
         kwargs = {} if tracker_backoff is None else {"backoff": tuple(tracker_backoff)}
         self.envelopes = EnvelopeStash(durable=str(path) != ":memory:")
-        self.tracker = ReceiptTracker(self.db, self.lock, table="hn_outgoing", stash=self.envelopes, **kwargs)
+        self.tracker = ReceiptTracker(self._db, table="hn_outgoing", stash=self.envelopes, **kwargs)
         self._cache: dict[str, dict] = {}
+        self._db.on_rollback(self._cache.clear)  # what was read inside a rolled-back transaction may never have been
+
+    @classmethod
+    def open_read_only(cls, path: str | Path) -> "HelsenorgeStore":
+        """An existing helsenorge file opened to look, never to change (``query_only``): what a checker uses."""
+        return cls(path, read_only=True)
+
+    def outbox(self) -> NotificationOutbox:
+        """A notification outbox in this store's database (same file, same lock)."""
+        return NotificationOutbox(self._db)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "HelsenorgeStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """One atomic step: the store's writes inside it commit together, or roll back on any exception."""
+        return self._db.transaction()
 
     def _remembered(self, table: str, key, load):
         """``load()`` once per key until ``table`` is written: who a citizen is, their consent, fullmakter,
         parents and notification settings are read for nearly every message and change rarely. Only this
         store writes these tables (nothing else shares a helsenorge database), and every writer below forgets."""
-        with self.lock:  # a writer forgets under this lock too: no stale row can slip in between
+        with self._db.lock:  # a writer forgets under this lock too: no stale row can slip in between
             cache = self._cache.setdefault(table, {})
             if key not in cache:
                 cache[key] = load()
             return cache[key]
 
     def _one(self, sql: str, args: Iterable = ()) -> tuple | None:
-        with self.lock:
-            return self.db.execute(sql, tuple(args)).fetchone()
+        return self._db.one(sql, args)
 
     def _all(self, sql: str, args: Iterable = ()) -> list[tuple]:
-        with self.lock:
-            return self.db.execute(sql, tuple(args)).fetchall()
+        return self._db.all(sql, args)
 
-    def _write(self, sql: str, args: Iterable = (), *, forget: str | None = None) -> sqlite3.Cursor:
-        """``forget``: the remembered table this write changes, forgotten under the same lock."""
-        with self.lock, self.db:
-            cursor = self.db.execute(sql, tuple(args))
+    def _write(self, sql: str, args: Iterable = (), *, forget: str | None = None) -> int:
+        """One statement (joining the caller's transaction, if any); returns the rows it changed.
+        ``forget``: the remembered table this write changes, forgotten under the same lock."""
+        with self._db.lock:
+            changed = self._db.execute(sql, args).rowcount
             if forget is not None:
                 self._cache.pop(forget, None)
-            return cursor
+            return changed
 
     # ------------------------------------------------------------------ citizens
 
@@ -371,19 +395,19 @@ class HelsenorgeStore:
     ) -> bool:
         """Store once per MsgId; returns False for a duplicate. ``tracked``: the envelope of an outgoing message,
         tracked for its AppRec in the same transaction (a crash leaves both or neither)."""
-        with self.lock, self.db:
-            added = self.db.execute(
+        with self.transaction():
+            added = self._db.execute(
                 "INSERT OR IGNORE INTO hn_messages (msg_id, thread_id, recipient, service_her_id, direction, text, "
                 "written_by, conversation_ref, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (msg_id, thread_id, recipient, service_her_id, direction.value, text, written_by,
                  conversation_ref, utc_text(now)),
             ).rowcount
             if added:
-                self.db.execute("UPDATE hn_threads SET updated_at=? WHERE id=?", (utc_text(now), thread_id))
+                self._db.execute("UPDATE hn_threads SET updated_at=? WHERE id=?", (utc_text(now), thread_id))
                 if tracked is not None:
                     self.tracker.record(msg_id, tracked, now=now)
                 if idempotency is not None:  # (actor, Idempotency-Key, request fingerprint)
-                    self.db.execute("INSERT INTO hn_idempotency (actor, key, request, msg_id) VALUES (?, ?, ?, ?)",
+                    self._db.execute("INSERT INTO hn_idempotency (actor, key, request, msg_id) VALUES (?, ?, ?, ?)",
                                     (*idempotency, msg_id))
         return bool(added)
 
@@ -428,9 +452,9 @@ class HelsenorgeStore:
 
     def upsert_visit(self, visit: Visit) -> Visit | None:
         """Insert or update by uid; returns the previous version (None if new)."""
-        with self.lock, self.db:
+        with self.transaction():
             previous = self.visit(visit.uid)
-            self.db.execute(
+            self._db.execute(
                 "INSERT INTO hn_visits (uid, recipient, service_her_id, start_at, end_at, status, staff_name, "
                 "summary, location, dtstamp, sequence, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(uid) DO UPDATE SET recipient=excluded.recipient, service_her_id=excluded.service_her_id, "
@@ -444,11 +468,11 @@ class HelsenorgeStore:
         return previous
 
     def set_visit_cancellation(self, uid: str, *, cancel_msg_id: str | None = None, note: str | None = None) -> None:
-        with self.lock, self.db:
+        with self.transaction():
             if cancel_msg_id is not None:
-                self.db.execute("UPDATE hn_visits SET cancel_msg_id=? WHERE uid=?", (cancel_msg_id, uid))
+                self._db.execute("UPDATE hn_visits SET cancel_msg_id=? WHERE uid=?", (cancel_msg_id, uid))
             if note is not None:
-                self.db.execute("UPDATE hn_visits SET cancellation_note=? WHERE uid=?", (note, uid))
+                self._db.execute("UPDATE hn_visits SET cancellation_note=? WHERE uid=?", (note, uid))
 
     def visit(self, uid: str) -> Visit | None:
         row = self._one(f"{self._V} WHERE uid=?", (uid,))
@@ -473,7 +497,7 @@ class HelsenorgeStore:
             f"DELETE FROM hn_visits WHERE recipient=? AND service_her_id=? AND start_at>=? AND start_at<? "
             f"AND uid NOT IN ({marks})",
             (recipient, service_her_id, utc_text(start), utc_text(end), *keep),
-        ).rowcount
+        )
 
     # ------------------------------------------------------------------ notification settings
 
@@ -554,3 +578,28 @@ class HelsenorgeStore:
 
     def set_sync_outcome(self, msg_id: str, outcome: str) -> None:
         self._write("UPDATE hn_sync_requests SET outcome=? WHERE msg_id=?", (outcome, msg_id))
+
+    # ------------------------------------------------------------------ for a checker
+
+    def inbound_log(self) -> dict[str, str | None]:
+        """MsgId → the stored reply envelope's text (the AppRec sent back), for every message received."""
+        return {msg_id: reply for msg_id, reply in self._all("SELECT msg_id, reply FROM hn_inbound")}
+
+    def untracked_sent(self) -> list[str]:
+        """MsgIds of messages shown as sent (direction ``out``) with no receipt-tracking row: never sent, never
+        resent, never marked failed. Message and row are written in one transaction, so this should be empty."""
+        return [msg_id for (msg_id,) in self._all(
+            "SELECT m.msg_id FROM hn_messages m LEFT JOIN hn_outgoing o ON o.msg_id = m.msg_id "
+            "WHERE m.direction=? AND o.msg_id IS NULL", (Direction.OUT.value,))]
+
+    def message_count(self, direction: Direction | None = None) -> int:
+        if direction is None:
+            return self._one("SELECT COUNT(*) FROM hn_messages")[0]
+        return self._one("SELECT COUNT(*) FROM hn_messages WHERE direction=?", (direction.value,))[0]
+
+    def messages_in_foreign_threads(self) -> list[tuple[str, str, str, str]]:
+        """``(MsgId, its recipient, thread id, the thread's owner)`` for every message stored in a thread that
+        belongs to another citizen."""
+        return self._all(
+            "SELECT m.msg_id, m.recipient, m.thread_id, t.recipient FROM hn_messages m JOIN hn_threads t "
+            "ON t.id = m.thread_id WHERE m.recipient != t.recipient")

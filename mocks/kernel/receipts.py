@@ -9,8 +9,6 @@ their fate (receipted OK, rejected, or failed after the last attempt).
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -18,6 +16,7 @@ from typing import Callable
 
 from mocks.exchange.codec import EnvelopeStash
 from mocks.exchange.envelope import Envelope
+from mocks.kernel.sqlite import Database
 
 DEFAULT_BACKOFF = (timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1), timedelta(hours=4))
 """Waits before each resend; after the last one the message is marked failed."""
@@ -43,27 +42,38 @@ class Tracked:
     receipt_errors: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class SentRecord:
+    """One tracked message as stored, for an inspector: the envelope stays the stash's text, unread."""
+
+    msg_id: str
+    state: str
+    attempts: int
+    envelope_text: str
+    receipt_status: str | None
+
+
 class ReceiptTracker:
+    """The table of one sender's outgoing messages, in the sender's own :class:`Database` (so a store can write a
+    message and its tracking row in one transaction)."""
+
     def __init__(
-        self, connection: sqlite3.Connection, lock: threading.RLock, *, table: str = "outgoing",
+        self, database: Database, *, table: str = "outgoing",
         backoff: tuple[timedelta, ...] = DEFAULT_BACKOFF, stash: EnvelopeStash | None = None,
     ) -> None:
         if not table.isidentifier():
             raise ValueError(f"table: {table!r} is not a valid identifier")
-        self._db = connection
-        self._lock = lock
+        self._db = database
         self._t = table
         self.backoff = backoff
         self._stash = stash or EnvelopeStash(durable=True)
-        with self._lock, self._db:
-            self._db.execute(
+        if not database.read_only:
+            database.script(
                 f"""CREATE TABLE IF NOT EXISTS {table} (
                     msg_id TEXT PRIMARY KEY, state TEXT NOT NULL, attempts INTEGER NOT NULL,
-                    next_at REAL, envelope TEXT NOT NULL, receipt_status TEXT, receipt_errors TEXT)"""
+                    next_at REAL, envelope TEXT NOT NULL, receipt_status TEXT, receipt_errors TEXT);
+                CREATE INDEX IF NOT EXISTS {table}_due ON {table}(state, next_at);"""
             )
-            self._db.execute(f"CREATE INDEX IF NOT EXISTS {table}_due ON {table}(state, next_at)")
-        self.on_failed: Callable[[str, datetime], None] | None = None
-        """Told when a message turns FAILED (the moment the sender must see it), e.g. by a simulation's ledger."""
         self._earliest = self._next_due()
         """A lower bound on the next resend time: ``due`` asks the database only once it has passed.
         Callers poll every few minutes for hours; almost every poll finds nothing."""
@@ -77,17 +87,25 @@ class ReceiptTracker:
         return self._earliest
 
     def _next_due(self) -> float | None:
-        row = self._db.execute(f"SELECT MIN(next_at) FROM {self._t} WHERE state=?", (DeliveryState.PENDING,)).fetchone()
+        if not self._exists():
+            return None
+        row = self._db.one(f"SELECT MIN(next_at) FROM {self._t} WHERE state=?", (DeliveryState.PENDING,))
         return row[0] if row else None
 
+    def _exists(self) -> bool:
+        """Always true for a writer (it created the table); a read-only view may open a file before the
+        service that owns it has created its tables."""
+        return not self._db.read_only or self._db.has_table(self._t)
+
     def track(self, msg_id: str, envelope: Envelope, *, now: datetime) -> None:
-        """Record a message just sent (attempt 1); tracking the same MsgId again changes nothing."""
-        with self._lock, self._db:
-            self.record(msg_id, envelope, now=now)
+        """Record a message just sent (attempt 1); tracking the same MsgId again changes nothing.
+
+        Inside a store's open transaction it joins it: the store writes the message and its tracking row in one
+        commit, so a crash can never leave a message stored but untracked."""
+        self.record(msg_id, envelope, now=now)
 
     def record(self, msg_id: str, envelope: Envelope, *, now: datetime) -> None:
-        """``track`` inside the caller's open transaction (it holds the lock and commits): a store writes the
-        message and its tracking row in one commit, so a crash can never leave a message stored but untracked."""
+        """:meth:`track` (the name the stores' transactions use)."""
         self._db.execute(
             f"INSERT OR IGNORE INTO {self._t} VALUES (?, ?, 1, ?, ?, NULL, NULL)",
             (msg_id, DeliveryState.PENDING, (now + self.backoff[0]).timestamp(), self._stash.dump(envelope)),
@@ -101,20 +119,20 @@ class ReceiptTracker:
     def receipted(self, msg_id: str, *, status: str, errors: str | None = None) -> DeliveryState | None:
         """Record an AppRec for ``msg_id``; returns the new state, or None for an unknown or settled message."""
         state = DeliveryState.REJECTED if status == "2" else DeliveryState.DELIVERED
-        with self._lock, self._db:
-            changed = self._db.execute(
-                f"UPDATE {self._t} SET state=?, next_at=NULL, receipt_status=?, receipt_errors=? "
-                f"WHERE msg_id=? AND state IN (?, ?)",
-                (state, status, errors, msg_id, DeliveryState.PENDING, DeliveryState.FAILED),
-            ).rowcount
+        changed = self._db.execute(
+            f"UPDATE {self._t} SET state=?, next_at=NULL, receipt_status=?, receipt_errors=? "
+            f"WHERE msg_id=? AND state IN (?, ?)",
+            (state, status, errors, msg_id, DeliveryState.PENDING, DeliveryState.FAILED),
+        ).rowcount
         return state if changed else None
 
-    def due(self, now: datetime) -> list[Envelope]:
-        """Envelopes to send again now; a message whose last wait has run out becomes FAILED."""
+    def due(self, now: datetime, on_failed: Callable[[str, datetime], None] | None = None) -> list[Envelope]:
+        """Envelopes to send again now; a message whose last wait has run out becomes FAILED, and ``on_failed``
+        (the owning core's receipt-failure hook) is told at that moment, the one the sender must see it."""
         out: list[Envelope] = []
         if self._earliest is None or now.timestamp() < self._earliest:
             return out
-        with self._lock, self._db:
+        with self._db.transaction():
             rows = self._db.execute(
                 f"SELECT msg_id, attempts, envelope FROM {self._t} WHERE state=? AND next_at<=? ORDER BY next_at",
                 (DeliveryState.PENDING, now.timestamp()),
@@ -124,8 +142,8 @@ class ReceiptTracker:
                     self._db.execute(
                         f"UPDATE {self._t} SET state=?, next_at=NULL WHERE msg_id=?", (DeliveryState.FAILED, msg_id)
                     )
-                    if self.on_failed is not None:
-                        self.on_failed(msg_id, now)
+                    if on_failed is not None:
+                        on_failed(msg_id, now)
                     continue
                 self._db.execute(
                     f"UPDATE {self._t} SET attempts=attempts+1, next_at=? WHERE msg_id=?",
@@ -136,16 +154,24 @@ class ReceiptTracker:
         return out
 
     def get(self, msg_id: str) -> Tracked | None:
-        with self._lock:
-            row = self._db.execute(
-                f"SELECT msg_id, state, attempts, envelope, receipt_status, receipt_errors FROM {self._t} WHERE msg_id=?",
-                (msg_id,),
-            ).fetchone()
+        row = self._db.one(
+            f"SELECT msg_id, state, attempts, envelope, receipt_status, receipt_errors FROM {self._t} WHERE msg_id=?",
+            (msg_id,),
+        )
         if row is None:
             return None
         return Tracked(row[0], DeliveryState(row[1]), row[2], self._stash.load(row[3]), row[4], row[5])
 
     def counts(self) -> dict[str, int]:
-        with self._lock:
-            rows = self._db.execute(f"SELECT state, COUNT(*) FROM {self._t} GROUP BY state").fetchall()
-        return {state: n for state, n in rows}
+        """Messages per delivery state (none at all before the owner has created its table)."""
+        if not self._exists():
+            return {}
+        return {state: n for state, n in self._db.all(f"SELECT state, COUNT(*) FROM {self._t} GROUP BY state")}
+
+    def records(self) -> list[SentRecord]:
+        """Every tracked message as stored, for a checker that must not execute what it reads (the envelope
+        text is left to the caller to decode; an in-memory stash's key is not an envelope at all)."""
+        if not self._exists():
+            return []
+        return [SentRecord(*row) for row in self._db.all(
+            f"SELECT msg_id, state, attempts, envelope, receipt_status FROM {self._t}")]

@@ -3,14 +3,14 @@
 Nothing in the harness may reach a real phone, yet tests, the ledger and a
 person rehearsing go-live all need to see what would have been sent, to whom,
 and when. So notifications are rows in one SQLite table (``notify_outbox``),
-which may live in the same database file as helsenorge's own tables.
+which may live in the same database file as helsenorge's own tables (then it
+shares helsenorge's :class:`~mocks.kernel.sqlite.Database`, lock included: see
+``HelsenorgeStore.outbox``).
 """
 
 from __future__ import annotations
 
 import re
-import sqlite3
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -18,6 +18,7 @@ from pathlib import Path
 
 from domain.storedtime import oslo_time, utc_text
 from domain.calendar import OSLO
+from mocks.kernel.sqlite import Database
 
 _PHONE = re.compile(
     r"(?:\b(?:tlf|tel|telefon|mobil|mob)\.?:?\s*)?(?<![\d.])(?:\+|00)?(?:\d[ \-]?){7,}\d(?![\d.])", re.IGNORECASE
@@ -55,28 +56,17 @@ class Notification:
 
 
 class NotificationOutbox:
-    """Append-only list of notifications. Thread-safe; one connection, one lock."""
+    """Append-only list of notifications. Thread-safe: one :class:`Database` (its own, or a store's)."""
 
-    def __init__(
-        self, db: str | Path | sqlite3.Connection = ":memory:", lock: threading.RLock | None = None
-    ) -> None:
-        if isinstance(db, sqlite3.Connection):
-            self._db = db
-        else:
-            self._db = sqlite3.connect(str(db), check_same_thread=False)
-            if str(db) != ":memory:":
-                self._db.execute("PRAGMA journal_mode=WAL")
-        self._lock = lock or threading.RLock()
-        with self._lock, self._db:
-            self._db.execute(
-                """CREATE TABLE IF NOT EXISTS notify_outbox (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    recipient TEXT NOT NULL, channel TEXT NOT NULL, address TEXT NOT NULL,
-                    text TEXT NOT NULL, created_at TEXT NOT NULL, kind TEXT NOT NULL, about TEXT)"""
-            )
-            self._db.execute(
-                "CREATE INDEX IF NOT EXISTS notify_outbox_recipient ON notify_outbox(recipient, created_at)"
-            )
+    def __init__(self, db: str | Path | Database = ":memory:") -> None:
+        self._db = db if isinstance(db, Database) else Database(db)
+        self._db.script(
+            """CREATE TABLE IF NOT EXISTS notify_outbox (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                recipient TEXT NOT NULL, channel TEXT NOT NULL, address TEXT NOT NULL,
+                text TEXT NOT NULL, created_at TEXT NOT NULL, kind TEXT NOT NULL, about TEXT);
+            CREATE INDEX IF NOT EXISTS notify_outbox_recipient ON notify_outbox(recipient, created_at);"""
+        )
 
     def add(
         self,
@@ -94,13 +84,11 @@ class NotificationOutbox:
         if not address:
             raise ValueError("address must not be empty")
         text = scrub_phone_numbers(text)
-        with self._lock, self._db:
-            cur = self._db.execute(
-                "INSERT INTO notify_outbox (recipient, channel, address, text, created_at, kind, about) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (recipient, channel, address, text, utc_text(now), kind, about),
-            )
-            row_id = cur.lastrowid
+        row_id = self._db.execute(
+            "INSERT INTO notify_outbox (recipient, channel, address, text, created_at, kind, about) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (recipient, channel, address, text, utc_text(now), kind, about),
+        ).lastrowid
         return Notification(row_id, recipient, channel, address, text, now.astimezone(timezone.utc).astimezone(OSLO),
                             kind, about)
 
@@ -114,10 +102,9 @@ class NotificationOutbox:
             clauses.append("created_at >= ?")
             args.append(utc_text(since))
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT id, recipient, channel, address, text, created_at, kind, about FROM notify_outbox"
-                f"{where} ORDER BY id",
-                args,
-            ).fetchall()
+        rows = self._db.all(
+            "SELECT id, recipient, channel, address, text, created_at, kind, about FROM notify_outbox"
+            f"{where} ORDER BY id",
+            args,
+        )
         return [Notification(r[0], r[1], r[2], r[3], r[4], oslo_time(r[5]), r[6], r[7]) for r in rows]
