@@ -1,0 +1,73 @@
+"""A Helsenorge.Messaging-like EPJ (tests/conformance/library_peer.py) runs the kit end to end over RabbitMQ.
+
+The peer knows only its HER-id, the broker and the AR/CPPA URLs the kit prints: it resolves the
+kit's party through the kit's served AR (SOAP 1.1 Basic) and CPPA (REST), addresses every answer
+from AR, refuses a process its CPA lacks, and writes the library's wire (string properties).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.inputs import unknown_patient_fnr
+from conformance.kit import KitOptions, run_kit
+from conformance.results import State
+from mocks.harness.broker import free_port
+from mocks.exchange.envelope import CONTENT_TYPE_PLAIN, Envelope
+
+from .library_peer import ArClient, CppaClient, LibraryPeer, ProcessNotInCpa
+
+pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
+
+KIT = 9_991_080
+SERVICE = 9_986_001
+APPLICABLE = ["connectivity", "robustness", "DH-MSG-001", "DH-RCP-001", "DH-IDM-001", "DH-TIM-001"]
+"""What an EPJ with no patients, visits or staff can be judged on: the transport, the KomTest and the AppRec."""
+
+
+def test_library_peer_passes_every_applicable_kit_test(rabbitmq):
+    exchange = rabbitmq.exchange(min_receive_wait=0.01)
+    exchange.declare(SERVICE)  # the vendor's queues exist at NHN before any run
+    peers: list[LibraryPeer] = []
+
+    def start_peer(settings: list[tuple[str, str]]) -> None:
+        values = dict(settings)
+        ar = ArClient(values["AR (SOAP 1.1, Basic binding: the library's default)"])
+        cppa = CppaClient(values["CPPA (REST v2, no authentication)"])
+        peers.append(LibraryPeer(exchange, SERVICE, ar, cppa).start())
+
+    try:
+        result = run_kit(KitOptions(
+            broker=rabbitmq.url, epj_her_id=SERVICE, patients=[unknown_patient_fnr(set())], kit_her_id=KIT,
+            only=APPLICABLE, sync_timeout=3, apprec_timeout=5, manual_timeout=0,
+            registries=f"127.0.0.1:{free_port()}",
+        ), announce=start_peer)  # fmt: skip
+    finally:
+        for peer in peers:
+            peer.stop()
+        exchange.close()
+    [peer] = peers
+    states = {t.id: (t.state, t.messages) for t in result.tests()}
+    assert all(state is State.PASS for state, _ in states.values()), states
+    assert len(states) == 10
+    # it resolved the kit through AR (its own entry too) and answered only from there
+    assert KIT in peer.ar.lookups and SERVICE in peer.ar.lookups
+    errors = [e for e in peer.sent if e.properties.get("errorCondition")]
+    assert {e.properties["errorCondition"] for e in errors} >= {"transport:not-well-formed-xml",
+                                                                "transport:invalid-field-value",
+                                                                "abuse:spoofing-attack"}  # fmt: skip
+    for error in errors:  # the library's shape (#846)
+        assert error.to == f"{KIT}_error" and error.content_type is None and error.cpa_id is None
+        assert len(error.message_id) == 32 and "-" not in error.message_id and error.body == b""
+    invalid = next(e for e in errors if e.properties["errorCondition"] == "transport:invalid-field-value")
+    assert invalid.properties["errorConditionData"] == "Label;applicationTimeStamp;"
+    answers = [e for e in peer.sent if not e.properties.get("errorCondition")]
+    assert answers and all(e.cpa_id for e in answers)  # cpaId from the CPA it checked
+    assert {e.to for e in answers} <= {f"{KIT}_async", f"{KIT}_syncreply"}
+    # the CPA pre-check: a process the agreement lacks is refused, and nothing is sent
+    before = len(peer.sent)
+    with pytest.raises(ProcessNotInCpa, match="DIALOG_HELSEFAGLIG"):
+        peer.send(Envelope(message_id="x", to=f"{KIT}_async", subject="DIALOG_HELSEFAGLIG", body=b"<x/>",
+                           content_type=CONTENT_TYPE_PLAIN, from_her_id=SERVICE, to_her_id=KIT),
+                  "DIALOG_HELSEFAGLIG", KIT)  # fmt: skip
+    assert len(peer.sent) == before and peer.refused == ["DIALOG_HELSEFAGLIG"]
