@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 SHARED ?= ../shared
 SCHEMAS ?= $(SHARED)/fixtures/ks-no-fiks-nhn-client/msh-client/src/main/resources/xsd
 
-.PHONY: install broker-deps run test bench
+.PHONY: install broker-deps run test test-fast bench
 
 $(BIN)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -25,6 +25,11 @@ run: install
 ## test: the project's tests (what .ci/run runs)
 test: install broker-deps
 	$(BIN)/python -m pytest -q
+
+## test-fast: the everyday edit-test loop — every test not marked slow (no served runs, Locust, RabbitMQ or
+## national-scale simulations); `make test` still runs everything
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: install broker-deps
 	bash scripts/install-bench-tools.sh

@@ -67,6 +67,7 @@ def rabbitmq(tmp_path_factory):
     node.stop()
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m deselects: the marker must be there when it looks
 def pytest_collection_modifyitems(items):
     """Every RabbitMQ test is slow too: it starts (or shares) a real broker node, seconds before its first byte."""
     for item in items:
