@@ -39,7 +39,7 @@ from mocks.wire.codes import NS_MSGHEAD
 from mocks.wire.msghead import parse_document
 from simulator.bus import Party, SimBus
 from domain.calendar import OSLO, NoCutoff, RulesBook
-from mocks.epj.faults import ReferenceHandlers
+from mocks.epj.faults import HandheldFault, ReferenceHandlers, handheld_hook
 from simulator.faults import epj_fault
 from simulator.uptake import consents, later_self_login
 
@@ -357,7 +357,8 @@ class DigitalWorld:
 
 
 def build_digital_world(population, scenario, *, seed: int, first_day: date, epoch: datetime,
-                        stream: str = "all", ignore_cutoff: bool = False) -> DigitalWorld:
+                        stream: str = "all", ignore_cutoff: bool = False,
+                        handheld_fault: HandheldFault | None = None) -> DigitalWorld:
     """Register AR parties, seed helsenorge and the EPJ installations for the live municipalities.
 
     ``stream`` names the shard this world serves: message ids and bus latencies draw from streams named by the
@@ -391,7 +392,8 @@ def build_digital_world(population, scenario, *, seed: int, first_day: date, epo
             profile = PROFILES.get(municipality.vendor, PROFILES["Gerica"])
             world.epjs[key] = EpjCore(EpjStore(":memory:", password_cost=16), profile=profile, rules=rules,
                                       ids=IdSource(f"{seed}:{stream}:{key}"),
-                                      helsenorge_her_id=HELSENORGE_HER_ID, helsenorge=helsenorge.sender)
+                                      helsenorge_her_id=HELSENORGE_HER_ID, helsenorge=helsenorge.sender,
+                                      handheld=handheld_hook(handheld_fault))
         epj = world.epjs[key]
         org = municipality_her_id(kommune, 0)
         registry.register(CommunicationParty(org, f"{municipality.name} kommune", PartyType.ORGANIZATION,

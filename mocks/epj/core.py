@@ -39,6 +39,7 @@ everything (the redelivery only gets the stored AppRec back).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
 
@@ -175,6 +176,10 @@ class EpjCore:
     ``helsenorge`` optionally gives the full MsgHead organisation for it.
     ``rules`` says each service's cancellation cut-off and reply deadline: a municipality's own routine
     (an installation shared by several municipalities serves several rules).
+    ``handheld`` sees every notice to a visiting employee's handheld before it is stored and returns what
+    reaches the handheld (None: nothing). Left out, every notice goes through; a fault profile
+    (:func:`mocks.epj.faults.handheld_hook`) passes one that drops them, so the simulation can prove its
+    wasted-trip check fails when the handheld is never told.
     """
 
     def __init__(
@@ -186,8 +191,10 @@ class EpjCore:
         helsenorge_her_id: int,
         helsenorge: Organisation | None = None,
         rules: RulesBook = DEFAULT_BOOK,
+        handheld: Callable[[HandheldNotice], HandheldNotice | None] | None = None,
     ) -> None:
         self.rules = rules
+        self.handheld = handheld
         self.store = store
         self.profile = profile
         self.ids = ids
@@ -467,7 +474,7 @@ class EpjCore:
             if updated is not None:
                 self.store.update_visit(db, updated)
             if notice is not None:
-                self.store.insert_notice(db, notice)
+                self._to_handheld(db, notice)
             self.store.outgoing.track(answer.msg_id, out, now=now)  # last: its COMMIT covers the step
         return ([apprec] if apprec is not None else []) + [out]
 
@@ -737,7 +744,7 @@ class EpjCore:
         with self.store.transaction() as db:
             (self.store.insert_visit if new else self.store.update_visit)(db, visit)
             for notice in notices:
-                self.store.insert_notice(db, notice)
+                self._to_handheld(db, notice)
             self.store.outgoing.track(avtale.msg_id, out, now=now)
         return [out]
 
@@ -841,6 +848,13 @@ class EpjCore:
         if assignee.service_her_id != actor.service_her_id:
             raise InvalidInput("staffId", "visit.staff-other-service", f"{assignee.name} works for another service")
         return assignee
+
+    def _to_handheld(self, db, notice: HandheldNotice) -> None:
+        """Store ``notice`` for the employee's handheld, as the ``handheld`` hook lets it through (every one
+        without a hook). Every handheld notice goes through here, inside the caller's transaction."""
+        sent = notice if self.handheld is None else self.handheld(notice)
+        if sent is not None:
+            self.store.insert_notice(db, sent)
 
     def _notice(self, visit: Visit, what: str, now: datetime) -> HandheldNotice:
         """"Besøk {uid} hos {patient} {start} {what}" to the employee assigned to ``visit``."""
