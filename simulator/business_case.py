@@ -113,7 +113,8 @@ PRICES = PriceModel()
 SOURCE_PRICES = ("seed 001 l.121–124 (Vestvågøy 2021: NHN 20 000 one-off; KS 40 000 + kr 4 per inhabitant; "
                  "Digifin kr 20 per inhabitant); seed 002 l.599–637 (KS price model from 2022: KS 25 000 for small "
                  "municipalities, 40 000 above 5 000 inhabitants). Not included: the EPJ vendor's installation "
-                 "(seed 002 l.603, by agreement) and NHN's yearly administration (seed 001 l.129, seed 002 l.624–627)")
+                 "(seed 002 l.603, by agreement) and NHN's yearly administration (seed 001 l.129, "
+                 "seed 002 l.624–627)")
 
 
 class JoiningCost(BaseModel):
@@ -249,7 +250,8 @@ def business_case(ledger: Ledger, municipalities: Iterable[MunicipalityRow], *, 
         "phone calls per message": f"{CALLS_PER_MESSAGE:g} (ESTIMATE; seed 001 l.43, l.59, l.65; seed 004 l.340)",
         "phone calls per cancellation": f"{CALLS_PER_CANCELLATION:g} (ESTIMATE; seed 001 l.43, l.58–59)",
         "staff minutes per message": f"{MINUTES_PER_MESSAGE:g} (ESTIMATE; no seed figure, seed 001 l.43)",
-        "staff minutes per welcome": f"{MINUTES_PER_WELCOME:g} (ESTIMATE; a fixed text, simulator/model.py WELCOME_TEXT)",
+        "staff minutes per welcome": f"{MINUTES_PER_WELCOME:g} (ESTIMATE; a fixed text, "
+                                     "simulator/model.py WELCOME_TEXT)",
         "price model": SOURCE_PRICES,
     }
     return BusinessCase(simulated_days=simulated_days, scale=scale, rows=rows, total=total, assumptions=assumptions)

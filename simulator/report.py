@@ -597,8 +597,9 @@ def _case_panel(case: BusinessCase | None) -> Panel:
     _counts(buy_ax, axis="x")
     panel.png = _png(fig)
     t = case.total
+    total_cost = t.cost_of_joining.total if t.cost_of_joining else None
     panel.caption = (
-        f"Left: what joining costs each municipality once ({_kr(t.cost_of_joining.total if t.cost_of_joining else None)}"
+        f"Left: what joining costs each municipality once ({_kr(total_cost)}"
         f" in total). Right: what the run bought: {_n(t.wasted_trips_avoided.value or 0)} wasted trips avoided "
         f"(measured) and about {_n(round(t.phone_calls_avoided.value or 0))} phone calls avoided (estimate)."
         + (f" The {MAX_CASE_ROWS} municipalities with the most recipients." if len(case.rows) > MAX_CASE_ROWS else "")
@@ -646,8 +647,10 @@ def _case_section(summary: Summary, panel: Panel) -> str:
 
     shown = sorted(case.rows, key=lambda r: (-r.recipients, r.kommunenummer or ""))[:MAX_TABLE_ROWS]
     body = "".join(line(r) for r in shown) + (line(case.total, total=True) if len(case.rows) > 1 else "")
-    more = (f'<p class="note">The {MAX_TABLE_ROWS} municipalities with the most recipients of '
-            f"{_n(len(case.rows))}; <code>summary.json</code> lists them all.</p>") if len(case.rows) > MAX_TABLE_ROWS else ""
+    more = ""
+    if len(case.rows) > MAX_TABLE_ROWS:
+        more = (f'<p class="note">The {MAX_TABLE_ROWS} municipalities with the most recipients of '
+                f"{_n(len(case.rows))}; <code>summary.json</code> lists them all.</p>")
     sources = "".join(
         f'<li value="{n}"><span class="basis {key.split(":", 1)[0]}">{_e(key.split(":", 1)[0])}</span> '
         f"{_e(key.split(': ', 1)[1])}</li>"

@@ -77,7 +77,8 @@ def test_figures_per_municipality_and_in_total_from_the_ledger():
     assert total.kommunenummer is None and total.recipients == 600
     assert total.wasted_trips_avoided.value == 3 and total.wasted_trips.value == 1
     assert total.phone_calls_avoided.value == pytest.approx(14 * CALLS_PER_MESSAGE + 5 * CALLS_PER_CANCELLATION)
-    assert total.messages_per_1000_recipients_per_week.value == pytest.approx(14 / 600 * 1000 * 7 / 2, abs=0.005)  # rounded to 2 decimals
+    rate = total.messages_per_1000_recipients_per_week.value
+    assert rate == pytest.approx(14 / 600 * 1000 * 7 / 2, abs=0.005)  # rounded to 2 decimals
     table = municipality_table()
     assert ulstein.inhabitants == table["1516"].population and volda.inhabitants == table["1577"].population
     assert total.inhabitants == ulstein.inhabitants + volda.inhabitants
@@ -231,7 +232,8 @@ def test_smoke_summary_json_has_the_business_case_and_notifications_by_kind(smok
     raw = json.loads((out / "correct" / "summary.json").read_text(encoding="utf-8"))
     assert set(raw["notifications_by_kind"]) >= set(NOTIFICATION_KINDS)
     assert raw["notifications_by_kind"]["completed"] > 0  # what smoke produces is counted
-    assert sum(raw["notifications_by_kind"].values()) == Ledger(out / "correct" / "ledger").counts()["notification.sent"]
+    sent = Ledger(out / "correct" / "ledger").counts()["notification.sent"]
+    assert sum(raw["notifications_by_kind"].values()) == sent
     assert raw["notifications_note"]
     case = raw["business_case"]
     assert [r["kommunenummer"] for r in case["rows"]] == ["1516", "1577"]

@@ -191,6 +191,9 @@ def test_large_run_shows_top_50_municipalities(tmp_path: Path, ledger: Ledger) -
     page = render(tmp_path, ledger, make_summary(rows=rows))
     assert "The 50 municipalities with the most recipients of 60" in page
     assert "Kommune 59" in page and "Kommune 10<" in page and "Kommune 9<" not in page
+    case = section(page)  # the business case lists the same 50, then the total of all 60
+    assert case.count("<tr><td>") == 50 and '<tr class="total">' in case
+    assert "Kommune 10 <span" in case and "Kommune 9 <span" not in case
 
 
 def test_summary_json_round_trip(tmp_path: Path) -> None:
