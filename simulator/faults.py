@@ -13,18 +13,24 @@ to both cores.
   (the kit's ``journals-duplicates``).
 * ``ignore-cutoff``: helsenorge and the EPJ both accept a cancellation up to the visit's start
   (:class:`domain.calendar.NoCutoff`).
+* ``drop-handheld-notice``: the EPJ cancels the visit but never tells the visiting employee's handheld, so staff
+  drive there anyway (the kit's :class:`~mocks.epj.faults.HandheldFault`, a hook the EPJ core takes at
+  construction); the ``no_wasted_trip`` check must fail.
 """
 
 from __future__ import annotations
 
 from types import MappingProxyType
 
-from mocks.epj.faults import Fault
+from mocks.epj.faults import Fault, HandheldFault
 
 EPJ_FAULTS = MappingProxyType({"drop-apprec": Fault.NO_APPREC, "journal-twice": Fault.JOURNALS_DUPLICATES})
 """Simulation fault → the reference EPJ's fault profile that plays it."""
 
-FAULTS = ("drop-apprec", "duplicate-delivery", "journal-twice", "ignore-cutoff")
+HANDHELD_FAULTS = MappingProxyType({"drop-handheld-notice": HandheldFault.DROP_NOTICE})
+"""Simulation fault → what the reference EPJ does wrong with the visiting employee's handheld."""
+
+FAULTS = ("drop-apprec", "duplicate-delivery", "journal-twice", "ignore-cutoff", "drop-handheld-notice")
 DUPLICATING = frozenset({"duplicate-delivery", "journal-twice"})
 """Faults that need the bus to deliver every business message twice."""
 
@@ -41,3 +47,8 @@ def epj_fault(faults: tuple[str, ...]) -> Fault | None:
     if len(chosen) > 1:
         raise ValueError(f"faults: at most one of {', '.join(EPJ_FAULTS)} at a time, got {', '.join(faults)}")
     return chosen[0] if chosen else None
+
+
+def handheld_fault(faults: tuple[str, ...]) -> HandheldFault | None:
+    """The handheld fault the run's faults ask for, if any."""
+    return next((HANDHELD_FAULTS[name] for name in faults if name in HANDHELD_FAULTS), None)

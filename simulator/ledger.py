@@ -26,6 +26,7 @@ visit.completed              carried out; ``value`` = minutes late against the p
 visit.cancelled              cancelled by the citizen before the cut-off (accepted)
 visit.cancel_refused         a cancellation refused after the cut-off (``detail`` = the deadline)
 visit.wasted_trip            staff drove to a visit that had been cancelled ("bomtur")
+visit.trip_avoided           a visit cancelled in time was off the employee's handheld: nobody drove there
 message.sent                 a citizen or relative sent a message (``ref`` = MsgId, ``detail`` = kind)
 message.journaled            the EPJ journaled it (``ref`` = MsgId)
 message.receipted            the sender got its AppRec (``value`` = seconds, ``detail`` = status)

@@ -34,7 +34,7 @@ from mocks.helsenorge.rules import Refused
 from simulator.bus import SimBus
 from simulator.services import CaseView, InProcessServices
 from domain.calendar import OSLO, is_workday
-from simulator.faults import DUPLICATING, check_names, epj_fault
+from simulator.faults import DUPLICATING, check_names, epj_fault, handheld_fault
 from simulator.ledger import Ledger
 from simulator.scenario import visits_by_day_factor
 from simulator.world import DigitalWorld, DigitalPerson, build_digital_world
@@ -181,7 +181,8 @@ class Simulation:
                                                  first_day=period.start, epoch=self.epoch, stream=self.stream,
                                                  ignore_cutoff="ignore-cutoff" in self.faults,
                                                  on_receipt_failed=self._shown_failed if self.transport == "inprocess"
-                                                 else None)
+                                                 else None,
+                                                 handheld_fault=handheld_fault(self.faults))
             self.world.activate_for(period.start)
             served = None
             if self.transport == "http":
@@ -354,6 +355,9 @@ class Simulation:
                         ledger.record(env.now, "visit.wasted_trip", municipality=kommune, service=visit.service,
                                       subject=str(visit.recipient), ref=visit.uid)
                         stats.wasted += 1
+                    else:  # the handheld said "ikke kjør": the trip the business case counts as avoided
+                        ledger.record(env.now, "visit.trip_avoided", municipality=kommune, service=visit.service,
+                                      subject=str(visit.recipient), ref=visit.uid)
                     continue
                 try:
                     self.services.complete_visit(kommune, visit.uid, visit.staff_id, self.at(env.now))

@@ -32,6 +32,7 @@ matplotlib.use("Agg")  # before anything imports pyplot; the report never opens 
 from matplotlib.figure import Figure  # noqa: E402  (after the backend is chosen)
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator, PercentFormatter  # noqa: E402
 
+from simulator.business_case import BusinessCase, BusinessCaseRow, Figure as CaseFigure  # noqa: E402
 from simulator.ledger import Ledger  # noqa: E402
 from simulator.summary import Check, Summary  # noqa: E402
 
@@ -50,6 +51,7 @@ PLOTS = (
     "AppRec latency",
     "reply-deadline compliance",
     "cancellations per day",
+    "what DigiHelse buys",
 )
 
 SERVICES = {"nursing": ("home nursing", "#2b6cb0"), "help": ("practical help", "#dd8a26")}
@@ -63,6 +65,7 @@ KINDS = {
     "visit.cancelled": "a cancellation accepted (before the cut-off)",
     "visit.cancel_refused": "a cancellation refused (after the cut-off)",
     "visit.wasted_trip": "staff drove to a cancelled visit",
+    "visit.trip_avoided": "a visit cancelled in time was off the handheld: nobody drove there",
     "message.sent": "a citizen or relative sent a message",
     "message.welcome": "a service welcomed a newly digital recipient (a staff-initiated eKontakt)",
     "digital.checked": "the EPJ asked helsenorge whether a recipient is digitally active (DIGITALBRUKER SjekkStatus)",
@@ -530,6 +533,146 @@ def _cancel_panel(cancels: dict[int, list[int]], days: list[int], gaps: bool, ca
     return panel
 
 
+# --------------------------------------------------------------------------- what DigiHelse buys
+
+COSTS = (("NHN one-off", "nhn", "#2c7a7b"), ("KS one-off", "ks_one_off", "#805ad5"),
+         ("KS per inhabitant", "ks_per_inhabitant", "#b794f4"), ("Digifin per inhabitant", "digifin", "#dd8a26"))
+"""The cost of joining's parts, as the price model names them (simulator/business_case.py)."""
+BUYS = (("wasted trips avoided", "wasted_trips_avoided", ACCEPTED), ("phone calls avoided", "phone_calls_avoided",
+                                                                     "#2b6cb0"))
+"""What the plot shows bought, per municipality."""
+MAX_CASE_ROWS = 25  # plot: the municipalities with the most recipients beyond this (the table lists up to 50)
+
+
+def _kr(value: float | None) -> str:
+    return "—" if value is None else f"kr\u00a0{_n(round(value))}"
+
+
+def _fig(figure: CaseFigure, mark: str, digits: int = 0) -> str:
+    """A table cell: the value and the footnote mark that says how it is known."""
+    if figure.value is None:
+        return "—"
+    value = figure.value if digits else round(figure.value)
+    text = f"{value:,.{digits}f}".replace(",", "\u202f") if digits else _n(value)
+    return f'{text}<sup class="mark">{mark}</sup>'
+
+
+def _case_panel(case: BusinessCase | None) -> Panel:
+    panel = Panel("Cost of joining against what the run bought",
+                  empty="no business case in summary.json (a summary from before it, or no municipalities)")
+    if case is None or not case.rows:
+        return panel
+    rows = sorted(case.rows, key=lambda r: (-r.recipients, r.kommunenummer or ""))[:MAX_CASE_ROWS]
+    costly = [r for r in rows if r.cost_of_joining is not None]
+    bought = any((getattr(r, key).value or 0) > 0 for r in rows for _l, key, _c in BUYS)
+    if not costly and not bought:
+        return panel
+    rows = list(reversed(rows))  # barh draws from the bottom: the largest at the top
+    labels = [_plain(r.name) for r in rows]
+    fig = Figure(figsize=(11.0, max(2.6, 0.32 * len(rows) + 1.4)), layout="constrained")
+    cost_ax, buy_ax = fig.subplots(1, 2, sharey=True)
+    y = list(range(len(rows)))
+    left = [0.0] * len(rows)
+    for label, key, color in COSTS:
+        values = [getattr(r.cost_of_joining, key) if r.cost_of_joining else 0.0 for r in rows]
+        cost_ax.barh(y, values, left=left, color=color, label=label, height=0.7)
+        left = [a + b for a, b in zip(left, values)]
+    cost_ax.set_yticks(y, labels)
+    cost_ax.set_title("cost of joining, one-off (estimate: the seeds' price model)", loc="left")
+    cost_ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v / 1000:,.0f}k".replace(",", " ")))
+    cost_ax.set_xlabel("NOK")
+    cost_ax.legend(loc="lower right", frameon=False, fontsize="small")
+    height = 0.7 / len(BUYS)
+    for i, (label, key, color) in enumerate(BUYS):
+        offset = (i - (len(BUYS) - 1) / 2) * height
+        values = [getattr(r, key).value or 0 for r in rows]
+        basis = getattr(rows[0], key).basis
+        buy_ax.barh([v - offset for v in y], values, height=height, color=color, label=f"{label} ({basis})")
+    buy_ax.set_title(f"bought in the run ({case.simulated_days} days, scale {case.scale:g})", loc="left")
+    buy_ax.legend(loc="lower right", frameon=False, fontsize="small")
+    for ax in (cost_ax, buy_ax):
+        _style(ax)
+        ax.grid(axis="y", visible=False)
+        ax.grid(axis="x", color="#e2e8f0", linewidth=0.8)
+    _counts(buy_ax, axis="x")
+    panel.png = _png(fig)
+    t = case.total
+    total_cost = t.cost_of_joining.total if t.cost_of_joining else None
+    panel.caption = (
+        f"Left: what joining costs each municipality once ({_kr(total_cost)}"
+        f" in total). Right: what the run bought: {_n(t.wasted_trips_avoided.value or 0)} wasted trips avoided "
+        f"(measured) and about {_n(round(t.phone_calls_avoided.value or 0))} phone calls avoided (estimate)."
+        + (f" The {MAX_CASE_ROWS} municipalities with the most recipients." if len(case.rows) > MAX_CASE_ROWS else "")
+    )
+    return panel
+
+
+def _case_section(summary: Summary, panel: Panel) -> str:
+    """The business case a working group can put before its council: a table, its sources, the plot."""
+    case = summary.business_case
+    notices = ""
+    if summary.notifications_by_kind:
+        kinds = ", ".join(f"{k} {_n(n)}" for k, n in summary.notifications_by_kind.items())
+        notices = f'<p class="note"><strong>Notices to citizens by kind:</strong> {_e(kinds)}. ' \
+                  f"{_e(summary.notifications_note)}</p>"
+    if case is None or not case.rows:
+        return f'<h2 id="what-digihelse-buys">What DigiHelse buys</h2>\n{panel.html()}{notices}'
+    marks: dict[str, str] = {}
+
+    def mark(figure: CaseFigure) -> str:
+        key = f"{figure.basis}: {figure.source}"
+        if key not in marks:
+            marks[key] = str(len(marks) + 1)
+        return marks[key]
+
+    def line(row: BusinessCaseRow, total: bool = False) -> str:
+        cost = row.cost_of_joining
+        cost_cell = "—"
+        if cost is not None:
+            cost_mark = mark(CaseFigure(value=cost.total, basis=cost.basis, source=cost.source))
+            cost_cell = f'{_kr(cost.total)}<sup class="mark">{cost_mark}</sup>'
+        name = "Total" if total else f'{_e(row.name)} <span class="kn">{_e(row.kommunenummer)}</span>'
+        opening = '<tr class="total">' if total else "<tr>"
+        inhabitants = "—" if row.inhabitants is None else _n(row.inhabitants)
+        cells = [
+            _fig(row.wasted_trips_avoided, mark(row.wasted_trips_avoided)),
+            _fig(row.wasted_trips, mark(row.wasted_trips)),
+            _fig(row.phone_calls_avoided, mark(row.phone_calls_avoided)),
+            _fig(row.staff_minutes_on_messages, mark(row.staff_minutes_on_messages)),
+            _fig(row.messages_per_1000_recipients_per_week, mark(row.messages_per_1000_recipients_per_week), 1),
+            cost_cell,
+        ]
+        return (f'{opening}<td>{name}</td><td class="num">{inhabitants}</td><td class="num">{_n(row.recipients)}</td>'
+                + "".join(f'<td class="num">{cell}</td>' for cell in cells) + "</tr>")
+
+    shown = sorted(case.rows, key=lambda r: (-r.recipients, r.kommunenummer or ""))[:MAX_TABLE_ROWS]
+    body = "".join(line(r) for r in shown) + (line(case.total, total=True) if len(case.rows) > 1 else "")
+    more = ""
+    if len(case.rows) > MAX_TABLE_ROWS:
+        more = (f'<p class="note">The {MAX_TABLE_ROWS} municipalities with the most recipients of '
+                f"{_n(len(case.rows))}; <code>summary.json</code> lists them all.</p>")
+    sources = "".join(
+        f'<li value="{n}"><span class="basis {key.split(":", 1)[0]}">{_e(key.split(":", 1)[0])}</span> '
+        f"{_e(key.split(': ', 1)[1])}</li>"
+        for key, n in marks.items()
+    )
+    scale = (f" Counts are of the simulated population at scale {case.scale:g}; the cost uses the real 2024 "
+             "population.") if case.scale != 1 else ""
+    return f"""<h2 id="what-digihelse-buys">What DigiHelse buys</h2>
+<p class="note">Per municipality over the run's {_n(case.simulated_days)} simulated days. Each figure is
+<span class="basis measured">measured</span> (counted in the ledger) or an <span class="basis estimate">estimate</span>
+(a measured count times an assumed factor, or the seeds' price list); the numbered notes say which and give the
+source.{_e(scale)}</p>
+{more}<table class="case"><thead><tr><th>Municipality</th><th class="num">Inhabitants (2024)</th>
+<th class="num">Recipients in the run</th><th class="num">Wasted trips avoided</th><th class="num">Wasted trips</th>
+<th class="num">Phone calls avoided</th><th class="num">Staff minutes on messages</th>
+<th class="num">Messages per 1,000 recipients per week</th><th class="num">Cost of joining (one-off)</th></tr></thead>
+<tbody>{body}</tbody></table>
+<ol class="sources">{sources}</ol>
+{notices}
+{panel.html()}"""
+
+
 # --------------------------------------------------------------------------- page
 
 
@@ -714,6 +857,12 @@ figcaption,.note{color:#4a5568;font-size:14px;margin-top:8px}
 .nodata strong{font-size:18px;text-transform:uppercase;letter-spacing:1px}
 code{font:13px ui-monospace,"DejaVu Sans Mono",Menlo,monospace}
 footer{margin-top:32px;color:#718096;font-size:13px}
+sup.mark{color:#4a5568;font-size:10px;margin-left:2px}
+.kn{color:#718096;font-size:12px}
+tr.total td{font-weight:700;border-top:2px solid #cbd5e0}
+ol.sources{color:#4a5568;font-size:13px;margin:8px 0 12px;padding-left:22px}
+.basis{display:inline-block;border-radius:4px;padding:0 5px;font-size:12px;font-weight:600}
+.basis.measured{background:#c6f6d5;color:#22543d}.basis.estimate{background:#feebc8;color:#7b341e}
 @media (max-width:800px){.cards{grid-template-columns:1fr}header{flex-direction:column}}
 """
 
@@ -745,6 +894,7 @@ def write_report(ledger: Ledger, summary: Summary, path: Path) -> Path:
             _reply_panel(ledger, names),
             _cancel_panel(cancels, cancel_days, cancel_gaps, cal),
         ]
+        case_panel = _case_panel(summary.business_case)
     counts = dict(ledger.query("SELECT kind, COUNT(*) FROM events GROUP BY kind"))
 
     failed = summary.failed_checks
@@ -797,6 +947,7 @@ def write_report(ledger: Ledger, summary: Summary, path: Path) -> Path:
 {_checks_table(summary.checks)}
 <h2>Plots</h2>
 {''.join(p.html() for p in panels)}
+{_case_section(summary, case_panel)}
 <h2>Municipalities</h2>
 {_municipality_table(summary)}
 <h2>Ledger</h2>

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from domain.calendar import OSLO, is_workday
+from simulator.business_case import business_case, notifications_by_kind
 from simulator.ledger import Ledger
 from simulator.model import Simulation, SimTime
 from simulator.periods import period_rows
@@ -101,6 +102,7 @@ def run_scenario(
         for m in population.municipalities
     ]
     simulated_days = len(days)
+    notices, notices_note = notifications_by_kind(ledger)
     note("verifying", 1.0)
     summary = Summary(
         scenario=scenario.name, description=scenario.description, seed=seed, scale=scale, transport=transport,
@@ -116,6 +118,8 @@ def run_scenario(
         faults={kind.removeprefix("fault."): n for kind, n in sorted(counts.items()) if kind.startswith("fault.")},
         checks=checks, events=ledger.count, wall_seconds=0.0, fingerprint=ledger.fingerprint(),
         per_municipality=rows, per_period=period_rows(ledger, population, scenario, timeline.at),
+        notifications_by_kind=notices, notifications_note=notices_note,
+        business_case=business_case(ledger, rows, simulated_days=simulated_days, scale=scale),
     )
     summary.wall_seconds = round(time.perf_counter() - started, 2)
     summary.write(out / "summary.json")

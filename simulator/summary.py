@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, model_validator
 
+from simulator.business_case import BusinessCase
 from simulator.periods import PeriodRow
 
 __all__ = ["Check", "Messages", "MunicipalityRow", "Summary", "Visits"]
@@ -77,6 +78,15 @@ class Summary(BaseModel):
     per_municipality: list[MunicipalityRow] = Field(default_factory=list)
     per_period: list[PeriodRow] = Field(
         default_factory=list, description="Each [[periods]] table's figures side by side (simulator/periods.py).")
+    notifications_by_kind: dict[str, int] = Field(
+        default_factory=dict, description="SMS/e-mail notices sent by kind: new, changed, cancelled, delayed, "
+        "completed (0 for a kind the notifier does not produce yet), then others such as message "
+        "(simulator/business_case.py).")
+    notifications_note: str = Field("", description="How notifications_by_kind was counted and which kinds the "
+                                    "notifier does not produce yet.")
+    business_case: BusinessCase | None = Field(
+        None, description="What DigiHelse buys, per municipality and in total, each figure measured or estimate "
+        "with its source (simulator/business_case.py).")
     passed: bool = False
 
     @model_validator(mode="after")

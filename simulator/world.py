@@ -55,7 +55,7 @@ from mocks.wire.codes import NS_MSGHEAD
 from mocks.wire.msghead import parse_document
 from simulator.bus import Party, SimBus
 from domain.calendar import OSLO, NoCutoff, RulesBook
-from mocks.epj.faults import ReferenceHandlers
+from mocks.epj.faults import HandheldFault, ReferenceHandlers, handheld_hook
 from simulator.faults import epj_fault
 from simulator.uptake import consents, later_self_login
 
@@ -372,7 +372,8 @@ class DigitalWorld:
 
 def build_digital_world(population, scenario, *, seed: int, first_day: date, epoch: datetime,
                         stream: str = "all", ignore_cutoff: bool = False,
-                        on_receipt_failed: Callable[[str, datetime], None] | None = None) -> DigitalWorld:
+                        on_receipt_failed: Callable[[str, datetime], None] | None = None,
+                        handheld_fault: HandheldFault | None = None) -> DigitalWorld:
     """Register AR parties, seed helsenorge and the EPJ installations for the live municipalities.
 
     ``stream`` names the shard this world serves: message ids and bus latencies draw from streams named by the
@@ -401,7 +402,8 @@ def build_digital_world(population, scenario, *, seed: int, first_day: date, epo
     def make_epj(installation: InstallationSeed) -> EpjCore:
         return EpjCore(EpjStore(":memory:", password_cost=16), profile=installation.profile, rules=rules,
                        ids=IdSource(f"{seed}:{stream}:{installation.key}"),
-                       helsenorge_her_id=HELSENORGE_HER_ID, helsenorge=helsenorge.sender)
+                       helsenorge_her_id=HELSENORGE_HER_ID, helsenorge=helsenorge.sender,
+                       handheld=handheld_hook(handheld_fault))
 
     seeded = seed_world(described.seed, registry=registry, helsenorge=helsenorge, make_epj=make_epj)
     world.epjs.update(seeded.epjs)

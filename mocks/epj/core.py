@@ -177,6 +177,10 @@ class EpjCore:
     ``helsenorge`` optionally gives the full MsgHead organisation for it.
     ``rules`` says each service's cancellation cut-off and reply deadline: a municipality's own routine
     (an installation shared by several municipalities serves several rules).
+    ``handheld`` sees every notice to a visiting employee's handheld before it is stored and returns what
+    reaches the handheld (None: nothing). Left out, every notice goes through; a fault profile
+    (:func:`mocks.epj.faults.handheld_hook`) passes one that drops them, so the simulation can prove its
+    wasted-trip check fails when the handheld is never told.
     """
 
     def __init__(
@@ -189,8 +193,11 @@ class EpjCore:
         helsenorge: Organisation | None = None,
         rules: RulesBook = DEFAULT_BOOK,
         on_receipt_failed: Callable[[str, datetime], None] | None = None,
+        handheld: Callable[[HandheldNotice], HandheldNotice | None] | None = None,
     ) -> None:
         self.rules = rules
+        self.handheld = handheld
+        """Sees every handheld notice before it is stored, and may drop it (a fault); None stores them all."""
         self.on_receipt_failed = on_receipt_failed
         """Told (MsgId, now) when one of this party's messages gets no AppRec after the last resend: the moment
         the sender must see it failed (a simulation records it in its ledger; ``serve`` shows it in the API)."""
@@ -472,7 +479,7 @@ class EpjCore:
             if updated is not None:
                 self.store.update_visit(updated)
             if notice is not None:
-                self.store.insert_notice(notice)
+                self._to_handheld(notice)
             self.store.outgoing.track(answer.msg_id, out, now=now)
         return ([apprec] if apprec is not None else []) + [out]
 
@@ -733,7 +740,7 @@ class EpjCore:
         with self.store.transaction():
             (self.store.insert_visit if new else self.store.update_visit)(visit)
             for notice in notices:
-                self.store.insert_notice(notice)
+                self._to_handheld(notice)
             self.store.outgoing.track(avtale.msg_id, out, now=now)
         return [out]
 
@@ -837,6 +844,13 @@ class EpjCore:
         if assignee.service_her_id != actor.service_her_id:
             raise InvalidInput("staffId", "visit.staff-other-service", f"{assignee.name} works for another service")
         return assignee
+
+    def _to_handheld(self, notice: HandheldNotice) -> None:
+        """Store ``notice`` for the employee's handheld, as the ``handheld`` hook lets it through (every one
+        without a hook). Every handheld notice goes through here, inside the caller's transaction."""
+        sent = notice if self.handheld is None else self.handheld(notice)
+        if sent is not None:
+            self.store.insert_notice(sent)
 
     def _notice(self, visit: Visit, what: str, now: datetime) -> HandheldNotice:
         """"Besøk {uid} hos {patient} {start} {what}" to the employee assigned to ``visit``."""

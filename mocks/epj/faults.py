@@ -12,6 +12,12 @@ The connectivity test (``DIALOG_INNBYGGER_TEST`` Foresporsel with TypeForesp
 ``KT`` → Svar on the synchronous channel) needs nothing here: the core answers it
 in ``EpjCore.receive_sync`` (:mod:`mocks.epj.komtest`), and
 :meth:`ReferenceHandlers.on_sync` hands every synchronous request to the core.
+
+:class:`HandheldFault` is the one fault that is not on the wire: what the EPJ
+tells the visiting employee's handheld. The kit cannot see a handheld, so it is
+no :class:`Fault` (the kit must catch every one of those); the simulation's
+``no_wasted_trip`` check sees it instead. It is played through the hook the
+core takes at construction (``EpjCore(handheld=...)``), not by changing the core.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from mocks.wire.msghead import parse_document, to_xml
 from mocks.wire.safexml import XmlRejected, parse_xml
 
 from mocks.epj.core import EpjCore
+from mocks.epj.model import HandheldNotice
 
 DEFAULT_SLOW_SYNC_S = 3.0
 _AVVIST_DETAIL = "avvist av feilprofil avvist-everything"
@@ -60,6 +67,32 @@ FAULT_DESCRIPTIONS: dict[Fault, str] = {
     Fault.NO_TRANSPORT_CHECKS: "skips the receiver's transport checks (headers, well-formed XML, sender) "
     "and never reports to the sender's _error queue",
 }
+
+
+class HandheldFault(StrEnum):
+    """One way an EPJ can fail the visiting employee: the handheld is not on the wire, so only a simulation sees it."""
+
+    DROP_NOTICE = "drop-handheld-notice"
+
+
+HANDHELD_FAULT_DESCRIPTIONS: dict[HandheldFault, str] = {
+    HandheldFault.DROP_NOTICE: "moves and cancels visits in the work list but never tells the visiting employee's "
+    "handheld, so staff drive to visits that were cancelled in time (a wasted trip, 'bomtur')",
+}
+
+
+def _drop_notice(_notice: HandheldNotice) -> None:
+    """The notice never reaches the handheld."""
+    return None
+
+
+def handheld_hook(fault: HandheldFault | None) -> Callable[[HandheldNotice], HandheldNotice | None] | None:
+    """What to pass as ``EpjCore(handheld=...)`` for ``fault`` (None for a correct EPJ)."""
+    if fault is None:
+        return None
+    if fault is HandheldFault.DROP_NOTICE:
+        return _drop_notice
+    raise ValueError(f"unknown handheld fault {fault!r}; known: {', '.join(f.value for f in HandheldFault)}")
 
 
 def fault(name: str | None) -> Fault | None:
@@ -232,6 +265,9 @@ __all__ = [
     "DEFAULT_SLOW_SYNC_S",
     "FAULT_DESCRIPTIONS",
     "Fault",
+    "HANDHELD_FAULT_DESCRIPTIONS",
+    "HandheldFault",
     "ReferenceHandlers",
     "fault",
+    "handheld_hook",
 ]

@@ -5,11 +5,15 @@ from __future__ import annotations
 import base64
 import json
 import re
+import subprocess
 from pathlib import Path
+
+import matplotlib.image
 
 import pytest
 from pydantic import ValidationError
 
+from simulator.business_case import business_case
 from simulator.ledger import Ledger
 from simulator.report import PLOTS, write_report
 from simulator.summary import Check, Messages, MunicipalityRow, Summary, Visits
@@ -38,6 +42,7 @@ def small_ledger(*, start: str | None = "2025-03-10", days: tuple[int, ...] = (0
             ledger.record(base + 7 * 3600 + 20, "visit.cancel_refused", municipality=muni, service="nursing",
                           detail="2025-03-10T15:00")
             ledger.record(base + 9 * 3600, "visit.wasted_trip", municipality=muni, service="help")
+            ledger.record(base + 9 * 3600 + 60, "visit.trip_avoided", municipality=muni, service="help")
             for kind, latency, status, spare in (
                 ("beskjed", 2.0, "OK", 3600.0),
                 ("<b>spørsmål</b>", 40.0, "OK", -600.0),  # markup in data, and a late reply
@@ -59,11 +64,18 @@ def small_ledger(*, start: str | None = "2025-03-10", days: tuple[int, ...] = (0
 
 
 def make_summary(*, failing: bool = False, rows: list[MunicipalityRow] | None = None) -> Summary:
+    """A summary over :func:`small_ledger`, with its business case and notification counts."""
     checks = {
         "no message lost": Check(passed=True, value=0, expected="0 lost"),
         "reply-deadline compliance": Check(passed=not failing, value=0.667, expected=">= 0.95"),
         f"weekly visits {EVIL}": Check(passed=True, value=2_712_345.0, expected="±2 % of 2 700 000"),
     }
+    rows = rows if rows is not None else [
+        MunicipalityRow(kommunenummer="1515", name="Herøy", vendor="Gerica", live=True, recipients=3,
+                        visits=12, messages=9, reply_within_deadline=0.667),
+        MunicipalityRow(kommunenummer="9999", name=EVIL, vendor=None, live=False, recipients=1,
+                        visits=12, messages=9, reply_within_deadline=None),
+    ]
     return Summary(
         scenario="hand-made",
         description=f"Two municipalities, one of them called {EVIL}",
@@ -80,15 +92,15 @@ def make_summary(*, failing: bool = False, rows: list[MunicipalityRow] | None = 
         events=1000,
         wall_seconds=1.25,
         fingerprint="ab" * 32,
-        per_municipality=rows
-        if rows is not None
-        else [
-            MunicipalityRow(kommunenummer="1515", name="Herøy", vendor="Gerica", live=True, recipients=3,
-                            visits=12, messages=9, reply_within_deadline=0.667),
-            MunicipalityRow(kommunenummer="9999", name=EVIL, vendor=None, live=False, recipients=1,
-                            visits=12, messages=9, reply_within_deadline=None),
-        ],
+        per_municipality=rows,
+        business_case=business_case(CASE_LEDGER, rows, simulated_days=3, scale=0.01),
+        notifications_by_kind={"new": 0, "changed": 0, "cancelled": 0, "delayed": 0, "completed": 6},
+        notifications_note="helsenorge's notifier does not produce changed notices yet: reported as 0.",
     )
+
+
+CASE_LEDGER = small_ledger()
+"""The ledger make_summary's business case is drawn from (built once)."""
 
 
 @pytest.fixture(scope="module")
@@ -109,11 +121,11 @@ def test_report_is_self_contained_with_one_png_per_plot(tmp_path: Path, ledger: 
     assert 'src="http' not in page and "src='http" not in page
     assert "<script" not in page.lower()  # no script at all, inline or external
     assert "<link" not in page.lower() and "@import" not in page and "url(" not in page
-    assert page.count(IMG) == len(PLOTS) == 5
+    assert page.count(IMG) == len(PLOTS) == 6
     for payload in re.findall(r'data:image/png;base64,([A-Za-z0-9+/=]+)"', page):
         assert base64.b64decode(payload).startswith(b"\x89PNG\r\n\x1a\n")
     for title in ("Visits per day by service", "Messages sent per hour", "AppRec latency",
-                  "Reply-deadline compliance", "Cancellations per day"):
+                  "Reply-deadline compliance", "Cancellations per day", "What DigiHelse buys"):
         assert title in page
     assert "no data" not in page.lower()
 
@@ -179,6 +191,9 @@ def test_large_run_shows_top_50_municipalities(tmp_path: Path, ledger: Ledger) -
     page = render(tmp_path, ledger, make_summary(rows=rows))
     assert "The 50 municipalities with the most recipients of 60" in page
     assert "Kommune 59" in page and "Kommune 10<" in page and "Kommune 9<" not in page
+    case = section(page)  # the business case lists the same 50, then the total of all 60
+    assert case.count("<tr><td>") == 50 and '<tr class="total">' in case
+    assert "Kommune 10 <span" in case and "Kommune 9 <span" not in case
 
 
 def test_summary_json_round_trip(tmp_path: Path) -> None:
@@ -221,3 +236,71 @@ def test_injected_faults_get_their_own_card_and_only_then(tmp_path: Path, ledger
     card = page[page.index("Faults ridden out"):]
     card = card[: card.index("</section>")]
     assert "apprec lost" in card and ">12<" in card and "crashed" in card and "shown failed to the sender" in card
+
+
+# ----------------------------------------------------------------------------------------- what DigiHelse buys
+
+
+def section(page: str) -> str:
+    """The business-case section of a report page (from its heading to the next section's)."""
+    start = page.index('<h2 id="what-digihelse-buys">')
+    return page[start: page.index("<h2>", start + 10)]
+
+
+@pytest.mark.slow
+def test_business_case_section_labels_every_figure_and_names_its_sources(tmp_path: Path) -> None:
+    summary = make_summary()
+    part = section(render(tmp_path, CASE_LEDGER, summary))
+    for header in ("Wasted trips avoided", "Phone calls avoided", "Staff minutes on messages",
+                   "Messages per 1,000 recipients per week", "Cost of joining (one-off)", "Inhabitants (2024)"):
+        assert header in part
+    assert part.count('<span class="basis measured">') >= 2 and part.count('<span class="basis estimate">') >= 2
+    assert "seed 001 l.121" in part and "visit.trip_avoided" in part and "seed 001 l.43" in part
+    case = summary.business_case
+    heroy = case.rows[0]
+    cost = f"kr\u00a0{round(heroy.cost_of_joining.total):,}".replace(",", "\u202f")
+    assert cost in part  # the price model on Herøy's 2024 population
+    assert '<tr class="total">' in part  # two municipalities: a total row
+    assert EVIL not in part and "&lt;script&gt;" in part  # the municipality called <script> is escaped
+    assert "completed 6" in part and "reported as 0" in part  # notices by kind, with the note
+    assert "scale 0.01" in part
+    assert part.count(IMG) == 1
+
+
+def test_business_case_section_without_a_business_case_says_no_data(tmp_path: Path) -> None:
+    summary = make_summary().model_copy(update={"business_case": None})
+    part = section(render(tmp_path, Ledger(":memory:"), summary))
+    assert IMG not in part and 'class="nodata"' in part and "no business case in summary.json" in part
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+SJUSTJERNA = Path(__file__).resolve().parents[2] / "scenarios" / "sjustjerna-go-live.toml"
+
+
+def screenshot_section(report: Path, png: Path, *, width: int = 1280, height: int = 1400) -> Path:
+    """The business-case section alone (with the report's own CSS) as headless Chromium renders it."""
+    page = report.read_text(encoding="utf-8")
+    alone = report.with_name("what-digihelse-buys.html")
+    alone.write_text(page[: page.index("<body>")] + f"<body><main>{section(page)}</main></body></html>",
+                     encoding="utf-8")
+    subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    f"--window-size={width},{height}", f"--screenshot={png}", alone.as_uri()],
+                   check=True, capture_output=True, timeout=120)
+    return png
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="headless Chromium is not installed at /usr/bin/chromium")
+def test_business_case_section_screenshot_for_sjustjerna_go_live(tmp_path: Path) -> None:
+    from simulator.run import run_scenario
+    from simulator.scenario import load_scenario
+
+    result = run_scenario(load_scenario(SJUSTJERNA), out=tmp_path / "run", scale=0.05)
+    case = result.summary.business_case
+    assert len(case.rows) == 7 and case.total.cost_of_joining.total > 0
+    png = screenshot_section(tmp_path / "run" / "report.html", tmp_path / "what-digihelse-buys.png")
+    data = png.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
+    pixels = matplotlib.image.imread(png)
+    assert pixels.shape[:2] == (1400, 1280)
+    assert pixels.std() > 0.05  # the table and the plot are drawn, not an empty page
