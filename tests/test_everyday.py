@@ -36,3 +36,17 @@ def test_not_slow_keeps_the_layers_and_the_cores_and_leaves_out_brokers_servers_
                    for t in fast)
     assert any(t.startswith("tests/mocks/harness/test_schemathesis.py::test_api_never_fails_on_generated_input")
                for t in left_out)
+
+
+def test_make_test_fast_runs_the_everyday_selection_and_make_test_runs_everything():
+    targets: dict[str, list[str]] = {}
+    current = None
+    for line in (ROOT / "Makefile").read_text().splitlines():
+        if line and not line.startswith(("\t", "#", " ")) and ":" in line and "=" not in line.split(":")[0]:
+            current = line.split(":")[0].strip()
+            targets[current] = []
+        elif line.startswith("\t") and current:
+            targets[current].append(line.strip())
+    assert targets["test-fast"] == ['$(BIN)/python -m pytest -q -m "not slow"']
+    assert targets["test"] == ["$(BIN)/python -m pytest -q"]  # what .ci/run runs: nothing deselected
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
