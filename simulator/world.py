@@ -59,7 +59,7 @@ MESSAGE_TEXTS = {
     "change_or_cancel_appointment": "Vi er bortreist på torsdag, kan besøket flyttes?",
     "more_help_application": "Mor trenger mer hjelp om kvelden. Hvordan søker vi?",
     "invoice_question": "Jeg lurer på fakturaen for praktisk bistand.",
-    "complaint": "Besøket i går var over en time forsinket.",
+    "complaint": "Jeg vil klage: besøket i går var over en time forsinket.",
     "off_topic": "Vet dere når biblioteket åpner?",
     "wrong_recipient": "Til fastlegen: jeg trenger ny resept.",
 }
