@@ -145,7 +145,9 @@ def case_outcomes(ledger: Ledger, expect: Expectations, at) -> dict[str, tuple[s
     A case is answered in time when its final answer went by the reply deadline, or when a temporary (or part)
     answer went by the reply deadline *and* the final answer by the workday that answer promised. A case with only
     a temporary answer is open: once its promised day has passed inside the run it counts as late, however
-    quickly the temporary answer came. Re-derived from the ledger's times, not from the EPJ's statuses.
+    quickly the temporary answer came. As for the first answer, a promise that falls after the end of the case's
+    own period was not due inside the run (nothing is simulated between periods; a later period's staff answer
+    it late). Re-derived from the ledger's times, not from the EPJ's statuses.
     """
     first: dict[str, float] = {}
     for ref, value in ledger.query("SELECT ref, value FROM events WHERE kind='reply.sent' ORDER BY seq"):
@@ -158,21 +160,16 @@ def case_outcomes(ledger: Ledger, expect: Expectations, at) -> dict[str, tuple[s
         deadline = expect.rules.get(kommune, DEFAULT_RULES).reply_deadline(at(t))
         period_end = expect.end_of_period(t)
         answered_t = final.get(ref)
-        first_in_time = first.get(ref, -1.0) >= 0
-        if ref not in first:  # no answer at all
-            out[ref] = (kommune, None if deadline > at(period_end) else False)
-        elif answered_t is not None and ref not in promised:
-            out[ref] = (kommune, first_in_time)
-        elif not first_in_time:
-            out[ref] = (kommune, False)
-        else:  # a temporary answer in time: now the promise must be kept
-            due = promised.get(ref)
-            if due is None:  # an interim answer without a date (not the routine) — open, so late once past due
-                out[ref] = (kommune, None if deadline > at(period_end) else False)
-            elif answered_t is not None:
-                out[ref] = (kommune, answered_t <= due)
-            else:
-                out[ref] = (kommune, None if due > period_end else False)
+        due = promised.get(ref)
+        if first.get(ref, -1.0) < 0:  # no answer, or the first came late
+            ok = None if deadline > at(period_end) else False
+        elif due is None:  # answered in time without a promise: in time if that answer closed the case
+            ok = True if answered_t is not None else (None if deadline > at(period_end) else False)
+        elif answered_t is not None and answered_t <= due:
+            ok = True  # a temporary answer in time, and the final answer by the promised workday
+        else:  # open past its promise (or closed after it); not yet due if the promise fell after its period
+            ok = None if due > period_end else False
+        out[ref] = (kommune, ok)
     return out
 
 
