@@ -104,7 +104,6 @@ class InProcessServices:
         key = self.world.municipalities[kommune].installation
         epj = self.world.epjs[key]
         units = [self.world.service_her_id(kommune, s) for s in ("nursing", "help")]
-        units = [u for u in units if u in self.world._epj_of_service]
         seen: dict[str, CaseView] = {}
         for her_id in units:
             other = next((u for u in units if u != her_id), None)
