@@ -31,8 +31,8 @@ message.sent                 a citizen or relative sent a message (``ref`` = Msg
 message.journaled            the EPJ journaled it (``ref`` = MsgId)
 message.receipted            the sender got its AppRec (``value`` = seconds, ``detail`` = status)
 message.failed              the sender saw it fail (no receipt after resends, or Avvist)
-reply.sent                   staff answered (``value`` = seconds to spare before the reply deadline;
-                             negative = late; ``detail`` = final|temporary|forward)
+reply.sent                   the citizen's first answer (``value`` = seconds to spare before the reply deadline;
+                             negative = late; ``detail`` = final|temporary|part)
 calendar.read                a citizen or relative opened the calendar
 notification.sent            an SMS/e-mail went out (``subject`` = receiver, ``detail`` = kind/channel)
 login                        a citizen or relative logged in
@@ -48,6 +48,12 @@ transport.error              a transport error went to a sender's _error queue
 message.welcome              a service welcomed a newly digital recipient (``ref`` = MsgId)
 digital.checked              the EPJ asked helsenorge whether a recipient is digitally active (``ref`` = MsgId)
 digital.status               the answer the EPJ then had (``value`` 1 active, 0 not, NULL none yet)
+reply.final                  the answer that closed the case (``value`` = seconds to spare before the reply
+                             deadline; ``detail`` = the EPJ's kind)
+reply.promised               a temporary or part answer promised the final answer (``value`` = simulated time
+                             of the end of the promised workday; ``detail`` = kind)
+worklist.changed             a change/cancel message took a visit off the work list, handheld told (``ref`` = uid,
+                             ``value`` = seconds before the visit's start)
 ===========================  ====================================================================
 """
 

@@ -33,6 +33,7 @@ from mocks.exchange.outgoing import lazy_bodies
 from mocks.helsenorge.rules import Refused
 from simulator.bus import SimBus
 from simulator.services import CaseView, InProcessServices
+from simulator.staffwork import due
 from domain.calendar import OSLO, is_workday
 from simulator.faults import DUPLICATING, check_names, epj_fault, handheld_fault
 from simulator.ledger import Ledger
@@ -503,7 +504,7 @@ class Simulation:
     # ------------------------------------------------------------------ staff
 
     def _staff(self, municipality, days: list[date]):
-        """Day-shift inbox rounds on workdays: answer, give a temporary answer, or forward."""
+        """Day-shift inbox rounds on workdays: each open case gets the step of the routine table that is due."""
         env = self.env
         kommune = municipality.kommunenummer
         rng = self._rng(kommune, "staff")
@@ -515,7 +516,7 @@ class Simulation:
                 at = self.day_start(day) + (8 * 3600) + i * (7.5 * 3600 / checks) + rng.uniform(0, 1800)
                 if at > env.now:
                     yield env.timeout(at - env.now)
-                self._answer_inbox(kommune, rng)
+                self._answer_inbox(kommune)
 
     def _welcomes(self, municipality, days: list[date]):
         """The recruitment routine: a recipient who becomes digitally active during a period (their own or their
@@ -567,30 +568,42 @@ class Simulation:
                                        subject=person.fnr, ref=msg_id)
             pending = []
 
-    def _answer_inbox(self, kommune: str, rng: random.Random) -> None:
+    def _answer_inbox(self, kommune: str) -> None:
         now = self.at(self.env.now)
         for case in self.services.open_cases(kommune):
             try:
-                self._answer(kommune, case, now, rng)
+                self._answer(kommune, case, now)
             except EpjError as refusal:
                 self.ledger.record(self.env.now, "staff.refused", municipality=kommune, ref=case.msg_id,
                                    detail=f"{type(refusal).__name__}: {refusal}")
 
-    def _answer(self, kommune: str, case: CaseView, now, rng: random.Random) -> None:
-        """One case: forward it, give a temporary answer, or answer it (the routine table's three ways)."""
-        b = self.behaviour
+    def _answer(self, kommune: str, case: CaseView, now) -> None:
+        """One case: the next step its routine row says is due (:mod:`simulator.staffwork`), done through the EPJ.
+
+        Ledger: ``reply.sent`` for the first answer the citizen gets (temporary, part or final), ``reply.final``
+        for the answer that closes the case, ``reply.promised`` for the deadline a temporary answer set (the end
+        of the promised workday), ``worklist.changed`` for a visit taken off the work list with the handheld told.
+        """
+        step = due(case.kind, service_her_id=case.service_her_id, other_unit=case.other_unit,
+                   forwarded_to=case.forwarded_to, answered=case.answered, promised=case.promised,
+                   today=now.date())
+        if step is None:
+            return
+        done = self.services.work(case, step, now)
+        t = self.env.now
         spare = (case.reply_deadline - now).total_seconds()
-        pick = rng.random()
-        if pick < b.forward_share and case.forwarded_to is None:
-            how = "forward"
-        elif pick < b.forward_share + b.temporary_reply_share and not case.answered:
-            how = "temporary"
-        else:
-            how = "final"
-        self.services.answer(case, how, now)
-        if how != "forward" and not case.answered:
-            self.ledger.record(self.env.now, "reply.sent", municipality=kommune, ref=case.msg_id, value=spare,
-                               detail=how)
+        if done.answer is not None and not case.answered:
+            self.ledger.record(t, "reply.sent", municipality=kommune, ref=case.msg_id, value=spare,
+                               detail=done.answer)
+        if done.answer == "final":
+            self.ledger.record(t, "reply.final", municipality=kommune, ref=case.msg_id, value=spare,
+                               detail=case.kind.value)
+        if done.promised is not None:
+            self.ledger.record(t, "reply.promised", municipality=kommune, ref=case.msg_id,
+                               value=self.day_start(done.promised + timedelta(days=1)), detail=case.kind.value)
+        if done.visit is not None:
+            self.ledger.record(t, "worklist.changed", municipality=kommune, service=str(case.service_her_id),
+                               ref=done.visit, value=(done.visit_start - now).total_seconds(), detail="cancelled")
 
     # ------------------------------------------------------------------ resends
 

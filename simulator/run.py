@@ -83,13 +83,14 @@ def run_scenario(
     end_t = timeline.t_of(datetime.combine(last.start + timedelta(days=last.days), clock_time(0), tzinfo=OSLO))
     period_ends = tuple(timeline.t_of(datetime.combine(p.start + timedelta(days=p.days), clock_time(0), tzinfo=OSLO))
                         for p in scenario.periods)
-    checks = verify(ledger, Expectations(total, helps / total if total else 0.0, end_t, REPLY_COMPLIANCE_MIN,
-                                         entitled, period_ends, rules=scenario.local_rules()), timeline.at)
+    expect = Expectations(total, helps / total if total else 0.0, end_t, REPLY_COMPLIANCE_MIN, entitled, period_ends,
+                          rules=scenario.local_rules())
+    checks = verify(ledger, expect, timeline.at)
     counts = ledger.counts()
     by_service = dict(ledger.query("SELECT service, COUNT(*) FROM events WHERE kind='visit.planned' GROUP BY service"))
     planned = counts.get("visit.planned", 0)
     lost = checks["no_message_lost"].value or 0
-    replies = per_municipality_replies(ledger)
+    replies = per_municipality_replies(ledger, expect, timeline.at)
     visits_by_m = dict(ledger.query("SELECT municipality, COUNT(*) FROM events WHERE kind='visit.planned' GROUP BY municipality"))
     messages_by_m = dict(ledger.query("SELECT municipality, COUNT(*) FROM events WHERE kind='message.sent' GROUP BY municipality"))
     rows = [

@@ -686,10 +686,6 @@ class Behaviour(_Model):
                           "every five months).")
     late_cancellation_share: Share = Field(
         0.2, description="ESTIMATE: share of cancellation attempts made after the cut-off (they are refused).")
-    temporary_reply_share: Share = Field(
-        0.1, description="ESTIMATE: share of messages first answered with a temporary reply (full answer later).")
-    forward_share: Share = Field(
-        0.08, description="ESTIMATE: share of messages staff forward to another employee before answering.")
     staff_inbox_checks_per_shift: int = Field(
         3, ge=1, le=48, description="ESTIMATE: times the day shift reads the DigiHelse inbox on a workday.")
     uptake: Uptake | None = Field(
@@ -710,12 +706,6 @@ class Behaviour(_Model):
     @classmethod
     def _diurnal(cls, value: dict[str, float]) -> dict[str, float]:
         return _check_day_profile(value)
-
-    @model_validator(mode="after")
-    def _shares_fit(self) -> "Behaviour":
-        if self.temporary_reply_share + self.forward_share > 1:
-            raise ValueError("temporary_reply_share + forward_share must be <= 1")
-        return self
 
     def messages_profile(self) -> list[tuple[float, float, float]]:
         return day_profile_hours(self.diurnal_messages)

@@ -15,12 +15,19 @@ import queue
 import threading
 import time as real_time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import httpx
 
-from mocks.epj.model import InvalidTransition
+from mocks.epj.model import CaseKind, CaseStatus, InvalidTransition
+from mocks.epj.routine import ROUTINE, Action, promised_date
 from mocks.helsenorge.rules import Refused
+from simulator.staffwork import NO_VISIT_TEXT, OWN_PART_TEXT, Due, answer_text
+
+CHANGE_LOOKAHEAD = timedelta(days=14)
+"""A change/cancel message is about the patient's next planned visit of the service within two weeks."""
+CHANGE_MIN_NOTICE = timedelta(hours=1)
+"""... that has not started within the hour (the employee is on the way or there)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +39,8 @@ class VisitView:
 
 @dataclass(frozen=True, slots=True)
 class CaseView:
+    """An open case as an inbox round finds it (``staff_id``: who holds it now)."""
+
     case_id: str
     msg_id: str
     reply_deadline: datetime
@@ -40,6 +49,24 @@ class CaseView:
     staff_id: str
     installation: str
     service_her_id: int
+    kind: CaseKind = CaseKind.ENQUIRY
+    status: CaseStatus = CaseStatus.NEW
+    promised: date | None = None
+    """The workday the last temporary answer promised the final answer for (None: no temporary answer)."""
+    patient_fnr: str | None = None
+    other_unit: int | None = None
+    """The municipality's other service unit (for a question to several units)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """What a step sent: ``answer`` temporary|part|final (None: nothing to the citizen), ``promised`` the date a
+    temporary answer gave, ``visit`` the visit taken off the work list."""
+
+    answer: str | None = None
+    promised: date | None = None
+    visit: str | None = None
+    visit_start: datetime | None = None
 
 
 class InProcessServices:
@@ -73,23 +100,66 @@ class InProcessServices:
         self.world.helsenorge.inbox(actor, subject, now)
 
     def open_cases(self, kommune: str) -> list[CaseView]:
+        """Every open case of the municipality's services, once each, with who holds it."""
         key = self.world.municipalities[kommune].installation
-        return [CaseView(c.case_id, c.msg_id, c.reply_deadline, c.forwarded_to, bool(c.replies), staff, key,
-                         c.service_her_id)
-                for c, staff, _epj in self.world.open_cases(kommune)]
+        epj = self.world.epjs[key]
+        units = [self.world.service_her_id(kommune, s) for s in ("nursing", "help")]
+        seen: dict[str, CaseView] = {}
+        for her_id in units:
+            other = next((u for u in units if u != her_id), None)
+            for status in (CaseStatus.NEW, CaseStatus.UNDER_BEHANDLING, CaseStatus.UNDER_SAKSBEHANDLING):
+                for c in epj.inbox(f"{her_id}-01", status):
+                    if c.case_id in seen or c.service_her_id != her_id:
+                        continue
+                    promised = next((r.answer_by for r in reversed(c.replies) if r.answer_by), None)
+                    seen[c.case_id] = CaseView(
+                        c.case_id, c.msg_id, c.reply_deadline, c.forwarded_to, bool(c.replies),
+                        c.forwarded_to or f"{her_id}-01", key, her_id, c.kind, c.status, promised, c.patient_fnr,
+                        other)
+        return sorted(seen.values(), key=lambda v: (v.reply_deadline, v.case_id))
 
-    def answer(self, case: CaseView, how: str, now: datetime) -> None:
+    def work(self, case: CaseView, step: Due, now: datetime) -> Done:
+        """Do one routine step through the EPJ core (the EPJ refuses what its table forbids)."""
         epj = self.world.epjs[case.installation]
-        if how == "forward":
-            envelopes = epj.forward(case.case_id, f"{case.service_her_id}-02", "Kan du svare denne?",
-                                    staff_id=case.staff_id, now=now)
-        elif how == "temporary":
-            envelopes = epj.temporary_reply(case.case_id, "Vi har mottatt meldingen og svarer innen fredag.",
-                                            now.date() + timedelta(days=3), staff_id=case.staff_id, now=now)
+        row = ROUTINE[case.kind]
+        out: list = []
+        done = Done()
+        if step.action is Action.TEMPORARY_ANSWER:
+            template = row.step(Action.TEMPORARY_ANSWER).text or ""
+            promise = epj.routine_promise(case.case_id, now)
+            out += epj.temporary_reply(case.case_id, template.format(workdays=row.promise_workdays), promise,
+                                       staff_id=step.by, now=now)
+            done = Done("temporary", promise)
+            if step.to is not None:
+                out += epj.refer(case.case_id, step.to, "Etter rutinen", staff_id=step.by, now=now,
+                                 casework=step.casework)
+        elif step.action is Action.FORWARD:
+            out += epj.refer(case.case_id, step.to, "Etter rutinen", staff_id=step.by, now=now,
+                             casework=step.casework)
+        elif step.action is Action.PART_ANSWER:
+            promise = epj.routine_promise(case.case_id, now)
+            out += epj.answer_part(case.case_id, OWN_PART_TEXT, step.to, staff_id=step.by, now=now)
+            done = Done("part", promise)
+        elif step.action is Action.CHANGE_WORK_LIST:
+            visit = self._next_visit(epj, case, now)
+            if visit is None:
+                out += epj.reply(case.case_id, NO_VISIT_TEXT, staff_id=step.by, now=now)
+                done = Done("final")
+            else:
+                out += epj.handle_appointment_change(case.case_id, visit.uid, staff_id=step.by, now=now)
+                done = Done("final", visit=visit.uid, visit_start=visit.start)
         else:
-            envelopes = epj.reply(case.case_id, "Takk for meldingen. Vi har ordnet dette.", staff_id=case.staff_id,
-                                  now=now)
-        self.bus.send_all(envelopes)
+            out += epj.reply(case.case_id, answer_text(case.kind), staff_id=step.by, now=now)
+            done = Done("final")
+        self.bus.send_all(out)
+        return done
+
+    @staticmethod
+    def _next_visit(epj, case: CaseView, now: datetime):
+        """The patient's next planned visit of the service that has not started within the hour."""
+        visits = epj.store.visits_of_patient(case.patient_fnr, case.service_her_id, now + CHANGE_MIN_NOTICE,
+                                             now + CHANGE_LOOKAHEAD)
+        return next((v for v in visits if v.state.value == "planned"), None)
 
     def complete_visit(self, kommune: str, uid: str, staff_id: str, now: datetime) -> None:
         self.world.complete_visit(kommune, uid, staff_id, now)
@@ -182,42 +252,61 @@ class NetworkedServices:
     # -- staff --------------------------------------------------------------------------
 
     def open_cases(self, kommune: str) -> list[CaseView]:
+        """Open cases as the staff API lists them to the employees the routine gives roles (1, 2, 3)."""
         municipal = self.world.municipalities[kommune]
-        out: list[CaseView] = []
-        for service in ("nursing", "help"):
-            her_id = self.world.service_her_id(kommune, service)
-            first, second = f"{her_id}-01", f"{her_id}-02"
-            key = municipal.installation
-            for staff, wanted in ((first, "new"), (second, None)):
-                params = {"status": wanted} if wanted else {}
-                response = self.http.get(f"/epj/{key}/api/inbox", headers=self._staff(key, staff), params=params)
+        key = municipal.installation
+        units = [self.world.service_her_id(kommune, s) for s in ("nursing", "help")]
+        seen: dict[str, CaseView] = {}
+        for her_id in units:
+            other = next((u for u in units if u != her_id), None)
+            for n in (1, 2, 3):
+                staff = f"{her_id}-{n:02d}"
+                response = self.http.get(f"/epj/{key}/api/inbox", headers=self._staff(key, staff))
                 response.raise_for_status()
                 for c in response.json():
-                    if c["serviceHerId"] != her_id:
+                    if c["caseId"] in seen or c["status"] == "ferdig_behandlet":
                         continue
                     forwarded = (c.get("forwardedTo") or {}).get("staffId")
-                    if staff == first and forwarded is None or (
-                            staff == second and forwarded == second and c["status"] != "ferdig_behandlet"):
-                        out.append(CaseView(c["caseId"], c["msgId"], datetime.fromisoformat(c["replyDeadline"]),
-                                            forwarded, bool(c["replies"]), staff, key, her_id))
-        return out
+                    home = c["serviceHerId"]
+                    promised = next((date.fromisoformat(r["answerBy"]) for r in reversed(c["replies"])
+                                     if r.get("answerBy")), None)
+                    seen[c["caseId"]] = CaseView(
+                        c["caseId"], c["msgId"], datetime.fromisoformat(c["replyDeadline"]), forwarded,
+                        bool(c["replies"]), forwarded or f"{home}-01", key, home, CaseKind(c["kind"]),
+                        CaseStatus(c["status"]), promised, c["patient"]["fnr"],
+                        next((u for u in units if u != home), other))
+        return sorted(seen.values(), key=lambda v: (v.reply_deadline, v.case_id))
 
-    def answer(self, case: CaseView, how: str, now: datetime) -> None:
+    def work(self, case: CaseView, step: Due, now: datetime) -> Done:
+        """The routine step over the staff API. The API has answer, temporary answer and forward endpoints only:
+        casework is a forward (the status stays "under behandling"), a part answer is a temporary answer plus a
+        forward to the other unit, and a change/cancel message is answered without touching the work list — the
+        work-list and status steps run in process only (see the README)."""
         base = f"/epj/{case.installation}/api/cases/{case.case_id}"
-        headers = self._staff(case.installation, case.staff_id)
-        if how == "forward":
-            response = self.http.post(f"{base}/forward", headers=headers,
-                                      json={"toStaffId": f"{case.service_her_id}-02", "note": "Kan du svare denne?"})
-        elif how == "temporary":
-            response = self.http.post(f"{base}/temporary-reply", headers=headers,
-                                      json={"text": "Vi har mottatt meldingen og svarer innen fredag.",
-                                            "answerBy": (now.date() + timedelta(days=3)).isoformat()})
+        headers = self._staff(case.installation, step.by)
+        row = ROUTINE[case.kind]
+        calls: list[tuple[str, dict]] = []
+        done = Done("final")
+        if step.action in (Action.TEMPORARY_ANSWER, Action.PART_ANSWER):
+            template = row.step(step.action).text or ""
+            promise = promised_date(case.kind, now)
+            text = template.format(workdays=row.promise_workdays, unit=f"HER-id {case.other_unit}")
+            if step.action is Action.PART_ANSWER:
+                text = f"{OWN_PART_TEXT}\n\n{text}"
+            calls.append(("temporary-reply", {"text": text, "answerBy": promise.isoformat()}))
+            done = Done("temporary" if step.action is Action.TEMPORARY_ANSWER else "part", promise)
+        elif step.action is Action.FORWARD:
+            done = Done()
         else:
-            response = self.http.post(f"{base}/reply", headers=headers,
-                                      json={"text": "Takk for meldingen. Vi har ordnet dette.", "final": True})
-        if response.status_code == 409:
-            raise InvalidTransition(response.text)
-        response.raise_for_status()
+            calls.append(("reply", {"text": answer_text(case.kind), "final": True}))
+        if step.to is not None and step.action is not Action.FINAL_ANSWER:
+            calls.append(("forward", {"toStaffId": step.to, "note": "Etter rutinen"}))
+        for endpoint, body in calls:
+            response = self.http.post(f"{base}/{endpoint}", headers=headers, json=body)
+            if response.status_code == 409:
+                raise InvalidTransition(response.text)
+            response.raise_for_status()
+        return done
 
     def complete_visit(self, kommune: str, uid: str, staff_id: str, now: datetime) -> None:
         key = self.world.municipalities[kommune].installation

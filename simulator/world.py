@@ -19,7 +19,7 @@ from lxml import etree
 
 from mocks.harness.chaos import HELSENORGE_NAMES, FaultInjector, epj_names
 from mocks.epj.core import EpjCore
-from mocks.epj.model import CaseStatus, PatientRecord, Service, Staff, Visit, VisitState
+from mocks.epj.model import PatientRecord, Service, Staff, Visit, VisitState
 from mocks.epj.store import EpjStore
 from mocks.exchange.envelope import Envelope
 from mocks.helsenorge.core import HelsenorgeCore
@@ -75,7 +75,7 @@ MESSAGE_TEXTS = {
     "change_or_cancel_appointment": "Vi er bortreist på torsdag, kan besøket flyttes?",
     "more_help_application": "Mor trenger mer hjelp om kvelden. Hvordan søker vi?",
     "invoice_question": "Jeg lurer på fakturaen for praktisk bistand.",
-    "complaint": "Besøket i går var over en time forsinket.",
+    "complaint": "Jeg vil klage: besøket i går var over en time forsinket.",
     "off_topic": "Vet dere når biblioteket åpner?",
     "wrong_recipient": "Til fastlegen: jeg trenger ny resept.",
 }
@@ -321,21 +321,6 @@ class DigitalWorld:
             return envelope.document.msg_id
         root = etree.fromstring(envelope.body)
         return root.findtext(f"{{{NS_MSGHEAD}}}MsgInfo/{{{NS_MSGHEAD}}}MsgId")
-
-    def open_cases(self, kommune: str):
-        municipal = self.municipalities[kommune]
-        epj = self.epjs[municipal.installation]
-        for service in SERVICE_INDEX:
-            her_id = self.service_her_id(kommune, service)
-            if her_id not in self._epj_of_service:
-                continue
-            first, second = f"{her_id}-01", f"{her_id}-02"
-            for case in epj.inbox(first, CaseStatus.NEW):
-                if case.forwarded_to is None:
-                    yield case, first, epj
-            for case in epj.inbox(second):
-                if case.forwarded_to == second and case.status is not CaseStatus.FERDIG_BEHANDLET:
-                    yield case, second, epj
 
     def earliest_due(self) -> float | None:
         """POSIX seconds before which no sender has anything to resend (None: nothing pending anywhere)."""

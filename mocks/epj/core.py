@@ -83,7 +83,7 @@ from mocks.wire.msghead import (
     parse_msghead,
 )
 from mocks.wire.safexml import XmlRejected, parse_xml
-from domain.calendar import DEFAULT_BOOK, OSLO, RulesBook
+from domain.calendar import DEFAULT_BOOK, OSLO, RulesBook, is_workday
 
 from mocks.epj.komtest import komtest_answer
 
@@ -93,6 +93,7 @@ from mocks.epj.model import (
     CaseKind,
     CaseStatus,
     HandheldNotice,
+    IllegalCaseTransition,
     InvalidInput,
     InvalidTransition,
     NotAuthorised,
@@ -105,6 +106,7 @@ from mocks.epj.model import (
     Visit,
     VisitState,
 )
+from mocks.epj.routine import ROUTINE, Action, Effect, check_answer_text, promised_date, signed
 from mocks.epj.store import AlreadySeen, EpjStore
 from mocks.epj.vendors import VendorProfile
 
@@ -125,13 +127,28 @@ _KIND_KEYWORDS: tuple[tuple[CaseKind, tuple[str, ...]], ...] = (
     (CaseKind.COMPLAINT, ("klage", "misfornøyd", "uakseptabel")),
     (CaseKind.APPLICATION_FOR_MORE_HELP, ("søknad", "søke om", "mer hjelp", "økt hjelp", "flere besøk")),
     (CaseKind.CHANGE_OR_CANCEL_APPOINTMENT, ("avbestill", "avlys", "flytte", "endre tid", "ikke hjemme", "senere")),
+    (CaseKind.NEEDS_OTHER_EMPLOYEE, ("primærkontakt", "snakke med", "få tak i", "ringe meg")),
+    (CaseKind.OFF_TOPIC, ("bibliotek", "reklame", "lotteri", "fotball")),
 )
+_UNIT_WORDS = (
+    ("hjemmesykepleie", "sykepleier"),
+    ("praktisk bistand", "hjemmehjelp", "rengjøring", "vaskehjelp"),
+)
+"""A message naming both the nursing and the practical-help unit asks "several service units"."""
 
 
 def classify(text: str) -> CaseKind:
-    """Guess the routine kind from keywords (first match wins, most specific first)."""
+    """Guess the routine kind from the citizen's words as written (first match wins, most specific first).
+
+    A message meant for someone else (the GP) is recognised first, whatever else it asks; one that names both
+    the nursing and the practical-help unit goes to both (the routine's "several service units") unless it is
+    an invoice question or a complaint, which have their own owner.
+    """
     lowered = text.lower()
     for kind, words in _KIND_KEYWORDS:
+        if kind is CaseKind.APPLICATION_FOR_MORE_HELP and all(
+                any(word in lowered for word in unit) for unit in _UNIT_WORDS):
+            return CaseKind.SEVERAL_UNITS
         if any(word in lowered for word in words):
             return kind
     return CaseKind.ENQUIRY
@@ -593,7 +610,8 @@ class EpjCore:
         _aware(now, "now")
         if not text or not text.strip():
             raise InvalidInput("text", "reply.empty", "a reply needs some text")
-        return self._send_reply(case_id, text.strip(), staff_id=staff_id, now=now, final=final, answer_by=None)
+        text = signed(text.strip(), self._actor(staff_id).name)
+        return self._send_reply(case_id, text, staff_id=staff_id, now=now, final=final, answer_by=None)
 
     def temporary_reply(
         self, case_id: str, text: str, answer_by: date, *, staff_id: str, now: datetime
@@ -604,8 +622,9 @@ class EpjCore:
             raise InvalidInput("answerBy", "date.type", f"answerBy must be a date, got {answer_by!r}")
         if answer_by < now.astimezone(OSLO).date():
             raise InvalidInput("answerBy", "date.past", f"answerBy {answer_by} is in the past")
+        self._check_promise(answer_by)
         lead = text.strip() if text and text.strip() else "Vi har mottatt meldingen din."
-        body = f"{lead}\n\nDu får et fullstendig svar innen {answer_by:%d.%m.%Y}."
+        body = signed(f"{lead}\n\nDu får et fullstendig svar innen {answer_by:%d.%m.%Y}.", self._actor(staff_id).name)
         return self._send_reply(case_id, body, staff_id=staff_id, now=now, final=False, answer_by=answer_by)
 
     def _send_reply(
@@ -619,7 +638,7 @@ class EpjCore:
             original = parse_msghead(self.store.case_original(case_id) or b"")
             svar = build_svar(_as_question(original), tekst=text, gen_date=now, msg_id=self.ids())
             out = self._envelope(svar, from_her_id=case.service_her_id, to_her_id=case.sender_her_id, now=now)
-            status = CaseStatus.FERDIG_BEHANDLET if final else CaseStatus.UNDER_BEHANDLING
+            status = self._routine_answer(staff, case, text, final)
             action = "temporary-reply" if answer_by else ("replied" if final else "interim-reply")
             self.store.insert_reply(case_id, Reply(svar.msg_id, staff_id, staff.name, text, final, now, answer_by))
             self.store.set_case(case_id, status=status)
@@ -687,6 +706,163 @@ class EpjCore:
             self.store.set_case(case_id, forwarded_to=target.staff_id)
             self.store.insert_event(case_id, CaseEvent(now, staff_id, "forwarded", f"til {target.name}: {note}".strip()))
         return []
+
+    # ================================================================== the routine table (mocks/epj/routine.py)
+
+    def _check_promise(self, answer_by: date) -> None:
+        """A temporary answer promises the final answer on a day staff are at work."""
+        if not is_workday(answer_by):
+            raise InvalidInput("answerBy", "date.not-workday",
+                               f"answerBy {answer_by} is not a workday: a temporary answer promises a workday")
+
+    def _routine_answer(self, staff: Staff, case: Case, text: str, final: bool) -> CaseStatus:
+        """The status an answer leaves the case in, refused unless the routine row allows it.
+
+        A temporary or interim answer leaves the case open where it is (a case being read becomes "under
+        behandling"); a final answer closes it — for a question to several units only once every unit involved
+        has answered (the last unit's answer is the final one).
+        """
+        row = ROUTINE[case.kind]
+        check_answer_text(case.kind, text, final=final)
+        if not final:
+            target = CaseStatus.UNDER_BEHANDLING if case.status is CaseStatus.NEW else case.status
+        else:
+            target = CaseStatus.FERDIG_BEHANDLET
+            if case.kind is CaseKind.SEVERAL_UNITS and case.status.open:
+                involved = {case.service_her_id} | {self._unit_of(case.forwarded_to)}
+                answered = {self._unit_of(r.staff_id) for r in case.replies} | {staff.service_her_id}
+                missing = involved - answered
+                if len(involved - {None}) < 2 or missing:
+                    raise IllegalCaseTransition(
+                        case.case_id, case.kind, case.status, target,
+                        "every unit must answer its part first (answer your own part and pass the rest on)"
+                        if len(involved - {None}) < 2 else f"unit(s) {sorted(missing)} have not answered their part")
+        row.check(case.case_id, case.status, target)
+        return target
+
+    def _unit_of(self, staff_id: str | None) -> int | None:
+        staff = self.store.staff(staff_id) if staff_id else None
+        return staff.service_her_id if staff else None
+
+    def routine_promise(self, case_id: str, now: datetime) -> date:
+        """The workday a temporary answer given now in this case would promise (the routine row's processing
+        time, counted in workdays from today)."""
+        _aware(now, "now")
+        return promised_date(self.case(case_id).kind, now)
+
+    def set_status(self, case_id: str, status: CaseStatus, *, staff_id: str, now: datetime) -> list[Envelope]:
+        """Staff set the case status (the EPJ's status field), only along the routine row of the case's kind.
+
+        "Ferdig behandlet" is not set by hand: a case is finished by sending its final answer (:meth:`reply`).
+        """
+        _aware(now, "now")
+        status = CaseStatus(status)
+        with self.store.transaction():
+            staff = self._actor(staff_id)
+            case = self._case_for(staff, case_id)
+            if status is CaseStatus.FERDIG_BEHANDLET:
+                raise IllegalCaseTransition(case_id, case.kind, case.status, status,
+                                            "a case is ferdig behandlet only when its final answer is sent")
+            ROUTINE[case.kind].check(case_id, case.status, status)
+            if status is not case.status:
+                self.store.set_case(case_id, status=status)
+                self.store.insert_event(case_id, CaseEvent(now, staff_id, f"status:{status.value}"))
+        return []
+
+    def refer(
+        self, case_id: str, to_staff_id: str, note: str, *, staff_id: str, now: datetime, casework: bool = False
+    ) -> list[Envelope]:
+        """Pass the case on as its routine row says: to a colleague ("under behandling") or, with ``casework``,
+        to whoever works it — caseworker, invoicing, leader, another unit — as "under saksbehandling". A
+        complaint sent to casework is flagged for the archive/deviation (avvik) review the routine asks for."""
+        _aware(now, "now")
+        with self.store.transaction():
+            staff = self._actor(staff_id)
+            case = self._case_for(staff, case_id)
+            row = ROUTINE[case.kind]
+            if casework:
+                target = CaseStatus.UNDER_SAKSBEHANDLING
+            else:
+                target = CaseStatus.UNDER_BEHANDLING if case.status is CaseStatus.NEW else case.status
+            row.check(case_id, case.status, target)
+            out = self.forward(case_id, to_staff_id, note, staff_id=staff_id, now=now)
+            if target is not case.status:
+                self.store.set_case(case_id, status=target)
+                self.store.insert_event(case_id, CaseEvent(now, staff_id, f"status:{target.value}"))
+            step = row.step(Action.TO_CASEWORK)
+            if casework and step is not None and step.effect is Effect.DEVIATION_REVIEW:
+                self.store.insert_event(case_id, CaseEvent(
+                    now, staff_id, "deviation-review", "vurder om svaret skal gis i arkiv-/avvikssystemet"))
+        return out
+
+    def answer_part(
+        self, case_id: str, text: str, to_staff_id: str, *, staff_id: str, now: datetime
+    ) -> list[Envelope]:
+        """A question to several units: answer your own unit's part (a temporary answer with the workday the rest
+        will be answered by) and pass the rest to an employee of the other unit ("under saksbehandling"); the case
+        is finished when that unit sends its answer."""
+        _aware(now, "now")
+        if not text or not text.strip():
+            raise InvalidInput("text", "reply.empty", "a part answer needs the answer to your own part")
+        with self.store.transaction():
+            staff = self._actor(staff_id)
+            case = self._case_for(staff, case_id)
+            row = ROUTINE[case.kind]
+            step = row.step(Action.PART_ANSWER)
+            if step is None:
+                raise InvalidTransition(f"case {case_id} is {case.kind.value}; only a question to several units "
+                                        "is answered in parts")
+            row.check(case_id, case.status, CaseStatus.UNDER_SAKSBEHANDLING)
+            target = self._actor(to_staff_id)
+            if target.service_her_id == case.service_her_id:
+                raise InvalidInput("toStaffId", "routine.other-unit",
+                                   f"{target.name} works in the same unit; the rest goes to the other unit")
+            unit = self.store.service(target.service_her_id)
+            rest = (step.text or "").format(unit=unit.name if unit else target.name)
+            out = self.temporary_reply(case_id, f"{text.strip()}\n\n{rest}", promised_date(case.kind, now),
+                                       staff_id=staff_id, now=now)
+            out += self.refer(case_id, to_staff_id, "resten av spørsmålet", staff_id=staff_id, now=now,
+                              casework=True)
+        return out
+
+    def handle_appointment_change(
+        self, case_id: str, visit_uid: str, *, staff_id: str, now: datetime, start: datetime | None = None,
+        end: datetime | None = None, text: str | None = None,
+    ) -> list[Envelope]:  # fmt: skip
+        """The routine's change/cancel row in one step: move the visit (``start``/``end``) or cancel it in the
+        work list, tell the visiting employee's handheld so nobody drives there for nothing, push the Avtale
+        update to helsenorge, and answer the citizen (the case is ferdig behandlet)."""
+        _aware(now, "now")
+        with self.store.transaction():
+            staff = self._actor(staff_id)
+            case = self._case_for(staff, case_id)
+            row = ROUTINE[case.kind]
+            if row.step(Action.CHANGE_WORK_LIST) is None:
+                raise InvalidTransition(f"case {case_id} is {case.kind.value}; the routine changes the work list "
+                                        "only for change_or_cancel_appointment")
+            row.check(case_id, case.status, CaseStatus.FERDIG_BEHANDLET)
+            visit = self._visit_for(staff, visit_uid)
+            if visit.patient_fnr != case.patient_fnr:
+                raise InvalidInput("visitUid", "routine.visit-of-patient",
+                                   f"visit {visit_uid} is not a visit to the patient of case {case_id}")
+            if visit.state is not VisitState.PLANNED:
+                raise InvalidTransition(f"visit {visit_uid} is {visit.state.value}; only a planned visit can change")
+            if start is None:
+                updated = replace(visit, state=VisitState.CANCELLED, sequence=visit.sequence + 1)
+                what, tekst = "er avlyst – ikke kjør", f"Besøket {_local(visit.start)} er avlyst."
+            else:
+                start, end = _visit_times(start, end if end is not None else start + (visit.end - visit.start))
+                updated = replace(visit, start=start, end=end, sequence=visit.sequence + 1)
+                what = f"er flyttet til {_local(start)} – ikke kjør på det gamle tidspunktet"
+                tekst = f"Besøket er flyttet til {_local(start)}."
+            notices = (self._notice(visit, what, now),) if visit.staff_id else ()
+            out = self._commit_visit(updated, now=now, tekst=tekst, notices=notices)
+            if case.status is CaseStatus.NEW:
+                self.store.set_case(case_id, status=CaseStatus.UNDER_BEHANDLING)
+            self.store.insert_event(case_id, CaseEvent(now, staff_id, "work-list-changed", tekst))
+            answer = signed((text or "").strip() or tekst, staff.name)
+            out += self._send_reply(case_id, answer, staff_id=staff_id, now=now, final=True, answer_by=None)
+        return out
 
     def _service_org(self, service_her_id: int) -> Organisation:
         known = self._organisations.get(service_her_id)

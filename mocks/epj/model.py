@@ -21,11 +21,20 @@ UTC = timezone.utc
 
 
 class CaseStatus(StrEnum):
-    """The message-case states the DigiHelse routine names (new → under behandling → ferdig behandlet)."""
+    """The message-case states the DigiHelse routine names: new → under behandling → (under saksbehandling →)
+    ferdig behandlet. "Under saksbehandling" is its own status (an application, invoice question, complaint or a
+    question for several units being worked on by a caseworker or another unit); which kinds pass through which
+    statuses, in which order, is the routine table in :mod:`mocks.epj.routine`."""
 
     NEW = "new"
     UNDER_BEHANDLING = "under_behandling"
+    UNDER_SAKSBEHANDLING = "under_saksbehandling"
     FERDIG_BEHANDLET = "ferdig_behandlet"
+
+    @property
+    def open(self) -> bool:
+        """Every status but ferdig behandlet: a case with only a temporary answer is open."""
+        return self is not CaseStatus.FERDIG_BEHANDLET
 
 
 class VisitState(StrEnum):
@@ -47,17 +56,21 @@ _XCAL_STATUS = {
 
 
 class CaseKind(StrEnum):
-    """Routine kinds from the DigiHelse routine table, guessed from keywords.
+    """Routine kinds from the DigiHelse routine table (seed 004 §2.5), guessed from the citizen's words.
 
     The guess only pre-sorts the inbox; staff read every message, so a wrong
-    guess costs a click, not a missed message.
+    guess costs a click, not a missed message. Each kind is one row of
+    :data:`mocks.epj.routine.ROUTINE`.
     """
 
     ENQUIRY = "enquiry"
+    NEEDS_OTHER_EMPLOYEE = "needs_other_employee"
     CHANGE_OR_CANCEL_APPOINTMENT = "change_or_cancel_appointment"
     APPLICATION_FOR_MORE_HELP = "application_for_more_help"
     INVOICE_QUESTION = "invoice_question"
     COMPLAINT = "complaint"
+    OFF_TOPIC = "off_topic"
+    SEVERAL_UNITS = "several_units"
     WRONG_RECIPIENT = "wrong_recipient"
 
 
@@ -209,6 +222,23 @@ class InvalidTransition(EpjError):
     """The action does not fit the case's or visit's current state (e.g. replying to a closed case)."""
 
 
+class IllegalCaseTransition(InvalidTransition):
+    """A case status change the routine table has no step for (e.g. an enquiry sent to "under saksbehandling",
+    or a case moved back); the message names the kind and both statuses so staff see which rule refused it."""
+
+    def __init__(self, case_id: str, kind: CaseKind, from_status: CaseStatus, to_status: CaseStatus,
+                 why: str = "") -> None:  # fmt: skip
+        reason = f": {why}" if why else ""
+        super().__init__(
+            f"case {case_id} ({kind.value}) cannot go from {from_status.value} to {to_status.value}"
+            f" under the routine for {kind.value}{reason}"
+        )
+        self.case_id = case_id
+        self.kind = kind
+        self.from_status = from_status
+        self.to_status = to_status
+
+
 class InvalidInput(EpjError, ValueError):
     """A value breaks a rule; ``field`` and ``rule`` let an adapter say which one."""
 
@@ -226,6 +256,7 @@ __all__ = [
     "EpjError",
     "HandheldNotice",
     "InvalidInput",
+    "IllegalCaseTransition",
     "InvalidTransition",
     "NotAuthorised",
     "NotFound",

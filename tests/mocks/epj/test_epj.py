@@ -527,7 +527,8 @@ def test_reply_sends_a_tracked_svar_in_the_conversation_and_closes_the_case(worl
     assert svar.function is ProcessFunction.SVAR and svar.ack is True
     assert svar.conversation_ref == ConversationRef(msg.msg_id, msg.msg_id)
     assert svar.sender.service_her_id == SERVICE and svar.receiver.service_her_id == HN
-    assert svar.dialogmelding.notater[0].tekst_notat_innhold == "Vi kommer mellom 10 og 11."
+    # The answer carries the name of the employee who wrote it (never a phone number: no_phone below).
+    assert svar.dialogmelding.notater[0].tekst_notat_innhold == "Vi kommer mellom 10 og 11.\n\nHilsen Silje Berg"
     assert validate_bytes(out.body).valid
     no_phone(out.body)
     closed = world.core.case(case.case_id)

@@ -84,7 +84,8 @@ def test_served_story_message_and_reply_over_real_http(server):
         inbox = http.get("/helsenorge/api/inbox", headers=relative, params={"on-behalf-of": recipient.fnr}).json()
         return [m["text"] for m in inbox["threads"][0]["messages"] if m["direction"] == "in"]
 
-    assert wait_until(answered) == ["Vi kommer kl. 10."]
+    me = http.get(f"/epj/{key}/api/me", headers=staff).json()["name"]
+    assert wait_until(answered) == [f"Vi kommer kl. 10.\n\nHilsen {me}"]  # signed with who wrote it
     visits = http.get("/helsenorge/api/visits", headers=relative, params={"on-behalf-of": recipient.fnr}).json()
     assert visits["source"] == "live" and visits["visits"]
     assert http.get("/docs").status_code == 200

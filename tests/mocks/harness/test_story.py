@@ -104,7 +104,8 @@ def run_story(harness, client, clock, tapped):
     # 3. the relative reads the answer
     thread = client.get(f"/helsenorge/api/threads/{thread['id']}", headers=relative).json()
     assert [m["direction"] for m in thread["messages"]] == ["out", "in"]
-    assert thread["messages"][1]["text"] == "Vi flytter besøket til kl. 13."
+    me = client.get(f"/epj/{key}/api/me", headers=staff).json()["name"]  # the answer carries who wrote it
+    assert thread["messages"][1]["text"] == f"Vi flytter besøket til kl. 13.\n\nHilsen {me}"
     assert client.get(f"/epj/{key}/api/cases/{case['caseId']}", headers=staff).json()["status"] == "ferdig_behandlet"
 
     # 4. cancellations: before the cut-off accepted, after it refused with the deadline

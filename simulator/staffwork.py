@@ -1,0 +1,95 @@
+"""What the simulated staff do with a case next: the EPJ's routine table (:mod:`mocks.epj.routine`), as people
+work it.
+
+The table says the steps, the roles and the statuses; this module only decides, for a case as an inbox round
+finds it, which step is due now and who in the service does it, and gives each kind an answer text that fits it.
+Everything else — the statuses, the promised workday, refusing what the table forbids — is the EPJ's. One step per
+case per round: a colleague the case was passed to answers at a later round, a caseworker on the workday the
+temporary answer promised.
+
+Who holds a role is a simplification until staff get roles and shifts of their own (issue 15 §2): in every
+service employee 1 is responsible for messages and the work list, employee 2 is the colleague and the leader,
+employee 3 the caseworker and the one responsible for invoicing; the other unit's employee 1 answers its part.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from mocks.epj.model import CaseKind
+from mocks.epj.routine import ROUTINE, Action, Role
+
+ROLE_STAFF: dict[Role, int] = {
+    Role.MESSAGE_RESPONSIBLE: 1,
+    Role.WORK_LIST_RESPONSIBLE: 1,
+    Role.EMPLOYEE_2: 2,
+    Role.LEADER: 2,
+    Role.CASEWORKER: 3,
+    Role.INVOICING: 3,
+    Role.OTHER_UNIT: 1,
+}
+"""Role → employee number in the service (``{her_id}-{n:02d}``); OTHER_UNIT is numbered in the other unit."""
+
+STAFF_TEXTS: dict[CaseKind, str] = {
+    CaseKind.ENQUIRY: "Takk for meldingen. Vi kommer som planlagt i morgen, mellom kl. 08 og 10.",
+    CaseKind.NEEDS_OTHER_EMPLOYEE: "Jeg har sett på medisinene dine. Vi går gjennom dem sammen ved neste besøk.",
+    CaseKind.SEVERAL_UNITS: "Praktisk bistand kommer som avtalt.",
+    CaseKind.CHANGE_OR_CANCEL_APPOINTMENT: "Takk for beskjeden om avtalen. Ring oss gjerne om det haster.",
+}
+"""What an employee writes where the routine leaves the text to them (the table's texts are used elsewhere)."""
+NO_VISIT_TEXT = "Vi fant ikke noe planlagt besøk å endre de neste to ukene. Ring oss gjerne om det haster."
+"""A change/cancel message when the patient has no planned visit left to change."""
+OWN_PART_TEXT = "Hjemmesykepleien kommer som vanlig."
+"""A several-units question: the answer to the first unit's own part."""
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """The step due now: what to do, who does it (``{her_id}-{n:02d}``), and to whom it is passed."""
+
+    action: Action
+    by: str
+    to: str | None = None
+    casework: bool = False
+
+
+def staff_id(her_id: int, role: Role) -> str:
+    return f"{her_id}-{ROLE_STAFF[role]:02d}"
+
+
+def answer_text(kind: CaseKind) -> str:
+    """The final answer for a case of ``kind``: the routine's own text, else what an employee would write."""
+    step = ROUTINE[kind].step(Action.FINAL_ANSWER)
+    return step.text if step is not None and step.text else STAFF_TEXTS[kind]
+
+
+def due(kind: CaseKind, *, service_her_id: int, other_unit: int | None, forwarded_to: str | None,
+        answered: bool, promised: date | None, today: date) -> Due | None:  # fmt: skip
+    """The next step of ``kind``'s row for a case in this state (None: nothing is due today)."""
+    row = ROUTINE[kind]
+    first = row.steps[0]
+    home = staff_id(service_her_id, first.role)
+    if kind in (CaseKind.ENQUIRY, CaseKind.WRONG_RECIPIENT):
+        return Due(Action.FINAL_ANSWER, home)
+    if kind is CaseKind.CHANGE_OR_CANCEL_APPOINTMENT:
+        return Due(Action.CHANGE_WORK_LIST, home)
+    if forwarded_to is None:  # the first step: the message responsible passes it on as the row says
+        message_responsible = staff_id(service_her_id, Role.MESSAGE_RESPONSIBLE)
+        if kind is CaseKind.SEVERAL_UNITS:
+            if other_unit is None:
+                return Due(Action.FINAL_ANSWER, message_responsible)  # no other unit to ask: answer it all
+            return Due(Action.PART_ANSWER, message_responsible, staff_id(other_unit, Role.OTHER_UNIT), True)
+        holder = next(s.role for s in row.steps if s.role is not Role.MESSAGE_RESPONSIBLE)
+        casework = row.step(Action.TO_CASEWORK) is not None
+        action = Action.TEMPORARY_ANSWER if row.steps[0].action is Action.TEMPORARY_ANSWER else Action.FORWARD
+        return Due(action, message_responsible, staff_id(service_her_id, holder), casework)
+    if not answered and row.promise_workdays is not None:
+        return Due(Action.TEMPORARY_ANSWER, forwarded_to)  # invoicing or the leader: say when, first
+    if promised is not None and today < promised and kind in (CaseKind.APPLICATION_FOR_MORE_HELP,
+                                                               CaseKind.INVOICE_QUESTION, CaseKind.COMPLAINT):
+        return None  # casework takes the time the temporary answer promised
+    return Due(Action.FINAL_ANSWER, forwarded_to)
+
+
+__all__ = ["Due", "NO_VISIT_TEXT", "OWN_PART_TEXT", "ROLE_STAFF", "STAFF_TEXTS", "answer_text", "due", "staff_id"]
