@@ -10,6 +10,8 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -22,7 +24,8 @@ from mocks.wire.identifiers import fnr_problem, herid_problem
 from mocks.wire.schema import SchemaDirError, SchemaSet
 
 from conformance.inputs import MessageFactory, unknown_patient_fnr
-from conformance.parties import DEFAULT_KIT_HER_ID, KitParties
+from conformance.parties import DEFAULT_KIT_HER_ID, KIT_ORG_NAME, KitParties
+from conformance.protection import CertificateProblem, KitProtection, issue_credentials, publish
 from conformance.registries import ServedRegistries, parse_host_port
 from conformance.reference import DEFAULT_HER_ID_BASE, ConnectionPerQueue, ReferenceEpj
 from conformance.results import RunSettings, RunTarget, SuiteResult
@@ -57,6 +60,11 @@ class KitOptions(BaseModel):
                                       "[default: the sync timeout + 1 s, so the answer is always late]")
     registries: str | None = Field(None, description="HOST:PORT to serve the kit's AR and CPPA on for the run")
     parties: Path | None = Field(None, description="JSON list of the EPJ's own AR entries, as /ar/api/parties takes them")
+    protect: bool = Field(False, description="CMS sign-then-encrypt with the kit's certificates, to the EPJ's "
+                          "AR-published ones; what comes back is decrypted and verified")
+    reference_certificates: CertificateProblem = Field(CertificateProblem.VALID, description="with --reference and "
+                                                       "--protect: publish the reference EPJ's certificates valid, "
+                                                       "expired, without KeyUsage or with the usages swapped")
     workers: int | None = Field(None, ge=1, description="tests run side by side, at most this many at once "
                                 "[default: all]; 1 runs them one after another")
 
@@ -91,6 +99,9 @@ class KitOptions(BaseModel):
             if not self.reference:
                 raise ValueError("--fault needs --reference (it breaks the built-in reference EPJ)")
             parse_fault(self.fault)
+        if self.reference_certificates is not CertificateProblem.VALID and not (self.reference and self.protect):
+            raise ValueError("--reference-certificates needs --reference and --protect (it breaks the reference "
+                             "EPJ's published certificates)")
         if self.broker == "embedded" and not self.reference:
             raise ValueError("--broker embedded works only with --reference: a vendor's EPJ needs a real broker")
         if self.broker is not None and self.broker != "embedded" and not self.broker.startswith(("amqp://", "amqps://")):
@@ -202,8 +213,6 @@ def run_kit(
             reference = ReferenceEpj(epj_exchange, options.kit_her_id, fault=parse_fault(options.fault),
                                      her_id_base=options.reference_her_id_base,
                                      slow_sync_s=options.slow_sync_s or options.sync_timeout + 1.0)  # fmt: skip
-            reference.start()
-            stack.callback(reference.stop)
             epj_her_id, services, patients = reference.epj_her_id, reference.service_her_ids, reference.patients
             names, patient_names = reference.names, reference.patient_names
         else:
@@ -215,6 +224,10 @@ def run_kit(
                                  declared=load_parties(options.parties) if options.parties else None)  # fmt: skip
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+        protection = _protection(options, parties, reference) if options.protect else None
+        if reference is not None:
+            reference.start()
+            stack.callback(reference.stop)
         if options.registries is not None:
             host, port = parse_host_port(options.registries)
             served = ServedRegistries(parties.registry, host, port)
@@ -244,7 +257,7 @@ def run_kit(
                         manual_timeout=options.manual_timeout,
                         precondition_timeout=max(SYNC_CALL_TIMEOUT_S, 3 * options.sync_timeout))  # fmt: skip
         session = Session(kit_exchange, parties, factory, Target(epj_her_id, services, patients, unknown), timing,
-                          schemas=schemas, driver=reference)  # fmt: skip
+                          schemas=schemas, driver=reference, protection=protection)  # fmt: skip
         try:
             session.open()
         except Exception as exc:  # noqa: BLE001 - nothing can run without the kit's queues
@@ -258,6 +271,27 @@ def run_kit(
                                cpa_id=agreement.cpa_id, schemas=str(schemas.directory) if schemas else None,
                                only=options.only)  # fmt: skip
         return run_suite(session, tests, target=target, settings=settings, listener=listener, workers=options.workers)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _protection(options: KitOptions, parties: KitParties, reference: ReferenceEpj | None) -> KitProtection:
+    """``--protect``: the kit's credentials, published in its AR; the reference EPJ's too when the kit runs it.
+
+    A vendor's EPJ publishes its own certificates; the kit finds them in its AR (from ``--parties`` or
+    :meth:`KitParties`' registry, served with ``--registries``), where the EPJ can also fetch the kit's.
+    """
+    now = _now()
+    kit = issue_credentials(parties.kit_her_id, KIT_ORG_NAME, now)
+    publish(parties.registry, kit)
+    if reference is not None:
+        epj = issue_credentials(reference.epj_her_id, "Konformans kommune", now, options.reference_certificates)
+        for her_id in (reference.epj_her_id, *reference.service_her_ids):
+            publish(parties.registry, replace(epj, her_id=her_id))
+        reference.protect(epj, parties.registry)
+    return KitProtection(kit, parties.registry, _now)
 
 
 class PrivateBroker:
