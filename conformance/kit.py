@@ -25,6 +25,8 @@ from mocks.wire.schema import SchemaDirError, SchemaSet
 
 from conformance.inputs import MessageFactory, unknown_patient_fnr
 from conformance.parties import DEFAULT_KIT_HER_ID, KIT_ORG_NAME, KitParties
+from mocks.security.certificates import load_credentials, save_credentials
+
 from conformance.protection import CertificateProblem, KitProtection, issue_credentials, publish
 from conformance.registries import ServedRegistries, parse_host_port
 from conformance.reference import DEFAULT_HER_ID_BASE, ConnectionPerQueue, ReferenceEpj
@@ -65,6 +67,11 @@ class KitOptions(BaseModel):
     reference_certificates: CertificateProblem = Field(CertificateProblem.VALID, description="with --reference and "
                                                        "--protect: publish the reference EPJ's certificates valid, "
                                                        "expired, without KeyUsage or with the usages swapped")
+    epj_certificates: Path | None = Field(None, description="JSON {signing, encryption} PEM, as PUT "
+                                          "/ar/api/parties/{herId}/certificates takes it: the EPJ's public "
+                                          "certificates, published in the kit's AR for its organisation and services")
+    kit_credentials: Path | None = Field(None, description="PEM file keeping the kit's credentials across runs "
+                                         "(created when absent)")
     workers: int | None = Field(None, ge=1, description="tests run side by side, at most this many at once "
                                 "[default: all]; 1 runs them one after another")
 
@@ -102,6 +109,13 @@ class KitOptions(BaseModel):
         if self.reference_certificates is not CertificateProblem.VALID and not (self.reference and self.protect):
             raise ValueError("--reference-certificates needs --reference and --protect (it breaks the reference "
                              "EPJ's published certificates)")
+        if (self.epj_certificates is not None or self.kit_credentials is not None) and not self.protect:
+            raise ValueError("--epj-certificates and --kit-credentials need --protect")
+        if self.protect and not self.reference and self.epj_certificates is None:
+            raise ValueError("--protect needs the EPJ's certificates (--epj-certificates FILE): the kit encrypts to "
+                             "the EPJ's encryption certificate and verifies its signatures")
+        if self.reference and self.epj_certificates is not None:
+            raise ValueError("--epj-certificates is for a vendor's EPJ; the reference EPJ makes its own")
         if self.broker == "embedded" and not self.reference:
             raise ValueError("--broker embedded works only with --reference: a vendor's EPJ needs a real broker")
         if self.broker is not None and self.broker != "embedded" and not self.broker.startswith(("amqp://", "amqps://")):
@@ -135,6 +149,31 @@ def load_parties(path: Path) -> list:
         where = ".".join(map(str, first["loc"]))
         raise UsageError(f"--parties {path}: [{where}] {first['msg']}") from None
     return [entry.to_party() for entry in entries]
+
+
+def load_certificates(path: Path) -> dict[str, bytes | None]:
+    """The EPJ's public certificates from ``--epj-certificates FILE`` (JSON as ``PUT
+    /ar/api/parties/{herId}/certificates`` takes it), as DER by kind."""
+    import json
+
+    from pydantic import ValidationError
+
+    from mocks.registry.http import CertificatesIn
+    from mocks.registry.model import RegistryError
+
+    try:
+        payload = CertificatesIn.model_validate(json.loads(path.read_text(encoding="utf-8")))
+        certificates = payload.to_der()
+    except OSError as exc:
+        raise UsageError(f"--epj-certificates {path}: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--epj-certificates {path}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise UsageError(f"--epj-certificates {path}: [{'.'.join(map(str, first['loc']))}] {first['msg']}") from None
+    except RegistryError as exc:
+        raise UsageError(f"--epj-certificates {path}: [{exc.field}] {exc.message}") from None
+    return certificates
 
 
 def redact(url: str) -> str:
@@ -280,12 +319,26 @@ def _now() -> datetime:
 def _protection(options: KitOptions, parties: KitParties, reference: ReferenceEpj | None) -> KitProtection:
     """``--protect``: the kit's credentials, published in its AR; the reference EPJ's too when the kit runs it.
 
-    A vendor's EPJ publishes its own certificates; the kit finds them in its AR (from ``--parties`` or
-    :meth:`KitParties`' registry, served with ``--registries``), where the EPJ can also fetch the kit's.
+    A vendor's EPJ gives its public certificates (``--epj-certificates``); the kit publishes them in its AR
+    for the EPJ's organisation and services and finds them there, as the EPJ (with ``--registries``) finds the
+    kit's. ``--kit-credentials`` keeps the kit's own pair across runs, since the library caches AR for an hour.
     """
     now = _now()
-    kit = issue_credentials(parties.kit_her_id, KIT_ORG_NAME, now)
+    path = options.kit_credentials
+    if path is not None and path.exists():
+        try:
+            kit = load_credentials(path, parties.kit_her_id)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--kit-credentials {path}: {exc}") from None
+    else:
+        kit = issue_credentials(parties.kit_her_id, KIT_ORG_NAME, now)
+        if path is not None:
+            save_credentials(path, kit)
     publish(parties.registry, kit)
+    if options.epj_certificates is not None:
+        certificates = load_certificates(options.epj_certificates)
+        for her_id in {parties.epj_her_id, *parties.service_her_ids}:
+            parties.registry.publish_certificates(her_id, **certificates)
     if reference is not None:
         epj = issue_credentials(reference.epj_her_id, "Konformans kommune", now, options.reference_certificates)
         for her_id in (reference.epj_her_id, *reference.service_her_ids):

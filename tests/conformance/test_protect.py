@@ -9,6 +9,8 @@ stops the kit's send.
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -20,7 +22,7 @@ from typer.testing import CliRunner
 
 from conformance.context import Failed, TestContext
 from conformance.inbox import Inbox, read
-from conformance.kit import KitOptions, run_kit
+from conformance.kit import KitOptions, UsageError, load_certificates, run_kit
 from conformance.protection import CertificateProblem, KitProtection, issue_credentials, publish, refusal
 from conformance.results import State
 from conformance.suite import all_tests
@@ -118,6 +120,7 @@ def test_reference_certificates_need_reference_and_protect():
         _options(reference_certificates="revoked")
 
 
+@pytest.mark.slow
 def test_the_kits_certificates_are_published_in_its_served_ar():
     """A library-based EPJ fetches the kit's certificates with GetCertificateDetailsForEncryption /
     ...ForValidatingSignature from the served AR; they carry the usages the library checks for."""
@@ -258,3 +261,79 @@ def test_refusal_names_the_errors_as_the_library_prints_them():
     assert refusal(CertificateErrors.END_DATE) == "EndDate"
     assert refusal(CertificateErrors.USAGE | CertificateErrors.END_DATE) == "EndDate, Usage"
     assert refusal(CertificateErrors.MISSING) == "Missing"
+
+
+# ------------------------------------------------------------------------------------ a vendor's EPJ
+
+
+@pytest.mark.rabbitmq
+@pytest.mark.slow
+def test_a_vendor_epj_gives_its_certificates_and_trusts_the_kits_kept_ones(rabbitmq, tmp_path):
+    """The reference EPJ started on its own, as a vendor's: it has its own AR (with the kit's certificates from a
+    ``--kit-credentials`` file made beforehand) and hands the kit its public certificates (``--epj-certificates``)."""
+    from conformance.reference import ConnectionPerQueue, ReferenceEpj
+    from mocks.security.certificates import load_credentials, pem, save_credentials
+
+    kit_her_id = 9_991_072
+    kit_file = tmp_path / "kit.pem"
+    save_credentials(kit_file, issue_credentials(kit_her_id, "Kit", NOW))
+    received: list[str | None] = []
+
+    class Watched(ConnectionPerQueue):
+        def receive(self, queue, timeout=0.0):
+            delivery = super().receive(queue, timeout)
+            if delivery is not None:
+                received.append(delivery.envelope.content_type)
+            return delivery
+
+    epj_exchange = Watched(lambda: rabbitmq.exchange(min_receive_wait=0.01))
+    reference = ReferenceEpj(epj_exchange, kit_her_id, her_id_base=9_987_900)
+    epj_ar = Registry()  # what the vendor's EPJ looks the kit up in
+    epj_ar.register(CommunicationParty(kit_her_id, "Kit", PartyType.SERVICE))
+    publish(epj_ar, load_credentials(kit_file, kit_her_id))
+    epj = issue_credentials(reference.epj_her_id, "Vendor", NOW)
+    reference.protect(epj, epj_ar)
+    certificates = tmp_path / "epj-certificates.json"
+    certificates.write_text(json.dumps({"signing": pem(epj.signing.certificate),
+                                        "encryption": pem(epj.encryption.certificate)}))
+    reference.start()
+    try:
+        result = run_kit(KitOptions(
+            broker=rabbitmq.url, epj_her_id=reference.epj_her_id, service_her_ids=reference.service_her_ids,
+            patients=reference.patients, kit_her_id=kit_her_id, sync_timeout=2.0, apprec_timeout=3.0,
+            protect=True, epj_certificates=certificates, kit_credentials=kit_file,
+            only=["connectivity", "DH-MSG-001", "robustness"],
+        ))  # fmt: skip
+    finally:
+        reference.stop()
+        epj_exchange.close()
+    assert result.exit_code == 0, _explain(result)
+    assert received and set(received) == {CONTENT_TYPE_PROTECTED}  # the kit sent nothing in clear
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"protect": True}, "--protect needs the EPJ's certificates (--epj-certificates FILE)"),
+        ({"epj_certificates": "x.json"}, "--epj-certificates and --kit-credentials need --protect"),
+        ({"kit_credentials": "k.pem"}, "--epj-certificates and --kit-credentials need --protect"),
+    ],
+)
+def test_vendor_protection_options_are_checked(extra, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        KitOptions(broker="amqp://127.0.0.1:5672", epj_her_id=9_987_901, patients=["05855000123"], **extra)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{", "not JSON"),
+        ('{"signing": "not a pem"}', "[signing] not a PEM X.509 certificate"),
+        ('{"signing": null, "other": 1}', "[other] Extra inputs are not permitted"),
+    ],
+)
+def test_a_bad_certificates_file_is_a_usage_error_naming_the_field(tmp_path, content, message):
+    path = tmp_path / "certificates.json"
+    path.write_text(content)
+    with pytest.raises(UsageError, match=re.escape(message)):
+        load_certificates(path)
