@@ -25,7 +25,7 @@ from mocks.wire.schema import SchemaDirError, SchemaSet
 
 from conformance.inputs import MessageFactory, unknown_patient_fnr
 from conformance.parties import DEFAULT_KIT_HER_ID, KIT_ORG_NAME, KitParties
-from mocks.security.certificates import load_credentials, save_credentials
+from mocks.security.certificates import load_credentials, save_credentials, thumbprint
 
 from conformance.protection import CertificateProblem, KitProtection, issue_credentials, publish
 from conformance.registries import ServedRegistries, parse_host_port
@@ -276,7 +276,7 @@ def run_kit(
                 raise UsageError(f"--registries {options.registries}: {exc}") from None
             stack.callback(served.stop)
             if announce is not None:
-                announce(epj_settings(served, parties, broker_url))
+                announce(epj_settings(served, parties, broker_url) + _protection_settings(protection))
         try:
             agreement = parties.agreement(services[0])
         except LookupError as exc:
@@ -310,6 +310,16 @@ def run_kit(
                                cpa_id=agreement.cpa_id, schemas=str(schemas.directory) if schemas else None,
                                only=options.only)  # fmt: skip
         return run_suite(session, tests, target=target, settings=settings, listener=listener, workers=options.workers)
+
+
+def _protection_settings(protection: KitProtection | None) -> list[tuple[str, str]]:
+    """With ``--protect``: which certificates the EPJ will find for the kit in the AR above."""
+    if protection is None:
+        return []
+    own = protection.credentials
+    return [("payload protection (--protect)",
+             f"CMS sign-then-encrypt; the kit's certificates in that AR: signing {thumbprint(own.signing.certificate)}, "
+             f"encryption {thumbprint(own.encryption.certificate)}")]
 
 
 def _now() -> datetime:

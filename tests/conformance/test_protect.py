@@ -36,7 +36,7 @@ from mocks.harness.broker import free_port
 from mocks.registry import ar_soap
 from mocks.registry.core import Registry
 from mocks.registry.model import CommunicationParty, PartyType
-from mocks.security.certificates import SIGNING_USAGE, issue, key_usage
+from mocks.security.certificates import SIGNING_USAGE, issue, key_usage, thumbprint
 from mocks.security.cms import protect
 from mocks.security.protection import Unprotector
 from mocks.security.validator import CertificateErrors
@@ -125,10 +125,11 @@ def test_the_kits_certificates_are_published_in_its_served_ar():
     """A library-based EPJ fetches the kit's certificates with GetCertificateDetailsForEncryption /
     ...ForValidatingSignature from the served AR; they carry the usages the library checks for."""
     port = free_port()
-    seen: dict[str, x509.Certificate | None] = {}
+    seen: dict = {}
 
     def announce(settings: list[tuple[str, str]]) -> None:
         url = dict(settings)["AR (SOAP 1.2, WSHttpBinding)"]
+        seen["printed"] = dict(settings)["payload protection (--protect)"]
         for operation in ar_soap.CERTIFICATE_OPERATIONS:
             response = httpx.post(url, content=ar_soap.build_request(KIT, operation),
                                   headers={"content-type": ar_soap.request_content_type(ar_soap.ACTION_BASE + operation)})
@@ -142,6 +143,7 @@ def test_the_kits_certificates_are_published_in_its_served_ar():
     assert encryption.extensions.get_extension_for_class(x509.KeyUsage).value.key_encipherment
     assert signing.extensions.get_extension_for_class(x509.KeyUsage).value.content_commitment
     assert f"HER-id {KIT}" in encryption.subject.rfc4514_string()
+    assert seen["printed"].endswith(f"signing {thumbprint(signing)}, encryption {thumbprint(encryption)}")
 
 
 def test_command_runs_protected_and_reports_the_condition():
