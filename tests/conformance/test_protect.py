@@ -339,3 +339,21 @@ def test_a_bad_certificates_file_is_a_usage_error_naming_the_field(tmp_path, con
     path.write_text(content)
     with pytest.raises(UsageError, match=re.escape(message)):
         load_certificates(path)
+
+
+def test_kit_credentials_are_made_once_and_kept(tmp_path):
+    from mocks.security.certificates import load_credentials
+
+    path = tmp_path / "kit" / "credentials.pem"
+    first = run_kit(_options(kit_credentials=path, only=["DH-CON-001"]))
+    assert first.exit_code == 0, _explain(first)
+    made = path.read_bytes()
+    assert path.stat().st_mode & 0o077 == 0  # keys: the owner's alone
+    kept = load_credentials(path, KIT)
+    second = run_kit(_options(kit_credentials=path, only=["DH-CON-001"]))
+    assert second.exit_code == 0, _explain(second)
+    assert path.read_bytes() == made
+    assert kept.signing.certificate.extensions.get_extension_for_class(x509.KeyUsage).value.content_commitment
+    path.write_text("not a credential")
+    with pytest.raises(UsageError, match="--kit-credentials"):
+        run_kit(_options(kit_credentials=path, only=["DH-CON-001"]))
