@@ -17,16 +17,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from mocks.epj.faults import fault as parse_fault
+from mocks.epj.faults import Fault, fault as parse_fault
 from mocks.exchange.base import Exchange
 from mocks.exchange.envelope import SYNC_CALL_TIMEOUT_S
 from mocks.wire.identifiers import fnr_problem, herid_problem
+from mocks.security.certificates import load_credentials, save_credentials, thumbprint
 from mocks.wire.schema import SchemaDirError, SchemaSet
 
 from conformance.inputs import MessageFactory, unknown_patient_fnr
 from conformance.parties import DEFAULT_KIT_HER_ID, KIT_ORG_NAME, KitParties
-from mocks.security.certificates import load_credentials, save_credentials, thumbprint
-
 from conformance.protection import CertificateProblem, KitProtection, issue_credentials, publish
 from conformance.registries import ServedRegistries, parse_host_port
 from conformance.reference import DEFAULT_HER_ID_BASE, ConnectionPerQueue, ReferenceEpj
@@ -105,7 +104,9 @@ class KitOptions(BaseModel):
         if self.fault is not None:
             if not self.reference:
                 raise ValueError("--fault needs --reference (it breaks the built-in reference EPJ)")
-            parse_fault(self.fault)
+            if parse_fault(self.fault) is Fault.NO_TRANSPORT_CHECKS and self.protect:
+                raise ValueError("--fault no-transport-checks cannot run with --protect: that reference EPJ skips "
+                                 "the receiver's checks, and opening the CMS payload is one of them")
         if self.reference_certificates is not CertificateProblem.VALID and not (self.reference and self.protect):
             raise ValueError("--reference-certificates needs --reference and --protect (it breaks the reference "
                              "EPJ's published certificates)")

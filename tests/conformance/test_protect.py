@@ -118,6 +118,9 @@ def test_reference_certificates_need_reference_and_protect():
         KitOptions(broker="embedded", reference=True, reference_certificates="expired")
     with pytest.raises(ValueError, match="reference_certificates"):
         _options(reference_certificates="revoked")
+    with pytest.raises(ValueError, match="--fault no-transport-checks cannot run with --protect"):
+        _options(fault="no-transport-checks")
+    assert _options(fault="no-apprec").protect  # the other faults run protected
 
 
 @pytest.mark.slow
