@@ -65,11 +65,21 @@ def read(envelope: Envelope, queue: str, seq: int = 0, *, unprotect: Unprotect |
     """Parse and check one received envelope (used for the sync replies the SyncClient hands back too).
 
     ``unprotect`` (``--protect``) opens a CMS-protected body first; a certificate the library would refuse
-    becomes the item's transport error."""
+    becomes the item's transport error, and an opened body replaces the ciphertext in the item's envelope."""
     item = Received(seq, queue, envelope, datetime.now(timezone.utc), time.monotonic())
     if queue.endswith("_" + QueueKind.ERROR.value):
         return item  # transport errors have an empty body by design
-    checked = check_incoming(envelope, unprotect=unprotect)
+    opened: list[bytes] = []
+
+    def unprotect_and_keep(protected: Envelope) -> bytes | TransportError:
+        result = unprotect(protected)  # type: ignore[misc]  # only called when given
+        if isinstance(result, bytes):
+            opened.append(result)
+        return result
+
+    checked = check_incoming(envelope, unprotect=None if unprotect is None else unprotect_and_keep)
+    if opened:  # reports show the MsgHead the EPJ signed, not the ciphertext; the content type still says CMS
+        item.envelope = replace(envelope, body=opened[0])
     item.transport = checked.error
     root = checked.root
     if root is None and checked.error is not None:

@@ -246,6 +246,11 @@ def test_the_kit_opens_what_a_good_epj_sends_and_tells_a_bad_one_on_its_error_qu
                                                     kit2.credentials.encryption.certificate),
                                content_type=CONTENT_TYPE_PROTECTED))  # fmt: skip
     assert opened == b"<MsgHead/>"
+    item = read(replace(plain2, body=protect(plain2.body, epj2.signing.certificate, epj2.signing.key,
+                                             kit2.credentials.encryption.certificate),
+                        content_type=CONTENT_TYPE_PROTECTED), plain2.to, unprotect=kit2.open)  # fmt: skip
+    assert item.transport is None and item.root is not None
+    assert item.envelope.body == b"<MsgHead/>" and item.envelope.content_type == CONTENT_TYPE_PROTECTED  # reports
 
 
 def test_seal_encrypts_to_the_published_certificate_and_refuses_a_missing_one():
