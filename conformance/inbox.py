@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from lxml import etree
 
 from mocks.exchange.base import Exchange
-from mocks.exchange.checks import TransportError, check_incoming, transport_error_envelope
+from mocks.exchange.checks import TransportError, Unprotect, check_incoming, transport_error_envelope
 from mocks.exchange.envelope import Envelope, QueueKind, queue_name
 from mocks.exchange.outgoing import envelope_for
 from mocks.wire.apprec import apprec_for
@@ -61,12 +61,25 @@ class Received:
         return self.queue.endswith("_" + QueueKind.ERROR.value)
 
 
-def read(envelope: Envelope, queue: str, seq: int = 0) -> Received:
-    """Parse and check one received envelope (used for the sync replies the SyncClient hands back too)."""
+def read(envelope: Envelope, queue: str, seq: int = 0, *, unprotect: Unprotect | None = None) -> Received:
+    """Parse and check one received envelope (used for the sync replies the SyncClient hands back too).
+
+    ``unprotect`` (``--protect``) opens a CMS-protected body first; a certificate the library would refuse
+    becomes the item's transport error, and an opened body replaces the ciphertext in the item's envelope."""
     item = Received(seq, queue, envelope, datetime.now(timezone.utc), time.monotonic())
     if queue.endswith("_" + QueueKind.ERROR.value):
         return item  # transport errors have an empty body by design
-    checked = check_incoming(envelope)
+    opened: list[bytes] = []
+
+    def unprotect_and_keep(protected: Envelope) -> bytes | TransportError:
+        result = unprotect(protected)  # type: ignore[misc]  # only called when given
+        if isinstance(result, bytes):
+            opened.append(result)
+        return result
+
+    checked = check_incoming(envelope, unprotect=None if unprotect is None else unprotect_and_keep)
+    if opened:  # reports show the MsgHead the EPJ signed, not the ciphertext; the content type still says CMS
+        item.envelope = replace(envelope, body=opened[0])
     item.transport = checked.error
     root = checked.root
     if root is None and checked.error is not None:
@@ -117,8 +130,10 @@ class Inbox:
         record: Callable[[Envelope, str], None],
         new_id: Callable[[], str],
         clock: Callable[[], datetime],
+        unprotect: Unprotect | None = None,
     ) -> None:
         self.exchange = exchange
+        self._unprotect = unprotect
         self.kit_her_id = kit_her_id
         self.queues = [queue_name(kit_her_id, QueueKind.ASYNC), queue_name(kit_her_id, QueueKind.ERROR)]
         self.items: list[Received] = []
@@ -144,7 +159,7 @@ class Inbox:
             delivery = self.exchange.receive(queue, wait)
             while delivery is not None:
                 self.exchange.ack(delivery)
-                self._keep(read(delivery.envelope, queue, len(self.items) + 1))
+                self._keep(read(delivery.envelope, queue, len(self.items) + 1, unprotect=self._unprotect))
                 got += 1
                 delivery = self.exchange.receive(queue, 0.0)
         return got

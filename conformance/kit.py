@@ -10,19 +10,23 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from mocks.epj.faults import fault as parse_fault
+from mocks.epj.faults import Fault, fault as parse_fault
 from mocks.exchange.base import Exchange
 from mocks.exchange.envelope import SYNC_CALL_TIMEOUT_S
 from mocks.wire.identifiers import fnr_problem, herid_problem
+from mocks.security.certificates import load_credentials, save_credentials, thumbprint
 from mocks.wire.schema import SchemaDirError, SchemaSet
 
 from conformance.inputs import MessageFactory, unknown_patient_fnr
-from conformance.parties import DEFAULT_KIT_HER_ID, KitParties
+from conformance.parties import DEFAULT_KIT_HER_ID, KIT_ORG_NAME, KitParties
+from conformance.protection import CertificateProblem, KitProtection, issue_credentials, publish
 from conformance.registries import ServedRegistries, parse_host_port
 from conformance.reference import DEFAULT_HER_ID_BASE, ConnectionPerQueue, ReferenceEpj
 from conformance.results import RunSettings, RunTarget, SuiteResult
@@ -57,6 +61,16 @@ class KitOptions(BaseModel):
                                       "[default: the sync timeout + 1 s, so the answer is always late]")
     registries: str | None = Field(None, description="HOST:PORT to serve the kit's AR and CPPA on for the run")
     parties: Path | None = Field(None, description="JSON list of the EPJ's own AR entries, as /ar/api/parties takes them")
+    protect: bool = Field(False, description="CMS sign-then-encrypt with the kit's certificates, to the EPJ's "
+                          "AR-published ones; what comes back is decrypted and verified")
+    reference_certificates: CertificateProblem = Field(CertificateProblem.VALID, description="with --reference and "
+                                                       "--protect: publish the reference EPJ's certificates valid, "
+                                                       "expired, without KeyUsage or with the usages swapped")
+    epj_certificates: Path | None = Field(None, description="JSON {signing, encryption} PEM, as PUT "
+                                          "/ar/api/parties/{herId}/certificates takes it: the EPJ's public "
+                                          "certificates, published in the kit's AR for its organisation and services")
+    kit_credentials: Path | None = Field(None, description="PEM file keeping the kit's credentials across runs "
+                                         "(created when absent)")
     workers: int | None = Field(None, ge=1, description="tests run side by side, at most this many at once "
                                 "[default: all]; 1 runs them one after another")
 
@@ -90,7 +104,19 @@ class KitOptions(BaseModel):
         if self.fault is not None:
             if not self.reference:
                 raise ValueError("--fault needs --reference (it breaks the built-in reference EPJ)")
-            parse_fault(self.fault)
+            if parse_fault(self.fault) is Fault.NO_TRANSPORT_CHECKS and self.protect:
+                raise ValueError("--fault no-transport-checks cannot run with --protect: that reference EPJ skips "
+                                 "the receiver's checks, and opening the CMS payload is one of them")
+        if self.reference_certificates is not CertificateProblem.VALID and not (self.reference and self.protect):
+            raise ValueError("--reference-certificates needs --reference and --protect (it breaks the reference "
+                             "EPJ's published certificates)")
+        if (self.epj_certificates is not None or self.kit_credentials is not None) and not self.protect:
+            raise ValueError("--epj-certificates and --kit-credentials need --protect")
+        if self.protect and not self.reference and self.epj_certificates is None:
+            raise ValueError("--protect needs the EPJ's certificates (--epj-certificates FILE): the kit encrypts to "
+                             "the EPJ's encryption certificate and verifies its signatures")
+        if self.reference and self.epj_certificates is not None:
+            raise ValueError("--epj-certificates is for a vendor's EPJ; the reference EPJ makes its own")
         if self.broker == "embedded" and not self.reference:
             raise ValueError("--broker embedded works only with --reference: a vendor's EPJ needs a real broker")
         if self.broker is not None and self.broker != "embedded" and not self.broker.startswith(("amqp://", "amqps://")):
@@ -124,6 +150,31 @@ def load_parties(path: Path) -> list:
         where = ".".join(map(str, first["loc"]))
         raise UsageError(f"--parties {path}: [{where}] {first['msg']}") from None
     return [entry.to_party() for entry in entries]
+
+
+def load_certificates(path: Path) -> dict[str, bytes | None]:
+    """The EPJ's public certificates from ``--epj-certificates FILE`` (JSON as ``PUT
+    /ar/api/parties/{herId}/certificates`` takes it), as DER by kind."""
+    import json
+
+    from pydantic import ValidationError
+
+    from mocks.registry.http import CertificatesIn
+    from mocks.registry.model import RegistryError
+
+    try:
+        payload = CertificatesIn.model_validate(json.loads(path.read_text(encoding="utf-8")))
+        certificates = payload.to_der()
+    except OSError as exc:
+        raise UsageError(f"--epj-certificates {path}: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--epj-certificates {path}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise UsageError(f"--epj-certificates {path}: [{'.'.join(map(str, first['loc']))}] {first['msg']}") from None
+    except RegistryError as exc:
+        raise UsageError(f"--epj-certificates {path}: [{exc.field}] {exc.message}") from None
+    return certificates
 
 
 def redact(url: str) -> str:
@@ -202,8 +253,6 @@ def run_kit(
             reference = ReferenceEpj(epj_exchange, options.kit_her_id, fault=parse_fault(options.fault),
                                      her_id_base=options.reference_her_id_base,
                                      slow_sync_s=options.slow_sync_s or options.sync_timeout + 1.0)  # fmt: skip
-            reference.start()
-            stack.callback(reference.stop)
             epj_her_id, services, patients = reference.epj_her_id, reference.service_her_ids, reference.patients
             names, patient_names = reference.names, reference.patient_names
         else:
@@ -215,6 +264,10 @@ def run_kit(
                                  declared=load_parties(options.parties) if options.parties else None)  # fmt: skip
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+        protection = _protection(options, parties, reference) if options.protect else None
+        if reference is not None:
+            reference.start()
+            stack.callback(reference.stop)
         if options.registries is not None:
             host, port = parse_host_port(options.registries)
             served = ServedRegistries(parties.registry, host, port)
@@ -224,7 +277,7 @@ def run_kit(
                 raise UsageError(f"--registries {options.registries}: {exc}") from None
             stack.callback(served.stop)
             if announce is not None:
-                announce(epj_settings(served, parties, broker_url))
+                announce(epj_settings(served, parties, broker_url) + _protection_settings(protection))
         try:
             agreement = parties.agreement(services[0])
         except LookupError as exc:
@@ -244,7 +297,7 @@ def run_kit(
                         manual_timeout=options.manual_timeout,
                         precondition_timeout=max(SYNC_CALL_TIMEOUT_S, 3 * options.sync_timeout))  # fmt: skip
         session = Session(kit_exchange, parties, factory, Target(epj_her_id, services, patients, unknown), timing,
-                          schemas=schemas, driver=reference)  # fmt: skip
+                          schemas=schemas, driver=reference, protection=protection)  # fmt: skip
         try:
             session.open()
         except Exception as exc:  # noqa: BLE001 - nothing can run without the kit's queues
@@ -258,6 +311,51 @@ def run_kit(
                                cpa_id=agreement.cpa_id, schemas=str(schemas.directory) if schemas else None,
                                only=options.only)  # fmt: skip
         return run_suite(session, tests, target=target, settings=settings, listener=listener, workers=options.workers)
+
+
+def _protection_settings(protection: KitProtection | None) -> list[tuple[str, str]]:
+    """With ``--protect``: which certificates the EPJ will find for the kit in the AR above."""
+    if protection is None:
+        return []
+    own = protection.credentials
+    return [("payload protection (--protect)",
+             f"CMS sign-then-encrypt; the kit's certificates in that AR: signing {thumbprint(own.signing.certificate)}, "
+             f"encryption {thumbprint(own.encryption.certificate)}")]
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _protection(options: KitOptions, parties: KitParties, reference: ReferenceEpj | None) -> KitProtection:
+    """``--protect``: the kit's credentials, published in its AR; the reference EPJ's too when the kit runs it.
+
+    A vendor's EPJ gives its public certificates (``--epj-certificates``); the kit publishes them in its AR
+    for the EPJ's organisation and services and finds them there, as the EPJ (with ``--registries``) finds the
+    kit's. ``--kit-credentials`` keeps the kit's own pair across runs, since the library caches AR for an hour.
+    """
+    now = _now()
+    path = options.kit_credentials
+    if path is not None and path.exists():
+        try:
+            kit = load_credentials(path, parties.kit_her_id)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--kit-credentials {path}: {exc}") from None
+    else:
+        kit = issue_credentials(parties.kit_her_id, KIT_ORG_NAME, now)
+        if path is not None:
+            save_credentials(path, kit)
+    publish(parties.registry, kit)
+    if options.epj_certificates is not None:
+        certificates = load_certificates(options.epj_certificates)
+        for her_id in {parties.epj_her_id, *parties.service_her_ids}:
+            parties.registry.publish_certificates(her_id, **certificates)
+    if reference is not None:
+        epj = issue_credentials(reference.epj_her_id, "Konformans kommune", now, options.reference_certificates)
+        for her_id in (reference.epj_her_id, *reference.service_her_ids):
+            publish(parties.registry, replace(epj, her_id=her_id))
+        reference.protect(epj, parties.registry)
+    return KitProtection(kit, parties.registry, _now)
 
 
 class PrivateBroker:

@@ -14,7 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from mocks.epj.core import EpjCore
@@ -27,6 +27,8 @@ from mocks.exchange.envelope import Delivery, Envelope
 from mocks.harness.seeding import seed_epj
 from mocks.kernel.node import Node
 from mocks.kernel.ports import IdSource
+from mocks.security.certificates import PartyCredentials
+from mocks.security.protection import CertificateRegistry, ProtectingExchange, Unprotector
 from mocks.wire.models import Organisation
 from domain.calendar import OSLO
 
@@ -93,6 +95,13 @@ class ConnectionPerQueue:
             exchange.close()
 
 
+class _ProtectEveryQueue(ProtectingExchange):
+    """The harness's sender step, extended to synchronous replies: the library protects those too, and the kit
+    (unlike ``digihelse serve``'s sync client) opens them."""
+
+    PROTECTED_QUEUES = ("_async", "_sync", "_syncreply")
+
+
 @dataclass
 class ReferenceEpj:
     """A seeded reference EPJ installation serving two home-care services on ``exchange``."""
@@ -153,6 +162,17 @@ class ReferenceEpj:
         return {p.fnr: (p.given_name, p.family_name) for s in self.services for p in s.patients}
 
     # ------------------------------------------------------------------ running
+
+    def protect(self, credentials: PartyCredentials, ar: CertificateRegistry) -> None:
+        """Run protected (``--protect``), as a library-based EPJ in production: what the reference sends to the
+        kit is signed with ``credentials`` and encrypted to the kit's AR certificate (synchronous replies too, as
+        the library's ``SendAsync`` protects every queue type), and what it receives is opened and verified.
+        One pair of credentials serves all its HER-ids, as one installation's certificate does. Call before
+        :meth:`start`."""
+        own = {her_id: replace(credentials, her_id=her_id) for her_id in (self.epj_her_id, *self.service_her_ids)}
+        self.exchange = _ProtectEveryQueue(self.exchange, own, ar)
+        self.node = self.handlers.node(self.exchange, self.service_her_ids, wall_clock)
+        self.node.unprotect = Unprotector(own, ar)
 
     def start(self, poll: float = 0.05) -> None:
         self.node.start(poll=poll, tick_every=60.0)

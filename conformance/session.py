@@ -28,10 +28,12 @@ from mocks.kernel.node import SyncClient
 from mocks.wire.models import MsgHead
 from mocks.wire.schema import SchemaSet
 
+from conformance.context import Failed
 from conformance.inbox import Inbox, Received, read
 from conformance.inputs import MessageFactory
 from conformance.matching import Sent
 from conformance.parties import KitParties
+from conformance.protection import KitProtection
 from conformance.results import CapturedMessage
 
 
@@ -96,6 +98,7 @@ class Session:
         schemas: SchemaSet | None = None,
         driver: EpjDriver | None = None,
         clock: Callable[[], datetime] | None = None,
+        protection: KitProtection | None = None,
     ) -> None:
         self.exchange = exchange
         self.parties = parties
@@ -106,6 +109,8 @@ class Session:
         self.driver = driver
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.kit_her_id = parties.kit_her_id
+        self.protection = protection
+        """``--protect``: what the kit sends is signed and encrypted, what it receives opened and verified."""
         self.sent_msg_ids: set[str] = set()
         self._local = threading.local()
         """Per thread: the capture lists open in that thread (tests run side by side, one thread each)."""
@@ -116,7 +121,8 @@ class Session:
         self._memo_locks: dict[Any, threading.Lock] = {}
         self._memo_guard = threading.Lock()
         self.inbox = Inbox(exchange, self.kit_her_id, send=self._send_answer, record=self._record_received,
-                           new_id=new_id, clock=self.clock)  # fmt: skip
+                           new_id=new_id, clock=self.clock,
+                           unprotect=None if protection is None else protection.open)  # fmt: skip
         self.sync = SyncClient(exchange, self.kit_her_id)
         self.reply_queue = queue_name(self.kit_her_id, QueueKind.SYNC_REPLY)
 
@@ -130,7 +136,7 @@ class Session:
     def send(self, envelope: Envelope, msg: MsgHead | None = None, note: str | None = None) -> Sent:
         if msg is not None:
             self.sent_msg_ids.add(msg.msg_id)
-        self.exchange.send(envelope)
+        self.exchange.send(self._seal(envelope))
         self._record(envelope, "sent", envelope.to, note)
         return Sent(msg, envelope, time.monotonic(), self.clock())
 
@@ -139,16 +145,27 @@ class Session:
         self.sent_msg_ids.add(msg.msg_id)
         self._record(envelope, "sent", envelope.to, None)
         start = time.monotonic()
-        reply = self.sync.call(envelope, timeout=timeout)
+        reply = self.sync.call(self._seal(envelope), timeout=timeout)
         elapsed = time.monotonic() - start
         sent = Sent(msg, envelope, start, self.clock())
         if reply is None:
             return SyncOutcome(sent, None, elapsed, timeout)
         self._record(reply, "received", self.reply_queue, None)
-        return SyncOutcome(sent, read(reply, self.reply_queue), elapsed, timeout)
+        unprotect = None if self.protection is None else self.protection.open
+        return SyncOutcome(sent, read(reply, self.reply_queue, unprotect=unprotect), elapsed, timeout)
+
+    def _seal(self, envelope: Envelope) -> Envelope:
+        """With ``--protect``: signed and encrypted to the EPJ (:class:`~conformance.context.Failed` when the
+        EPJ's certificate forbids it); otherwise as it is. Reports show the plain message."""
+        return envelope if self.protection is None else self.protection.seal(envelope)
 
     def _send_answer(self, envelope: Envelope, note: str) -> None:
-        self.exchange.send(envelope)
+        try:
+            sealed = self._seal(envelope)
+        except Failed as exc:  # the kit's own AppRec cannot go out; the tests report the certificate
+            self._record(envelope, "sent", envelope.to, f"{note}: NOT SENT, {exc}")
+            return
+        self.exchange.send(sealed)
         self._record(envelope, "sent", envelope.to, note)
 
     # ------------------------------------------------------------------ captured exchanges

@@ -68,6 +68,10 @@ def conformance(
     fault: Annotated[Optional[str], typer.Option("--fault", help="With --reference: break the reference EPJ one way (no-apprec, wrong-original-msgid, avvist-everything, journals-duplicates, slow-sync, no-transport-checks).", show_default=False)] = None,
     registries: Annotated[Optional[str], typer.Option("--registries", help="HOST:PORT on which to serve the kit's AR (/ar/soap, /ar/soap/Basic, /ar/api/parties) and CPPA (/cppa/…) for the run, so an EPJ built on Helsenorge.Messaging can look up the kit's party; the settings the EPJ needs are printed first.", show_default=False)] = None,
     parties: Annotated[Optional[Path], typer.Option("--parties", help="JSON file with the EPJ's own AR entries (a list of what POST /ar/api/parties takes: herId, name, type, parentHerId, processes, queues, …), registered in the kit's AR instead of the defaults; tests in a process the EPJ does not declare are skipped.", show_default=False)] = None,
+    protect: Annotated[bool, typer.Option("--protect", help="CMS sign-then-encrypt as Helsenorge.Messaging does: the kit signs with its own certificate (published in its AR) and encrypts to the EPJ's encryption certificate from AR, and decrypts and verifies what comes back against the EPJ's signing certificate; certificate errors are reported with the library's conditions.")] = False,
+    reference_certificates: Annotated[str, typer.Option("--reference-certificates", help="With --reference --protect: publish the reference EPJ's certificates valid, expired, no-key-usage or wrong-usage, to see the condition the kit reports for each.")] = "valid",
+    epj_certificates: Annotated[Optional[Path], typer.Option("--epj-certificates", help="With --protect against a vendor's EPJ: a JSON file {\"signing\": PEM, \"encryption\": PEM} (as PUT /ar/api/parties/{herId}/certificates takes it) with the EPJ's public certificates, published in the kit's AR for the EPJ's organisation and services.", show_default=False)] = None,
+    kit_credentials: Annotated[Optional[Path], typer.Option("--kit-credentials", help="With --protect: a PEM file that keeps the kit's certificates and keys across runs (created when absent), so an EPJ that caches AR keeps trusting the kit.", show_default=False)] = None,
     requirements: Annotated[bool, typer.Option("--requirements", help="Print the requirements, the tests that verify each, and those without tests; run nothing.")] = False,
     list_tests: Annotated[bool, typer.Option("--list", help="Print the tests (id, group, title, requirements); run nothing.")] = False,
 ) -> None:
@@ -98,6 +102,8 @@ def conformance(
             unknown_patient=unknown_patient, kit_her_id=kit_her_id, only=only or [], schemas=schemas,
             sync_timeout=sync_timeout, apprec_timeout=apprec_timeout, manual_timeout=manual_timeout,
             reference=reference, fault=fault, registries=registries, parties=parties,
+            protect=protect, reference_certificates=reference_certificates,
+            epj_certificates=epj_certificates, kit_credentials=kit_credentials,
         )  # fmt: skip
     except ValidationError as exc:
         _fail_usage("; ".join(_problem(e) for e in exc.errors()))

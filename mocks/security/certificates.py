@@ -115,7 +115,7 @@ def issue(
     *,
     valid_from: datetime,
     valid_to: datetime,
-    usage: x509.KeyUsage,
+    usage: x509.KeyUsage | None,
     key_label: str | None = None,
     ca: Credential | None = None,
 ) -> Credential:
@@ -124,6 +124,7 @@ def issue(
     The subject names the organisation and the HER-id (``O=…, OU=HER-id …,
     CN=… <purpose>``) so a person reading an ``_error`` message or a CPP can tell
     whose certificate it is. ``valid_from``/``valid_to`` must be timezone-aware.
+    ``usage=None`` leaves the KeyUsage extension out, as a certificate the library refuses.
     """
     ca = ca or harness_ca()
     key = rsa_key(key_label or f"{her_id}:{purpose}")
@@ -135,7 +136,7 @@ def issue(
             x509.NameAttribute(NameOID.COMMON_NAME, f"{organisation} {purpose}"),
         ]
     )
-    certificate = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(ca.certificate.subject)
@@ -144,10 +145,10 @@ def issue(
         .not_valid_before(valid_from)
         .not_valid_after(valid_to)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(usage, critical=True)
-        .sign(ca.key, hashes.SHA256())
     )
-    return Credential(certificate, key)
+    if usage is not None:
+        builder = builder.add_extension(usage, critical=True)
+    return Credential(builder.sign(ca.key, hashes.SHA256()), key)
 
 
 def party_credentials(
@@ -156,8 +157,8 @@ def party_credentials(
     *,
     valid_from: datetime,
     valid_to: datetime,
-    signing_usage: x509.KeyUsage = SIGNING_USAGE,
-    encryption_usage: x509.KeyUsage = ENCRYPTION_USAGE,
+    signing_usage: x509.KeyUsage | None = SIGNING_USAGE,
+    encryption_usage: x509.KeyUsage | None = ENCRYPTION_USAGE,
 ) -> PartyCredentials:
     """A signing and an encryption credential for one party, valid over the same period."""
     return PartyCredentials(

@@ -632,3 +632,13 @@ def test_a_restarted_harness_with_db_opens_what_was_protected_before(tmp_path):
     node = next(n for n in second.nodes if her_id in n.her_ids)
     assert node.unprotect(sealed, MONDAY_0800 + timedelta(hours=1)) == b"<MsgHead/>"
     second.close()
+
+
+def test_issue_without_usage_leaves_key_usage_out_and_the_validator_refuses_it():
+    """``issue(usage=None)`` is how the kit's tests make the certificate the issue says passed: no extension at all."""
+    bare = issue(HN, "Helsenorge", "signing", usage=None, **VALID)
+    with pytest.raises(x509.ExtensionNotFound):
+        bare.certificate.extensions.get_extension_for_class(x509.KeyUsage)
+    assert key_usage_names(bare.certificate) == []
+    for usage in RequiredUsage:
+        assert validate(bare.certificate, usage, NOW) is CertificateErrors.USAGE
