@@ -210,6 +210,19 @@ def test_broker_start_declares_the_namespace(broker):
 # ------------------------------------------------------------------------------------ the kit
 
 
+def _spy(broker: LocalBroker, routing_key: str) -> str:
+    """A queue bound to the namespace's exchange under someone else's queue name: it gets a copy of every message
+    sent through ``/exchange/NS/{routing_key}``, and nothing of what goes to ``/amq/queue/{routing_key}``."""
+    import pika
+
+    spy = f"spy-{routing_key}"
+    with pika.BlockingConnection(pika.URLParameters(broker.url)) as connection:
+        channel = connection.channel()
+        channel.queue_declare(spy)
+        channel.queue_bind(spy, NS, routing_key=routing_key)
+    return spy
+
+
 def _kit(rabbitmq_url: str | None, n: int, **extra) -> KitOptions:
     values = dict(broker=rabbitmq_url, reference=True, kit_her_id=9_994_000 + n, reference_her_id_base=9_974_000 + 500 * n,
                   sync_timeout=2.0, apprec_timeout=3.0, manual_timeout=3.0, slow_sync_s=3.0)  # fmt: skip
@@ -220,11 +233,15 @@ def _kit(rabbitmq_url: str | None, n: int, **extra) -> KitOptions:
 @pytest.mark.rabbitmq
 def test_the_kit_with_a_namespace_passes_against_the_reference_epj(broker):
     """Kit and reference EPJ both send to /exchange/NS/{queue}: every test passes only if that routes."""
-    result = run_kit(_kit(broker.url, 1, namespace=NS))
+    options = _kit(broker.url, 1, namespace=NS)
+    to_epj = _spy(broker, f"{options.reference_her_id_base + 1}_async")  # the kit's EKONTAKT to the first service
+    to_kit = _spy(broker, f"{options.kit_her_id}_async")  # the reference EPJ's AppRecs to the kit
+    result = run_kit(options)
     not_passed = {t.id: (t.state, t.messages) for t in result.tests() if t.state is not State.PASS}
     assert all(state is State.SKIP for state, _ in not_passed.values()), not_passed
     assert set(not_passed) <= {"DH-RCP-002"}  # the XSD test skips without the official schemas
     assert result.exit_code == 0
+    assert broker.queue_depth(to_epj) > 0 and broker.queue_depth(to_kit) > 0  # both went through the exchange
 
 
 @pytest.mark.rabbitmq
@@ -248,3 +265,31 @@ def test_conformance_command_with_a_namespace_on_its_private_broker_prints_it_an
     assert result.exit_code == 0, result.output
     assert "namespace: DigitalDialog: end the EPJ's connection string in /DigitalDialog" in result.output
     assert "2 tests: 2 passed" in result.output
+
+
+# ------------------------------------------------------------------------------------ digihelse load --amqp
+
+
+@pytest.mark.rabbitmq
+def test_load_over_amqp_with_a_namespace_holds_the_invariants(broker, tmp_path):
+    """helsenorge's Locust users and the reference EPJ both send to /exchange/NS/{queue}; every AppRec comes back."""
+    import json
+
+    from digihelse.cli import app
+
+    from conformance.reference import DEFAULT_HER_ID_BASE
+
+    to_epj = [_spy(broker, f"{DEFAULT_HER_ID_BASE + n}_async") for n in (1, 2)]  # helsenorge's requests
+    to_kit = _spy(broker, "9994010_async")  # the reference EPJ's AppRecs
+    out = tmp_path / "load"
+    result = CliRunner().invoke(app, ["load", "--amqp", broker.url, "--namespace", NS, "--users", "3",
+                                      "--run-time", "4", "--rate", "10", "--apprec-timeout", "10", "--settle", "10",
+                                      "--kit-her-id", "9994010", "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["invariants"]["ok"] is True and summary["invariants"]["apprecs"] > 0
+    assert sum(map(broker.queue_depth, to_epj)) > 0 and broker.queue_depth(to_kit) > 0  # sent the library's way
+    unknown = CliRunner().invoke(app, ["load", "--amqp", broker.url, "--namespace", "NoSuchBus", "--run-time", "1",
+                                       "--kit-her-id", "9994011", "--out", str(tmp_path / "unknown")])  # fmt: skip
+    assert unknown.exit_code == 2 and "namespace 'NoSuchBus'" in unknown.output, unknown.output
+    assert CliRunner().invoke(app, ["load", "--namespace", NS, "--run-time", "1"]).exit_code == 2
