@@ -73,6 +73,17 @@ class KitOptions(BaseModel):
                                          "(created when absent)")
     workers: int | None = Field(None, ge=1, description="tests run side by side, at most this many at once "
                                 "[default: all]; 1 runs them one after another")
+    namespace: str | None = Field(None, description="Helsenorge.Messaging's namespace: the RabbitMQ exchange the "
+                                  "kit sends through, /exchange/{namespace}/{queue}")
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value):
+        if value is not None:
+            from mocks.exchange.amqp_bindings import check_namespace
+
+            check_namespace(value)
+        return value
 
     @field_validator("registries")
     @classmethod
@@ -117,6 +128,8 @@ class KitOptions(BaseModel):
                              "the EPJ's encryption certificate and verifies its signatures")
         if self.reference and self.epj_certificates is not None:
             raise ValueError("--epj-certificates is for a vendor's EPJ; the reference EPJ makes its own")
+        if self.namespace is not None and self.broker == "embedded":
+            raise ValueError("--namespace needs a RabbitMQ (an amqp:// URL, or none with --reference), not 'embedded'")
         if self.broker == "embedded" and not self.reference:
             raise ValueError("--broker embedded works only with --reference: a vendor's EPJ needs a real broker")
         if self.broker is not None and self.broker != "embedded" and not self.broker.startswith(("amqp://", "amqps://")):
@@ -195,13 +208,22 @@ def _schemas(directory: Path | None) -> SchemaSet | None:
         raise UsageError(str(exc)) from None
 
 
-def _amqp(url: str) -> Exchange:
+def _amqp(url: str, namespace: str | None = None) -> Exchange:
     from mocks.exchange.amqp import AmqpExchange
 
-    return AmqpExchange(url, min_receive_wait=0.01)
+    return AmqpExchange(url, namespace=namespace, min_receive_wait=0.01)
 
 
-def epj_settings(served: ServedRegistries, parties: KitParties, broker_url: str) -> list[tuple[str, str]]:
+def namespace_setting(namespace: str | None) -> str:
+    """How the kit addresses queues, in the words an EPJ's configuration needs."""
+    if namespace is None:
+        return "none: the kit's queues are addressed by bare name or /amq/queue/{queue}"
+    return (f"{namespace}: end the EPJ's connection string in /{namespace}; the library (and the kit) then sends "
+            f"to /exchange/{namespace}/{{queue}} and receives from /amq/queue/{{queue}}")  # fmt: skip
+
+
+def epj_settings(served: ServedRegistries, parties: KitParties, broker_url: str,
+                 namespace: str | None = None) -> list[tuple[str, str]]:  # fmt: skip
     """What a Helsenorge.Messaging-based EPJ must be configured with to reach the kit (printed at start)."""
     urls = served.urls
     return [
@@ -211,7 +233,7 @@ def epj_settings(served: ServedRegistries, parties: KitParties, broker_url: str)
         ("the kit's HER-id (helsenorge role)", str(parties.kit_her_id)),
         ("the EPJ's services registered in that AR", " ".join(map(str, parties.service_her_ids))),
         ("broker", redact(broker_url)),
-        ("namespace", "none: the kit's queues are addressed by bare name or /amq/queue/{queue}"),
+        ("namespace", namespace_setting(namespace)),
     ]
 
 
@@ -233,7 +255,7 @@ def run_kit(
     with ExitStack() as stack:
         broker_url = options.broker
         if broker_url is None:  # --reference without --broker: a private RabbitMQ on loopback
-            broker_url = stack.enter_context(PrivateBroker())
+            broker_url = stack.enter_context(PrivateBroker(options.namespace))
         if broker_url == "embedded":
             from mocks.exchange.embedded import EmbeddedExchange
 
@@ -241,18 +263,23 @@ def run_kit(
             stack.callback(shared.close)
             kit_exchange = epj_exchange = shared
         else:
-            kit_exchange = _amqp(broker_url)
+            namespace = options.namespace
+            kit_exchange = _amqp(broker_url, namespace)
             stack.callback(kit_exchange.close)
-            epj_exchange = ConnectionPerQueue(lambda: _amqp(broker_url)) if options.reference else None
+            epj_exchange = ConnectionPerQueue(lambda: _amqp(broker_url, namespace)) if options.reference else None
             if epj_exchange is not None:
                 stack.callback(epj_exchange.close)
         reference = None
         names: dict[int, str] = {}
         patient_names: dict[str, tuple[str, str]] = {}
         if options.reference:
-            reference = ReferenceEpj(epj_exchange, options.kit_her_id, fault=parse_fault(options.fault),
-                                     her_id_base=options.reference_her_id_base,
-                                     slow_sync_s=options.slow_sync_s or options.sync_timeout + 1.0)  # fmt: skip
+            try:  # seeding declares the reference EPJ's queues (and binds them to the namespace)
+                reference = ReferenceEpj(epj_exchange, options.kit_her_id, fault=parse_fault(options.fault),
+                                         her_id_base=options.reference_her_id_base,
+                                         slow_sync_s=options.slow_sync_s or options.sync_timeout + 1.0)  # fmt: skip
+            except Exception as exc:  # noqa: BLE001 - the reference EPJ cannot run without its queues
+                detail = str(exc).replace(broker_url, redact(broker_url))
+                raise UsageError(f"cannot declare the reference EPJ's queues on {redact(broker_url)}: {detail}") from None
             epj_her_id, services, patients = reference.epj_her_id, reference.service_her_ids, reference.patients
             names, patient_names = reference.names, reference.patient_names
         else:
@@ -277,7 +304,7 @@ def run_kit(
                 raise UsageError(f"--registries {options.registries}: {exc}") from None
             stack.callback(served.stop)
             if announce is not None:
-                announce(epj_settings(served, parties, broker_url) + _protection_settings(protection))
+                announce(epj_settings(served, parties, broker_url, options.namespace) + _protection_settings(protection))
         try:
             agreement = parties.agreement(services[0])
         except LookupError as exc:
@@ -359,7 +386,10 @@ def _protection(options: KitOptions, parties: KitParties, reference: ReferenceEp
 
 
 class PrivateBroker:
-    """A LocalBroker in a temporary directory for the length of the run."""
+    """A LocalBroker in a temporary directory for the length of the run, with the namespace's exchange if one is given."""
+
+    def __init__(self, namespace: str | None = None) -> None:
+        self.namespace = namespace
 
     def __enter__(self) -> str:
         from mocks.harness.broker import BrokerError, LocalBroker, find_rabbitmq_bin, free_port
@@ -371,7 +401,10 @@ class PrivateBroker:
         self._broker = LocalBroker(port=free_port(), dir=self._dir)
         try:
             self._broker.start()
+            if self.namespace is not None:
+                self._broker.declare_namespace(self.namespace)
         except BrokerError as exc:
+            self._broker.stop()
             shutil.rmtree(self._dir, ignore_errors=True)
             raise UsageError(f"could not start a private RabbitMQ: {exc}") from None
         return self._broker.url

@@ -58,21 +58,43 @@ def start(
         ),
     ] = None,
     dir: DirOption = DEFAULT_DIR,
+    namespace: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--namespace",
+            help="Declare this exchange (direct, durable) for Helsenorge.Messaging's namespace: a library-based "
+            "sender whose connection string ends in /NS sends to /exchange/NS/{queue}. Queues declared by a "
+            "harness exchange with the same namespace are bound to it under their own names. Repeat for several.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Start the node in the background and wait until it accepts AMQP 1.0 connections (a few seconds).
 
-    Does nothing if it is already running. Prints the node, port, pid and AMQP URL.
+    Does nothing if it is already running (the namespaces are still declared). Prints the node, port, pid,
+    AMQP URL and namespaces.
     """
     if find_rabbitmq_bin() is None:
         typer.echo("error: RabbitMQ is not installed; run scripts/install-rabbitmq.sh", err=True)
         raise typer.Exit(2)
     broker = LocalBroker(port=port, dir=dir)
+    from mocks.exchange.amqp_bindings import namespace_problem
+
+    for ns in namespace or []:
+        problem = namespace_problem(ns)
+        if problem is not None:
+            typer.echo(f"error: --namespace: {problem}", err=True)
+            raise typer.Exit(2)
     try:
         status = broker.start()
+        for ns in namespace or []:
+            broker.declare_namespace(ns)
     except BrokerError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     _print(status)
+    for ns in namespace or []:
+        typer.echo(f"namespace: {ns} (send to /exchange/{ns}/{{queue}}; connection string {status.url}/{ns})")
 
 
 @broker_app.command("stop")

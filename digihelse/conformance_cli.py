@@ -67,6 +67,7 @@ def conformance(
     reference: Annotated[bool, typer.Option("--reference", help="Test the built-in reference EPJ (seeded with its own services and patients) instead of a vendor's.")] = False,
     fault: Annotated[Optional[str], typer.Option("--fault", help="With --reference: break the reference EPJ one way (no-apprec, wrong-original-msgid, avvist-everything, journals-duplicates, slow-sync, no-transport-checks).", show_default=False)] = None,
     registries: Annotated[Optional[str], typer.Option("--registries", help="HOST:PORT on which to serve the kit's AR (/ar/soap, /ar/soap/Basic, /ar/api/parties) and CPPA (/cppa/…) for the run, so an EPJ built on Helsenorge.Messaging can look up the kit's party; the settings the EPJ needs are printed first.", show_default=False)] = None,
+    namespace: Annotated[Optional[str], typer.Option("--namespace", help="Helsenorge.Messaging's namespace (the path of the EPJ's connection string, e.g. NHNTestServiceBus): the kit sends to /exchange/NAMESPACE/{queue} and receives from /amq/queue/{queue}, as the library does, and binds its own queues to that exchange. The broker must have the exchange (digihelse broker start --namespace NAMESPACE); with --reference and no --broker the private broker declares it.", show_default=False)] = None,
     parties: Annotated[Optional[Path], typer.Option("--parties", help="JSON file with the EPJ's own AR entries (a list of what POST /ar/api/parties takes: herId, name, type, parentHerId, processes, queues, …), registered in the kit's AR instead of the defaults; tests in a process the EPJ does not declare are skipped.", show_default=False)] = None,
     protect: Annotated[bool, typer.Option("--protect", help="CMS sign-then-encrypt as Helsenorge.Messaging does: the kit signs with its own certificate (published in its AR) and encrypts to the EPJ's encryption certificate from AR, and decrypts and verifies what comes back against the EPJ's signing certificate; certificate errors are reported with the library's conditions.")] = False,
     reference_certificates: Annotated[str, typer.Option("--reference-certificates", help="With --reference --protect: publish the reference EPJ's certificates valid, expired, no-key-usage or wrong-usage, to see the condition the kit reports for each.")] = "valid",
@@ -104,6 +105,7 @@ def conformance(
             reference=reference, fault=fault, registries=registries, parties=parties,
             protect=protect, reference_certificates=reference_certificates,
             epj_certificates=epj_certificates, kit_credentials=kit_credentials,
+            namespace=namespace,
         )  # fmt: skip
     except ValidationError as exc:
         _fail_usage("; ".join(_problem(e) for e in exc.errors()))

@@ -65,10 +65,10 @@ def require_loopback_amqp(url: str) -> str:
     return url
 
 
-def _amqp_exchange(url: str):
+def _amqp_exchange(url: str, namespace: str | None = None):
     from mocks.exchange.amqp import AmqpExchange
 
-    return AmqpExchange(url, min_receive_wait=0.01)
+    return AmqpExchange(url, namespace=namespace, min_receive_wait=0.01)
 
 
 def _drain_late(url: str, kit_her_ids: list[int], ledger: Path, records_done, settle: float) -> None:
@@ -123,9 +123,11 @@ def run_amqp_load(
     reference_delay: float = 0.0,
     registries: str | None = None,
     console: Console | None = None,
+    namespace: str | None = None,
 ) -> LoadResult:
     from conformance.kit import PrivateBroker
     from conformance.reference import ConnectionPerQueue, ReferenceEpj
+    from mocks.exchange.amqp import ExchangeError
     from loadtests.amqp_invariants import check_wire, read_ledgers
     from loadtests.load_profiles import profile as get_profile
 
@@ -149,6 +151,12 @@ def run_amqp_load(
         raise UsageError("--patient: give at least one fødselsnummer the EPJ knows (with --epj-her-id)")
     if amqp != "private":
         require_loopback_amqp(amqp)
+    if namespace is not None:
+        from mocks.exchange.amqp_bindings import namespace_problem
+
+        problem = namespace_problem(namespace)
+        if problem is not None:
+            raise UsageError(f"--namespace: {problem}")
     if registries is not None:
         from loadtests.registries import parse_host_port
 
@@ -166,15 +174,18 @@ def run_amqp_load(
     result = LoadResult(exit_code=1, out=str(out), shape=shape, host="", users=users, workers=workers,
                         run_time_s=seconds, locust_exit_code=None)  # fmt: skip
     with ExitStack() as stack:
-        url = stack.enter_context(PrivateBroker()) if amqp == "private" else amqp
+        url = stack.enter_context(PrivateBroker(namespace)) if amqp == "private" else amqp
         result.host = url.split("@")[-1]
         services = list(service_her_ids or [])
         if epj_her_id is None:
-            connect = (lambda: SlowExchange(_amqp_exchange(url), reference_delay)) if reference_delay > 0 \
-                else (lambda: _amqp_exchange(url))  # fmt: skip
+            connect = (lambda: SlowExchange(_amqp_exchange(url, namespace), reference_delay)) if reference_delay > 0 \
+                else (lambda: _amqp_exchange(url, namespace))  # fmt: skip
             epj_exchange = ConnectionPerQueue(connect)
             stack.callback(epj_exchange.close)
-            reference = ReferenceEpj(epj_exchange, kit_her_id, seed=seed, patients_per_service=max(3, users))
+            try:  # seeding declares the reference EPJ's queues (and binds them to the namespace)
+                reference = ReferenceEpj(epj_exchange, kit_her_id, seed=seed, patients_per_service=max(3, users))
+            except ExchangeError as exc:
+                raise UsageError(f"cannot declare the reference EPJ's queues: {exc}") from None
             reference.start(poll=0.05)
             stack.callback(reference.stop)
             epj_her_id, services, patients = reference.epj_her_id, reference.service_her_ids, reference.patients
@@ -188,10 +199,12 @@ def run_amqp_load(
             server = RegistryServer(kit_registry(kit_ids, epj_her_id, services), registry_host, registry_port).start()
             stack.callback(server.stop)
             say.print(f"AR and CPPA for the EPJ's look-ups on {server.url}/ar/soap and {server.url}/cppa")
-        declarer = _amqp_exchange(url)
+        declarer = _amqp_exchange(url, namespace)
         try:
             for her_id in kit_ids:
                 declarer.declare(her_id)
+        except ExchangeError as exc:
+            raise UsageError(f"cannot declare helsenorge's queues: {exc}") from None
         finally:
             declarer.close()
         extra = ["--dh-amqp", url, "--dh-kit-her-id", str(kit_her_id), "--dh-epj-her-id", str(epj_her_id),
@@ -199,7 +212,7 @@ def run_amqp_load(
                  "--dh-apprec-timeout", f"{apprec_timeout:g}", "--dh-shape", shape, "--dh-run-time", f"{seconds:g}",
                  "--dh-rate", f"{rate or 0:g}", "--dh-peak-multiple", f"{peak_multiple:g}",
                  "--dh-ledger-dir", str(out), "--dh-seed", str(seed), "--dh-partitions", str(processes),
-                 "--run-time", f"{seconds:g}s"]  # fmt: skip
+                 "--run-time", f"{seconds:g}s"] + (["--dh-namespace", namespace] if namespace else [])  # fmt: skip
         say.print(f"Locust over AMQP: {users} users, {shape}, {seconds:g} s, "
                   f"{'%d workers' % workers if workers else 'one process'} …")
         locust = run_locust(AMQP_LOCUSTFILE, host="http://127.0.0.1", out=out, run_time=seconds, users=users,

@@ -549,6 +549,7 @@ def load(
     rate: Annotated[Optional[float], typer.Option("--rate", help="--amqp: requests per second at the profile's intensity 1 (default: --peak-multiple × the national peak).")] = None,
     peak_multiple: Annotated[float, typer.Option("--peak-multiple", help="--amqp: the load as a multiple of the national peak message rate.")] = 10.0,
     registries: Annotated[Optional[str], typer.Option("--registries", help="--amqp: serve helsenorge's AR (/ar/soap) and CPPA (/cppa) on HOST:PORT (loopback) for an EPJ that looks its counterpart up.")] = None,
+    namespace: Annotated[Optional[str], typer.Option("--namespace", help="--amqp: Helsenorge.Messaging's namespace: send to /exchange/NAMESPACE/{queue} (receive from /amq/queue/{queue}) and bind the declared queues to that exchange, which must exist ('private' declares it).")] = None,
     reference_delay: Annotated[float, typer.Option("--reference-delay", help="--amqp with the reference EPJ: make it deliberately slow (seconds before each message it sends).")] = 0.0,
 ) -> None:
     """Run a bounded Locust load test against the harness and check the services' invariants.
@@ -579,12 +580,14 @@ def load(
                                    service_her_ids=service_her_id, patients=patient, kit_her_id=kit_her_id,
                                    apprec_timeout=apprec_timeout, rate=rate, peak_multiple=peak_multiple,
                                    settle=settle, reference_delay=reference_delay, registries=registries,
-                                   console=Console(stderr=True))
+                                   console=Console(stderr=True), namespace=namespace)
         except UsageError as exc:
             Console(stderr=True).print(f"error: {exc}")
             raise typer.Exit(2) from None
         print_summary(result, console)
         raise typer.Exit(result.exit_code)
+    if namespace is not None:
+        raise typer.BadParameter("--namespace addresses a RabbitMQ: it needs --amqp", param_hint="--namespace")
     if db is not None and host is None:
         raise typer.BadParameter("--db is for a server given with --host; without it the command uses OUT/serve-db",
                                  param_hint="--db")

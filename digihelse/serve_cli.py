@@ -55,6 +55,11 @@ def serve(
         help="Token the administrative endpoints demand as Authorization: Bearer TOKEN (AR registrations, removals "
              "and certificate publication, the whole notification outbox). At least 16 characters; a random one "
              "is made and printed at start when none is given.")] = None,
+    namespace: Annotated[Optional[str], typer.Option(
+        "--namespace",
+        help="With an amqp:// --broker: Helsenorge.Messaging's namespace. Services send to /exchange/NAMESPACE/{queue} "
+             "and receive from /amq/queue/{queue}, as the library does, and bind the queues they declare to that "
+             "exchange, which must exist (digihelse broker start --namespace NAMESPACE).")] = None,
 ) -> None:
     """Serve helsenorge, the reference EPJs, AR/CPPA and notifications on one port.
 
@@ -71,6 +76,8 @@ def serve(
     from mocks.kernel.ports import ScaledClock
 
     values: dict = {"broker": broker, "db": db, "protect": protect, "operator_token": operator_token}
+    if namespace is not None:
+        values["namespace"] = namespace
     if scenario is not None:
         try:
             table = tomllib.loads(scenario.read_text(encoding="utf-8"))
@@ -101,6 +108,9 @@ def serve(
         console.print(f"error: {exc}")
         raise typer.Exit(2) from None
     _summary(harness, host, port)
+    if settings.namespace is not None:
+        console.print(f"Bus: {settings.broker.rsplit('@', 1)[-1]}, namespace {settings.namespace}: sends go to "
+                      f"/exchange/{settings.namespace}/{{queue}}, receives from /amq/queue/{{queue}}", highlight=False)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # Slow clients must not hold a connection for ever: h11 caps a request head's size, and uvicorn closes
     # idle keep-alive connections and (via the limit below) refuses piling-up connections; a body trickled in

@@ -59,6 +59,7 @@ def _options(parser) -> None:
     g.add_argument("--dh-ledger-dir", default="", help="directory for the wire ledgers (one file per process)")
     g.add_argument("--dh-seed", type=int, default=2026)
     g.add_argument("--dh-partitions", type=int, default=1)
+    g.add_argument("--dh-namespace", default="", help="send to /exchange/NS/{queue} (Helsenorge.Messaging's namespace)")
 
 
 class Run:
@@ -82,7 +83,8 @@ def _on_test_start(environment, **_kwargs) -> None:
     Run.patients = patients[index::max(1, o.dh_partitions)] or patients
     ledger = Path(o.dh_ledger_dir) / f"amqp-ledger-{kit}.jsonl" if o.dh_ledger_dir else None
     Run.party = HelsenorgeParty(o.dh_amqp, kit_her_id=kit, epj_her_id=o.dh_epj_her_id,
-                                service_her_ids=Run.services, ledger=ledger)  # fmt: skip
+                                service_her_ids=Run.services, ledger=ledger,
+                                namespace=o.dh_namespace or None)  # fmt: skip
     Run.start = time.monotonic()
 
 

@@ -46,7 +46,13 @@ from mocks.wire.models import ProcessFunction
 from mocks.wire.models import VEvent
 
 AMQP_ADDRESS = "/amq/queue/{queue}"
-"""RabbitMQ 3.x addressing (the harness's default ``address_style``)."""
+"""RabbitMQ 3.x addressing (the harness's default ``address_style``); receives use it with a namespace too."""
+
+
+def send_address(queue: str, namespace: str | None = None) -> str:
+    """Where a message for ``queue`` goes: ``/exchange/{namespace}/{queue}`` with a namespace, as
+    Helsenorge.Messaging sends (``AmqpConnection.GetEntityName``), else ``/amq/queue/{queue}``."""
+    return f"/exchange/{namespace}/{queue}" if namespace else AMQP_ADDRESS.format(queue=queue)
 
 
 class AnswerFailed(Exception):
@@ -134,7 +140,9 @@ class HelsenorgeParty:
         ledger: Path | None = None,
         names: dict[int, str] | None = None,
         patient_names: dict[str, tuple[str, str]] | None = None,
+        namespace: str | None = None,
     ) -> None:
+        self.namespace = namespace
         self.parties = KitParties(kit_her_id, epj_her_id, service_her_ids, names=names)
         self.factory = MessageFactory(self.parties, names=patient_names)
         self.factory.cpa_ids = {s: self.parties.agreement(s).cpa_id for s in service_her_ids}
@@ -193,7 +201,7 @@ class HelsenorgeParty:
         # "sending" first: a user stopped while the broker confirms may still have put it on the wire
         self.ledger.write(kind="sending", msg_id=msg_id)
         try:
-            self.conn.send(AMQP_ADDRESS.format(queue=envelope.to), envelope_to_message(envelope)).result(timeout)
+            self.conn.send(send_address(envelope.to, self.namespace), envelope_to_message(envelope)).result(timeout)
             # on the ledger once the broker has it (a user stopped before that sent nothing)
             self.ledger.write(kind="sent", msg_id=msg_id, message_id=envelope.message_id, type=waiter.kind,
                               ack=ack, at=time.time())  # fmt: skip
@@ -259,7 +267,7 @@ class HelsenorgeParty:
         rec = apprec_for(msg, AppRecStatus.OK, gen_date=now, msg_id=str(uuid.uuid4()))
         out = envelope_for(rec, from_her_id=self.kit_her_id, to_her_id=env.from_her_id, now=now, message_id=rec.id,
                            cpa_id=env.cpa_id)  # fmt: skip
-        self.conn.send(AMQP_ADDRESS.format(queue=out.to), envelope_to_message(out))
+        self.conn.send(send_address(out.to, self.namespace), envelope_to_message(out))
 
     def close(self) -> None:
         self.conn.close()

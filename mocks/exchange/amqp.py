@@ -16,11 +16,16 @@ second, as the library's ``yyyy-MM-ddTHH:mm:ssK`` carries them).
 
 Addressing (``address_style``):
 
-* ``"amq-queue"`` (default, RabbitMQ 3.x): send to and receive from ``/amq/queue/{q}``;
-* ``"exchange"`` (what Helsenorge.Messaging does on RabbitMQ when the connection string
-  has a namespace): send to ``/exchange/{namespace}/{q}``, receive from
-  ``/amq/queue/{q}``; the broker must route exchange ``namespace`` with key ``q`` to
-  queue ``q`` (NHN's does; a bare :class:`LocalBroker` has no such exchange);
+* ``"amq-queue"`` (default without a namespace, RabbitMQ 3.x): send to and receive from
+  ``/amq/queue/{q}``;
+* ``"exchange"`` (the default when ``namespace=`` is given; what Helsenorge.Messaging does on
+  RabbitMQ when its connection string has a namespace, ``amqp://…:5672/{namespace}``): send to
+  ``/exchange/{namespace}/{q}``, receive from ``/amq/queue/{q}``. The broker must route
+  exchange ``namespace`` with key ``q`` to queue ``q``: NHN's does; on our own broker
+  :meth:`LocalBroker.declare_namespace` declares the exchange and :meth:`declare` binds each
+  queue it declares (:mod:`mocks.exchange.amqp_bindings`, over AMQP 0-9-1). A namespace the
+  broker has no exchange for is refused with an :class:`ExchangeError` naming it, by
+  :meth:`declare` and by the first send;
 * ``"bare"``: the queue name as the address both ways (Service Bus, Artemis, RabbitMQ 4).
 
 Design choices, forced by RabbitMQ 3.x's AMQP 1.0 plugin (checked against 3.10.8):
@@ -93,6 +98,7 @@ from proton.reactor import Container, LinkOption
 from proton.handlers import MessagingHandler
 from proton.utils import BlockingConnection, BlockingReceiver, LinkDetached
 
+from mocks.exchange.amqp_bindings import NamespaceError, bind_queues, check_namespace
 from mocks.exchange.base import queues_for
 from mocks.exchange.envelope import MAX_DELIVERIES, Delivery, Envelope
 from mocks.exchange.amqp_wire import (  # noqa: F401  the public names re-exported: the wire form lives in amqp_wire
@@ -190,7 +196,7 @@ class AmqpExchange:
         self,
         url: str,
         *,
-        address_style: str = "amq-queue",
+        address_style: str | None = None,
         namespace: str | None = None,
         redelivery: str = "republish",
         dead_letter: str = "client",
@@ -198,10 +204,17 @@ class AmqpExchange:
         timeout: float = 10.0,
         min_receive_wait: float = 0.05,
     ) -> None:
+        if address_style is None:
+            address_style = "exchange" if namespace else "amq-queue"
         if address_style not in ADDRESS_STYLES:
             raise ValueError(f"address_style must be one of {sorted(ADDRESS_STYLES)}")
         if address_style == "exchange" and not namespace:
-            raise ValueError("address_style='exchange' needs namespace= (the exchange, e.g. NHNTESTServiceBus)")
+            raise ValueError("address_style='exchange' needs namespace= (the exchange, e.g. NHNTestServiceBus)")
+        if namespace is not None:
+            check_namespace(namespace)
+            if address_style != "exchange":
+                raise ValueError(f"namespace={namespace!r} is used only by address_style='exchange', "
+                                 f"not {address_style!r}")  # fmt: skip
         if redelivery not in ("republish", "modified"):
             raise ValueError("redelivery must be 'republish' or 'modified'")
         if dead_letter not in ("client", "broker"):
@@ -327,6 +340,9 @@ class AmqpExchange:
         error = self._wait_attach(conn, link, self._send_session)
         if error is not None:
             self._reset_send_session()
+            if self.namespace and ("not-found" in error or "NOT_FOUND" in error):
+                raise ExchangeError(f"cannot send to {self.send_address(queue)}: namespace {self.namespace!r} "
+                                    f"is not an exchange on this broker ({error})")  # fmt: skip
             raise ExchangeError(f"cannot send to {self.send_address(queue)}: {error}")
         self._senders[queue] = link
         return link
@@ -360,9 +376,19 @@ class AmqpExchange:
 
     # -------------------------------------------------------------- declare
     def declare(self, her_id: int) -> None:
-        """The party's five durable queues ``{herid}_async|_sync|_syncreply|_error|_dl``."""
+        """The party's five durable queues ``{herid}_async|_sync|_syncreply|_error|_dl``.
+
+        With a namespace each is also bound to exchange ``namespace`` under its own name, so what a
+        library-based sender puts on ``/exchange/{namespace}/{queue}`` lands on it.
+        """
+        queues = queues_for(her_id)
         with self._lock:
-            self._retrying(lambda: self._declare(queues_for(her_id)))
+            self._retrying(lambda: self._declare(queues))
+        if self.namespace:
+            try:
+                bind_queues(self.url, self.namespace, queues)
+            except NamespaceError as exc:
+                raise ExchangeError(str(exc)) from None
 
     def _declare(self, queues: list[str]) -> None:
         conn = self._connection()

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Iterable
 
 from fastapi import FastAPI
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from mocks.kernel.auth import OperatorGate, TokenSigner
 from mocks.harness.chaos import HELSENORGE_NAMES, Chaos, FaultInjector, epj_names
@@ -68,6 +68,23 @@ class ServeSettings(BaseModel):
     operator_token: str | None = Field(None, min_length=16, description="the token administrative endpoints "
                                        "(AR writes, certificate publication, the notification outbox) demand; "
                                        "random per start when not given")
+    namespace: str | None = Field(None, description="with an amqp:// broker: Helsenorge.Messaging's namespace, the "
+                                  "exchange sends go through (/exchange/{namespace}/{queue}); None for /amq/queue/")
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value):
+        if value is not None:
+            from mocks.exchange.amqp_bindings import check_namespace
+
+            check_namespace(value)
+        return value
+
+    @model_validator(mode="after")
+    def _namespace_needs_rabbitmq(self) -> "ServeSettings":
+        if self.namespace is not None and not self.broker.startswith(("amqp://", "amqps://")):
+            raise ValueError("namespace needs an amqp:// broker (a RabbitMQ); the embedded exchange has no exchanges")
+        return self
 
 
 def wall_clock() -> datetime:
@@ -101,7 +118,7 @@ def make_exchange(settings: ServeSettings) -> Exchange:
     if settings.broker.startswith(("amqp://", "amqps://")):
         from mocks.exchange.amqp import AmqpExchange
 
-        return AmqpExchange(settings.broker)
+        return AmqpExchange(settings.broker, namespace=settings.namespace)
     raise ValueError(f"broker: {settings.broker!r} is neither 'embedded' nor an amqp:// URL")
 
 

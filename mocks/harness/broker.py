@@ -20,7 +20,10 @@ it (``digihelse broker start`` returns at once); :meth:`LocalBroker.stop` stops 
 ``rabbitmqctl stop`` and kills the process group if that does not finish.
 
 Queues are declared over AMQP 1.0 by :class:`mocks.exchange.amqp.AmqpExchange`, not
-here. What AMQP 1.0 on RabbitMQ 3.x cannot do goes through ``rabbitmqctl``: queue
+here. A Helsenorge.Messaging namespace (the exchange a library-based sender addresses as
+``/exchange/{ns}/{queue}``) is declared here, direct and durable
+(:meth:`LocalBroker.declare_namespace`, ``digihelse broker start --namespace NS``), as NHN's
+broker has it; an exchange built with that namespace binds each queue it declares to it. What AMQP 1.0 on RabbitMQ 3.x cannot do goes through ``rabbitmqctl``: queue
 depths (:meth:`queue_depths`) and the dead-letter policy that makes a broker-side
 ``rejected`` outcome land in ``{herid}_dl`` (:meth:`set_dead_letter_policy`), as on NHN
 where Helsenorge.Messaging calls ``Reject()``.
@@ -372,6 +375,19 @@ class LocalBroker:
             "set_policy", "--apply-to", "queues", "--priority", "1",
             f"digihelse-dl-{her_id}", f"^{her_id}_(async|sync|syncreply|error)$", definition,
         )
+
+    def declare_namespace(self, namespace: str) -> None:
+        """Declare exchange ``namespace`` (direct, durable; idempotent) for library-style senders.
+
+        Queues are bound to it, each under its own name, by an
+        :class:`~mocks.exchange.amqp.AmqpExchange` built with ``namespace=`` when it declares them.
+        """
+        from mocks.exchange.amqp_bindings import NamespaceError, declare_namespace
+
+        try:
+            declare_namespace(self.url, namespace)
+        except NamespaceError as exc:
+            raise BrokerError(str(exc)) from None
 
     def exchange(self, **options):
         """An :class:`~mocks.exchange.amqp.AmqpExchange` on this node whose ``depth`` works."""
