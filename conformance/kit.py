@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from mocks.epj.faults import Fault, fault as parse_fault
 from mocks.exchange.base import Exchange
 from mocks.exchange.envelope import SYNC_CALL_TIMEOUT_S
+from mocks.exchange.namespace import Namespace
 from mocks.wire.identifiers import fnr_problem, herid_problem
 from mocks.security.certificates import load_credentials, save_credentials, thumbprint
 from mocks.wire.schema import SchemaDirError, SchemaSet
@@ -73,17 +74,9 @@ class KitOptions(BaseModel):
                                          "(created when absent)")
     workers: int | None = Field(None, ge=1, description="tests run side by side, at most this many at once "
                                 "[default: all]; 1 runs them one after another")
-    namespace: str | None = Field(None, description="Helsenorge.Messaging's namespace: the RabbitMQ exchange the "
+    namespace: Namespace = Field(None, description="Helsenorge.Messaging's namespace: the RabbitMQ exchange the "
                                   "kit sends through, /exchange/{namespace}/{queue}")
 
-    @field_validator("namespace")
-    @classmethod
-    def _namespace(cls, value):
-        if value is not None:
-            from mocks.exchange.amqp_bindings import check_namespace
-
-            check_namespace(value)
-        return value
 
     @field_validator("registries")
     @classmethod

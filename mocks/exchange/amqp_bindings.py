@@ -25,31 +25,13 @@ from urllib.parse import unquote, urlsplit
 import pika
 from pika.exceptions import AMQPError, ChannelClosedByBroker
 
-NAMESPACE_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,255}$")
-"""RabbitMQ allows up to 255 bytes in an exchange name; ``/`` would split the v1 address, so it is refused."""
+from mocks.exchange.namespace import NAMESPACE_PATTERN, check_namespace, namespace_problem  # noqa: F401 - re-exported
 
 NOT_FOUND = 404
 
 
 class NamespaceError(RuntimeError):
     """The namespace (RabbitMQ exchange) is unusable: unknown on the broker, or not a valid name."""
-
-
-def namespace_problem(namespace: str) -> str | None:
-    """Why ``namespace`` cannot name the exchange, or None when it can."""
-    if not NAMESPACE_PATTERN.match(namespace):
-        return (f"namespace {namespace!r} must be 1-255 characters of letters, digits, '_', '-', '.', ':' "
-                "(it becomes /exchange/{namespace}/{queue}; a '/' would split that address)")  # fmt: skip
-    if namespace.startswith("amq."):
-        return f"namespace {namespace!r}: names starting with 'amq.' are reserved by RabbitMQ"
-    return None
-
-
-def check_namespace(namespace: str) -> str:
-    problem = namespace_problem(namespace)
-    if problem is not None:
-        raise ValueError(problem)
-    return namespace
 
 
 def _parameters(url: str) -> pika.URLParameters:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Iterable
 
 from fastapi import FastAPI
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from mocks.kernel.auth import OperatorGate, TokenSigner
 from mocks.harness.chaos import HELSENORGE_NAMES, Chaos, FaultInjector, epj_names
@@ -34,6 +34,7 @@ from mocks.epj.store import EpjStore
 from mocks.exchange.base import Exchange
 from mocks.exchange.embedded import EmbeddedExchange
 from mocks.exchange.envelope import Envelope
+from mocks.exchange.namespace import Namespace
 from mocks.harness.faulty import FaultyExchange
 from mocks.helsenorge.core import HelsenorgeCore
 from mocks.helsenorge.http import helsenorge_router
@@ -68,17 +69,9 @@ class ServeSettings(BaseModel):
     operator_token: str | None = Field(None, min_length=16, description="the token administrative endpoints "
                                        "(AR writes, certificate publication, the notification outbox) demand; "
                                        "random per start when not given")
-    namespace: str | None = Field(None, description="with an amqp:// broker: Helsenorge.Messaging's namespace, the "
+    namespace: Namespace = Field(None, description="with an amqp:// broker: Helsenorge.Messaging's namespace, the "
                                   "exchange sends go through (/exchange/{namespace}/{queue}); None for /amq/queue/")
 
-    @field_validator("namespace")
-    @classmethod
-    def _namespace(cls, value):
-        if value is not None:
-            from mocks.exchange.amqp_bindings import check_namespace
-
-            check_namespace(value)
-        return value
 
     @model_validator(mode="after")
     def _namespace_needs_rabbitmq(self) -> "ServeSettings":
