@@ -22,10 +22,7 @@ from mocks.harness.seeding import (
     CitizenSeed,
     InstallationSeed,
     MunicipalitySeed,
-    Person,
     ProxySeed,
-    Recipient,
-    World,
     WorldSeed,
 )
 from mocks.helsenorge.model import Channel, NotificationLevel
@@ -35,7 +32,7 @@ from mocks.wire.identifiers import synthetic_fnr
 
 PER_MUNICIPALITY_SERVICES = ("Helse og omsorg",)
 
-__all__ = ["PER_MUNICIPALITY_SERVICES", "Person", "Recipient", "World", "default_seed", "installations", "parties"]
+__all__ = ["PER_MUNICIPALITY_SERVICES", "default_seed", "installations", "parties"]
 
 
 def parties() -> list[CommunicationParty]:

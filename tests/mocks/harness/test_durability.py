@@ -23,7 +23,7 @@ import pytest
 
 from mocks.harness.broker import free_port
 from mocks.harness.invariants import check_invariants, pending_count
-from mocks.harness.population import World
+from mocks.harness.seeding import World
 from tests.mocks.harness.test_serve import ROOT, wait_until
 
 MESSAGES = 12

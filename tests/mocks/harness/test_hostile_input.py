@@ -46,7 +46,7 @@ from mocks.exchange.checks import check_incoming, sender_her_ids
 from mocks.exchange.envelope import CONTENT_TYPE_PLAIN, Envelope, ErrorCondition
 from mocks.kernel.http_guard import JSON_BODY_LIMIT, MAX_JSON_DEPTH
 from mocks.harness.invariants import check_invariants, pending_count
-from mocks.harness.population import Recipient
+from mocks.harness.seeding import Recipient
 from mocks.kernel.ports import ScaledClock
 from mocks.harness.slow_clients import SERVER_LIMITS
 from mocks.registry import ar_soap

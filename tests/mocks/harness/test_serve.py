@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from mocks.harness.broker import free_port
-from mocks.harness.population import World
+from mocks.harness.seeding import World
 
 ROOT = Path(__file__).resolve().parents[3]
 
