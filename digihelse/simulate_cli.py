@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -75,7 +76,8 @@ def simulate(
     for column in ("check", "result", "value", "expected"):
         table.add_column(column, overflow="fold")
     for name, check in summary.checks.items():
-        table.add_row(name, "[green]pass[/]" if check.passed else "[red]FAIL[/]", str(check.value), check.expected)
+        expected = check.expected + (f"\n[red]{escape(check.detail)}[/]" if check.detail else "")
+        table.add_row(name, "[green]pass[/]" if check.passed else "[red]FAIL[/]", str(check.value), expected)
     console.print(table)
     v, m = summary.visits, summary.messages
     console.print(
@@ -89,5 +91,9 @@ def simulate(
     console.print(f"fingerprint {summary.fingerprint}", highlight=False)
     console.print(f"wrote {out / 'summary.json'}" + ("" if no_report else f", {out / 'report.html'}"), highlight=False)
     verdict = "[bold green]PASS[/]" if summary.passed else "[bold red]FAIL[/]"
+    if summary.as_expected:
+        verdict += f" — the failure this scenario is built to show ({', '.join(summary.expected_failing)})"
+    elif summary.expected_failing:
+        verdict += f" — [red]not[/] the failure this scenario expects ({', '.join(summary.expected_failing)})"
     console.print(f"verdict: {verdict}")
     raise typer.Exit(0 if summary.passed else 1)

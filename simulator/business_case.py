@@ -13,9 +13,10 @@ of the stored text files.
   recorded when the visit would have started). MEASURED.
 * Phone calls avoided: messages that would otherwise have been calls, and
   cancellations that would otherwise have been a call. ESTIMATE (factors below).
-* Staff minutes spent on messages: messages the EPJ journaled (each one read and
-  handled by staff) and welcome messages staff wrote, times minutes each.
-  ESTIMATE. The ledger records no staff role yet, so the figure is a total.
+* Staff minutes spent on messages, by role: every routine step the simulated staff
+  did (``staff.step``: who by role, the minutes the scenario's ``[staffing]
+  step_minutes`` give it) plus the welcome messages staff wrote. The steps are
+  counted; their minutes are ESTIMATE, so the figure is an estimate.
 * Messages per 1,000 recipients per week. MEASURED.
 * The cost of joining, from the seeds' price model (NHN one-off; KS one-off by
   size plus per inhabitant; Digifin per inhabitant), on the municipality's 2024
@@ -69,10 +70,6 @@ note left for the next visit, or not sent."""
 CALLS_PER_CANCELLATION = 1.0
 """ESTIMATE: before DigiHelse a cancellation was a phone call to the service (seed 001 l.43, l.58–59: with
 DigiHelse "kommunen [kan] motta færre henvendelser på telefon, og hjemmetjenesten kan unngå mange bomturer")."""
-MINUTES_PER_MESSAGE = 5.0
-"""ESTIMATE: staff minutes to read a message, act on it by the routine table (seed 004 §2.5) and write the
-answer in the EPJ. No seed gives a figure (seed 001 l.43: the time staff spend on the phone has not been
-mapped either)."""
 MINUTES_PER_WELCOME = 2.0
 """ESTIMATE: staff minutes to send the recruitment routine's welcome text to a newly digital recipient
 (simulator/model.py ``WELCOME_TEXT``; the text is fixed, so it takes less than an answer)."""
@@ -84,9 +81,9 @@ _WASTED_SOURCE = "ledger: visit.wasted_trip (staff drove to a visit cancelled in
 _CALLS_SOURCE = (f"ledger: message.sent × {CALLS_PER_MESSAGE:g} + visit.cancelled × {CALLS_PER_CANCELLATION:g}; "
                  "factors ESTIMATE from seed 001 l.43, l.59, l.65 and seed 004 §Gevinster 2.1.3 (l.340), which "
                  "give no number")
-_MINUTES_SOURCE = (f"ledger: message.journaled × {MINUTES_PER_MESSAGE:g} min + message.welcome × "
-                   f"{MINUTES_PER_WELCOME:g} min; minutes ESTIMATE (no seed gives a figure; seed 001 l.43); total "
-                   "for all roles: the ledger records no staff role yet")
+_MINUTES_SOURCE = (f"ledger: staff.step (each routine step done, by role, at the scenario's [staffing] "
+                   f"step_minutes) + message.welcome × {MINUTES_PER_WELCOME:g} min; minutes ESTIMATE (no seed "
+                   "gives a figure; seed 001 l.43), steps counted")
 _RATE_SOURCE = "ledger: message.sent ÷ recipients in the run × 1,000 × 7 ÷ simulated days"
 
 
@@ -178,6 +175,9 @@ class BusinessCaseRow(BaseModel):
     wasted_trips: Figure
     phone_calls_avoided: Figure
     staff_minutes_on_messages: Figure
+    staff_minutes_by_role: dict[str, float] = Field(
+        default_factory=dict, description="The same minutes split by the role that spent them (simulator/staffing.py "
+        "ROLE_OF_NUMBER; welcome messages count to the message responsible).")
     messages_per_1000_recipients_per_week: Figure
     cost_of_joining: JoiningCost | None
 
@@ -191,22 +191,33 @@ class BusinessCase(BaseModel):
     """Each estimate's factor and why, for the report's notes."""
 
 
-def _counts_by_municipality(ledger: Ledger) -> dict[str, dict[str, int]]:
+def _counts_by_municipality(ledger: Ledger) -> dict[str, dict[str, float]]:
+    """Per municipality: counts of the event kinds the case reads, and ``minutes:{role}`` sums of staff steps."""
     kinds = ("visit.trip_avoided", "visit.wasted_trip", "visit.cancelled", "message.sent", "message.journaled",
              "message.welcome")
     marks = ", ".join("?" * len(kinds))
-    out: dict[str, dict[str, int]] = {}
+    out: dict[str, dict[str, float]] = {}
     for municipality, kind, n in ledger.query(
             f"SELECT COALESCE(municipality, ''), kind, COUNT(*) FROM events WHERE kind IN ({marks}) GROUP BY 1, 2",
             kinds):
         out.setdefault(municipality, {})[kind] = int(n)
+    for municipality, detail, minutes in ledger.query(
+            "SELECT COALESCE(municipality, ''), detail, SUM(value) FROM events WHERE kind='staff.step' GROUP BY 1, 2"):
+        role = (detail or "unknown").split(":", 1)[0]
+        own = out.setdefault(municipality, {})
+        own[f"minutes:{role}"] = own.get(f"minutes:{role}", 0.0) + float(minutes or 0.0)
     return out
 
 
 def _row(kommunenummer: str | None, name: str, live: bool, inhabitants: int | None, recipients: int,
-         counts: dict[str, int], days: int, cost: JoiningCost | None) -> BusinessCaseRow:
-    def n(kind: str) -> int:
+         counts: dict[str, float], days: int, cost: JoiningCost | None) -> BusinessCaseRow:
+    def n(kind: str) -> float:
         return counts.get(kind, 0)
+
+    by_role = {key.split(":", 1)[1]: value for key, value in counts.items() if key.startswith("minutes:")}
+    if n("message.welcome"):
+        by_role["message_responsible"] = by_role.get("message_responsible", 0.0) + n("message.welcome") * MINUTES_PER_WELCOME
+    by_role = {role: round(minutes, 1) for role, minutes in sorted(by_role.items())}
 
     per_week = (n("message.sent") / recipients * 1000 * 7 / days) if recipients and days else None
     return BusinessCaseRow(
@@ -216,9 +227,9 @@ def _row(kommunenummer: str | None, name: str, live: bool, inhabitants: int | No
         phone_calls_avoided=Figure(
             value=round(n("message.sent") * CALLS_PER_MESSAGE + n("visit.cancelled") * CALLS_PER_CANCELLATION, 1),
             basis="estimate", source=_CALLS_SOURCE),
-        staff_minutes_on_messages=Figure(
-            value=round(n("message.journaled") * MINUTES_PER_MESSAGE + n("message.welcome") * MINUTES_PER_WELCOME, 1),
-            basis="estimate", source=_MINUTES_SOURCE),
+        staff_minutes_on_messages=Figure(value=round(sum(by_role.values()), 1), basis="estimate",
+                                         source=_MINUTES_SOURCE),
+        staff_minutes_by_role=by_role,
         messages_per_1000_recipients_per_week=Figure(
             value=None if per_week is None else round(per_week, 2), basis="measured", source=_RATE_SOURCE),
         cost_of_joining=cost,
@@ -233,7 +244,7 @@ def business_case(ledger: Ledger, municipalities: Iterable[MunicipalityRow], *, 
     table = municipality_table()
     counts = _counts_by_municipality(ledger)
     rows: list[BusinessCaseRow] = []
-    totals: dict[str, int] = {}
+    totals: dict[str, float] = {}
     for m in municipalities:
         record = table.get(m.kommunenummer)
         inhabitants = record.population if record else None
@@ -249,7 +260,8 @@ def business_case(ledger: Ledger, municipalities: Iterable[MunicipalityRow], *, 
     assumptions = {
         "phone calls per message": f"{CALLS_PER_MESSAGE:g} (ESTIMATE; seed 001 l.43, l.59, l.65; seed 004 l.340)",
         "phone calls per cancellation": f"{CALLS_PER_CANCELLATION:g} (ESTIMATE; seed 001 l.43, l.58–59)",
-        "staff minutes per message": f"{MINUTES_PER_MESSAGE:g} (ESTIMATE; no seed figure, seed 001 l.43)",
+        "staff minutes per routine step": "the scenario's [staffing] step_minutes (ESTIMATE; no seed figure, "
+                                          "seed 001 l.43)",
         "staff minutes per welcome": f"{MINUTES_PER_WELCOME:g} (ESTIMATE; a fixed text, "
                                      "simulator/model.py WELCOME_TEXT)",
         "price model": SOURCE_PRICES,

@@ -33,6 +33,8 @@ from mocks.exchange.outgoing import lazy_bodies
 from mocks.helsenorge.rules import Refused
 from simulator.bus import SimBus
 from simulator.services import CaseView, InProcessServices
+from simulator.staffing import (OFFICE, OFFICE_ROLE_NAME, ROLE_OF_NUMBER, employees_on, is_office, on_duty,
+                                round_times, shift_times, step_name)
 from simulator.staffwork import due
 from domain.calendar import OSLO, is_workday
 from simulator.faults import DUPLICATING, check_names, epj_fault, handheld_fault
@@ -504,19 +506,46 @@ class Simulation:
     # ------------------------------------------------------------------ staff
 
     def _staff(self, municipality, days: list[date]):
-        """Day-shift inbox rounds on workdays: each open case gets the step of the routine table that is due."""
+        """Inbox rounds on every shift of every day, by the roster (:mod:`simulator.staffing`): each round the
+        shift works its open cases, earliest deadline first, one routine step per case, while the person the step
+        belongs to is on duty and the shift (or the office role's day) has minutes left. Steps take their minutes:
+        the answers go out as the work gets done, not all at the round's start. On a workday's first day round
+        the leader reads the overview of open and late cases."""
         env = self.env
         kommune = municipality.kommunenummer
         rng = self._rng(kommune, "staff")
-        checks = max(1, self.behaviour.staff_inbox_checks_per_shift)
+        staffing = self.scenario.staffing
+        units = {service: self.world.service_her_id(kommune, service) for service in ("nursing", "help")}
         for day in days:
-            if not is_workday(day):
-                continue
-            for i in range(checks):
-                at = self.day_start(day) + (8 * 3600) + i * (7.5 * 3600 / checks) + rng.uniform(0, 1800)
-                if at > env.now:
-                    yield env.timeout(at - env.now)
-                self._answer_inbox(kommune)
+            for shift in shift_times(self.visits.shifts, day):
+                team = {her_id: employees_on(
+                            municipality.staff.get(service, {}).get(shift.name, 0), shift,
+                            weekend_factor=self.visits.weekend_factor_nursing, weekend_max=staffing.weekend_staff_max,
+                            weekdays_only=service == "help" and self.visits.practical_help_weekdays_only)
+                        for service, her_id in units.items()}  # fmt: skip
+                rounds = round_times(shift, staffing.inbox_rounds[shift.name])
+                minutes: dict[object, float] = {
+                    her_id: (max(staffing.minimum_message_minutes,
+                                 n * staffing.message_minutes_per_employee[shift.name]) if n and rounds else 0.0)
+                    for her_id, n in team.items()}
+                if shift.workday and shift.name == "day":
+                    for service, her_id in units.items():
+                        teams = max(1, math.ceil(municipality.staff.get(service, {}).get("day", 0) / staffing.team_size))
+                        for role, number in OFFICE.items():
+                            minutes[(her_id, number)] = staffing.office_minutes_per_workday[OFFICE_ROLE_NAME[role]] * teams
+                for index, moment in enumerate(rounds):
+                    at = self.t_of(moment) + rng.uniform(0, 900)
+                    if at > env.now:
+                        yield env.timeout(at - env.now)
+                    if index == 0 and shift.workday and shift.name == "day":
+                        self._leader_reads_overview(kommune, units)
+                    yield from self._inbox_round(kommune, shift, team, minutes)
+
+    def _leader_reads_overview(self, kommune: str, units: dict[str, int]) -> None:
+        """The leader's morning look at the units: ``leader.overview`` per unit, value the late cases."""
+        for row in self.services.overview(kommune, self.at(self.env.now)):
+            self.ledger.record(self.env.now, "leader.overview", municipality=kommune, service=str(row.service_her_id),
+                               value=row.past_due, detail=str(row.open))
 
     def _welcomes(self, municipality, days: list[date]):
         """The recruitment routine: a recipient who becomes digitally active during a period (their own or their
@@ -568,27 +597,47 @@ class Simulation:
                                        subject=person.fnr, ref=msg_id)
             pending = []
 
-    def _answer_inbox(self, kommune: str) -> None:
-        now = self.at(self.env.now)
+    def _inbox_round(self, kommune: str, shift, team: dict[int, int], minutes: dict):
+        """One round over the inbox (a SimPy generator: each step takes its minutes of the round's clock)."""
+        staffing = self.scenario.staffing
+        started = self.env.now
+        spent: dict[object, float] = {}
         for case in self.services.open_cases(kommune):
+            now = self.at(self.env.now)
+            step = due(case.kind, service_her_id=case.service_her_id, other_unit=case.other_unit,
+                       forwarded_to=case.forwarded_to, answered=case.answered, promised=case.promised,
+                       today=now.date(), shift=shift.name)
+            if step is None:
+                continue
+            her_id, number = step.by.rsplit("-", 1)
+            her_id, number = int(her_id), int(number)
+            if not on_duty(number, shift, team.get(her_id, 0)):
+                continue  # the person the step belongs to is off: it waits for them
+            pool = (her_id, number) if is_office(number) else her_id
+            if minutes.get(pool, 0.0) <= 0.0:
+                continue  # no minutes left on this shift (or this workday, for an office role)
+            cost = staffing.step_minutes[step_name(step.action, number)]
+            at = started + spent.get(pool, 0.0) * 60
+            if at > self.env.now:
+                yield self.env.timeout(at - self.env.now)
+            spent[pool] = spent.get(pool, 0.0) + cost
+            minutes[pool] -= cost
             try:
-                self._answer(kommune, case, now)
+                self._answer(kommune, case, step, self.at(self.env.now))
             except EpjError as refusal:
                 self.ledger.record(self.env.now, "staff.refused", municipality=kommune, ref=case.msg_id,
                                    detail=f"{type(refusal).__name__}: {refusal}")
+                continue
+            self.ledger.record(self.env.now, "staff.step", municipality=kommune, service=str(her_id),
+                               ref=case.msg_id, value=cost, detail=f"{ROLE_OF_NUMBER[number]}:{step.action.value}")
 
-    def _answer(self, kommune: str, case: CaseView, now) -> None:
-        """One case: the next step its routine row says is due (:mod:`simulator.staffwork`), done through the EPJ.
+    def _answer(self, kommune: str, case: CaseView, step, now) -> None:
+        """One case: the routine step due (:mod:`simulator.staffwork`), done through the EPJ.
 
         Ledger: ``reply.sent`` for the first answer the citizen gets (temporary, part or final), ``reply.final``
         for the answer that closes the case, ``reply.promised`` for the deadline a temporary answer set (the end
         of the promised workday), ``worklist.changed`` for a visit taken off the work list with the handheld told.
         """
-        step = due(case.kind, service_her_id=case.service_her_id, other_unit=case.other_unit,
-                   forwarded_to=case.forwarded_to, answered=case.answered, promised=case.promised,
-                   today=now.date())
-        if step is None:
-            return
         done = self.services.work(case, step, now)
         t = self.env.now
         spare = (case.reply_deadline - now).total_seconds()

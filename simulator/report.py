@@ -685,12 +685,63 @@ def _checks_table(checks: dict[str, Check]) -> str:
         mark = "✔ pass" if check.passed else "✘ FAIL"
         rows.append(
             f'<tr class="{cls}"><td>{_e(name)}</td><td class="mark">{mark}</td>'
-            f'<td class="num">{_e(_value(check.value))}</td><td>{_e(check.expected)}</td></tr>'
+            f'<td class="num">{_e(_value(check.value))}</td><td>{_e(check.expected)}'
+            + (f'<div class="detail">{_e(check.detail)}</div>' if check.detail else "") + "</td></tr>"
         )
     return (
         '<table class="checks"><thead><tr><th>Check</th><th>Result</th><th class="num">Value</th>'
         f"<th>Expected</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
+
+
+ROLE_NAMES = {"message_responsible": "responsible for messages", "nurse": "nurse", "skilled_worker": "skilled worker",
+              "caseworker": "caseworker", "invoicing": "invoicing", "leader": "leader", "therapist": "therapist"}
+
+
+def _staff_section(summary: Summary, cal: "_Days") -> str:
+    """Staff and the routine: the minutes each role spent on messages, and the leader's morning overview."""
+    parts = ['<h2 id="staff">Staff and the routine</h2>']
+    case = summary.business_case
+    if case is not None and case.rows:
+        roles = sorted({role for row in [*case.rows, case.total] for role in row.staff_minutes_by_role})
+        if roles:
+            head = "".join(f'<th class="num">{_e(ROLE_NAMES.get(r, r))}</th>' for r in roles)
+            shown = sorted(case.rows, key=lambda r: (-r.recipients, r.kommunenummer or ""))[:MAX_TABLE_ROWS]
+            lines = [*shown, case.total] if len(case.rows) > 1 else shown
+            body = "".join(
+                f'<tr{" class=total" if row is case.total else ""}><td>{_e(row.name)}</td>'
+                + "".join(f'<td class="num">{_n(round(row.staff_minutes_by_role.get(r, 0)))}</td>' for r in roles)
+                + "</tr>" for row in lines)
+            parts.append('<p class="note">Minutes spent on DigiHelse messages by role: each routine step the staff '
+                         "did, at the scenario's <code>[staffing] step_minutes</code> (ESTIMATE), and welcome "
+                         "messages.</p>"
+                         f"<table><thead><tr><th>Municipality</th>{head}</tr></thead><tbody>{body}</tbody></table>")
+    units = summary.leader_overview
+    if not units:
+        parts.append('<p class="note">No leader read an overview in this run (no workday day shift, or nothing '
+                     "live).</p>")
+        return "".join(parts)
+    shown = units[:MAX_TABLE_ROWS]
+
+    def morning(t: float | None) -> str:
+        return "—" if t is None else _e(cal.label(int(t // 86_400)))
+
+    body = "".join(
+        f'<tr{" class=fail" if u.most_past_due else ""}><td>{_e(u.name)} <span class="kn">{_e(u.kommunenummer)}'
+        f'</span></td><td class="num">{u.service_her_id}</td><td class="num">{_n(u.readings)}</td>'
+        f'<td class="num">{_n(u.most_past_due)}</td><td>{morning(u.worst_morning)}</td>'
+        f'<td class="num">{_n(u.last_past_due)}</td><td class="num">{_n(u.last_open)}</td></tr>'
+        for u in shown)
+    more = (f'<p class="note">The {MAX_TABLE_ROWS} units with the most late cases of {_n(len(units))}; '
+            "<code>summary.json</code> lists them all.</p>") if len(units) > MAX_TABLE_ROWS else ""
+    parts.append(
+        '<h3>The leader\'s overview</h3><p class="note">What the leader saw each workday morning in the EPJ\'s '
+        "overview (<code>GET /epj/{installation}/api/overview</code>): open cases per unit and those late by the "
+        "routine — no answer past the reply deadline, or a temporary answer whose promised workday has ended.</p>"
+        '<table><thead><tr><th>Municipality</th><th class="num">Unit (HER-id)</th><th class="num">Mornings read'
+        '</th><th class="num">Most late cases</th><th>On</th><th class="num">Late at the last reading</th>'
+        f'<th class="num">Open at the last reading</th></tr></thead><tbody>{body}</tbody></table>{more}')
+    return "".join(parts)
 
 
 def _municipality_table(summary: Summary) -> str:
@@ -838,6 +889,7 @@ h1{font-size:24px;margin:0 0 4px}h2{font-size:19px;margin:32px 0 10px}h3{font-si
 .verdict strong{display:block;font-size:46px;letter-spacing:3px;line-height:1.1}
 .verdict span{font-size:14px}
 .verdict.pass{background:#2f855a}.verdict.fail{background:#c53030}
+.detail{color:#c53030;font-size:13px;margin-top:4px}
 .cards{display:grid;grid-template-columns:repeat(3,1fr);gap:16px;margin-top:16px}
 .card{background:#fff;border-radius:10px;padding:14px 18px;box-shadow:0 1px 3px rgba(0,0,0,.08)}
 .card dl{display:grid;grid-template-columns:repeat(2,1fr);gap:6px 14px;margin:0}
@@ -904,9 +956,15 @@ def write_report(ledger: Ledger, summary: Summary, path: Path) -> Path:
             "</span></div>"
         )
     else:
+        expected = ""
+        if summary.as_expected:
+            expected = (f" — the failure this scenario is built to show "
+                        f"({_e(', '.join(summary.expected_failing))})")
+        elif summary.expected_failing:
+            expected = f" — not the failure this scenario expects ({_e(', '.join(summary.expected_failing))})"
         verdict = (
             f'<div class="verdict fail"><strong>FAIL</strong><span>{len(failed)} of {len(summary.checks)} '
-            f"checks failed</span></div>"
+            f"checks failed{expected}</span></div>"
         )
     description = summary.description or meta.get("description")
     first, last = 0, max(summary.simulated_days - 1, 0)
@@ -948,6 +1006,7 @@ def write_report(ledger: Ledger, summary: Summary, path: Path) -> Path:
 <h2>Plots</h2>
 {''.join(p.html() for p in panels)}
 {_case_section(summary, case_panel)}
+{_staff_section(summary, cal)}
 <h2>Municipalities</h2>
 {_municipality_table(summary)}
 <h2>Ledger</h2>

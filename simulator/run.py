@@ -11,6 +11,7 @@ from typing import Callable
 
 from domain.calendar import OSLO, is_workday
 from simulator.business_case import business_case, notifications_by_kind
+from simulator.overview import leader_overview
 from simulator.ledger import Ledger
 from simulator.model import Simulation, SimTime
 from simulator.periods import period_rows
@@ -84,8 +85,13 @@ def run_scenario(
     period_ends = tuple(timeline.t_of(datetime.combine(p.start + timedelta(days=p.days), clock_time(0), tzinfo=OSLO))
                         for p in scenario.periods)
     expect = Expectations(total, helps / total if total else 0.0, end_t, REPLY_COMPLIANCE_MIN, entitled, period_ends,
-                          rules=scenario.local_rules())
+                          rules=scenario.local_rules(),
+                          names={m.kommunenummer: m.name for m in population.municipalities})
     checks = verify(ledger, expect, timeline.at)
+    unknown = sorted(set(scenario.expect_failing) - set(checks))
+    if unknown:
+        raise ValueError(f"expect_failing: {', '.join(unknown)} is not a check of this run; the checks are "
+                         f"{', '.join(checks)}")
     counts = ledger.counts()
     by_service = dict(ledger.query("SELECT service, COUNT(*) FROM events WHERE kind='visit.planned' GROUP BY service"))
     planned = counts.get("visit.planned", 0)
@@ -120,6 +126,8 @@ def run_scenario(
         checks=checks, events=ledger.count, wall_seconds=0.0, fingerprint=ledger.fingerprint(),
         per_municipality=rows, per_period=period_rows(ledger, population, scenario, timeline.at),
         notifications_by_kind=notices, notifications_note=notices_note,
+        expected_failing=list(scenario.expect_failing),
+        leader_overview=leader_overview(ledger, expect.names),
         business_case=business_case(ledger, rows, simulated_days=simulated_days, scale=scale),
     )
     summary.wall_seconds = round(time.perf_counter() - started, 2)

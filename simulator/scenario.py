@@ -55,6 +55,7 @@ __all__ = [
     "ScenarioError",
     "ServeSection",
     "ServiceKind",
+    "Staffing",
     "Vendor",
     "Visits",
     "age_band_bounds",
@@ -686,8 +687,6 @@ class Behaviour(_Model):
                           "every five months).")
     late_cancellation_share: Share = Field(
         0.2, description="ESTIMATE: share of cancellation attempts made after the cut-off (they are refused).")
-    staff_inbox_checks_per_shift: int = Field(
-        3, ge=1, le=48, description="ESTIMATE: times the day shift reads the DigiHelse inbox on a workday.")
     uptake: Uptake | None = Field(
         None,
         description="ESTIMATE (see Uptake): recruitment after go-live; None = everyone active from the go-live day.")
@@ -709,6 +708,76 @@ class Behaviour(_Model):
 
     def messages_profile(self) -> list[tuple[float, float, float]]:
         return day_profile_hours(self.diurnal_messages)
+
+
+StepName = Literal["final_answer", "temporary_answer", "forward", "part_answer", "change_work_list", "casework_answer"]
+"""The routine steps that cost staff minutes (:mod:`mocks.epj.routine`); ``casework_answer`` is a final answer by
+a caseworker, the person responsible for invoicing or the leader, who check before they answer."""
+OfficeRole = Literal["caseworker", "invoicing", "leader"]
+
+
+class Staffing(_Model):
+    """Who reads the DigiHelse inbox, when, and what their minutes allow. Compliance with the reply deadline is not
+    set anywhere: it emerges from these figures against the messages that come in. No public source gives any of
+    them (the seeds list the roles with DigiHelse access and the routine, not the time it takes): all ESTIMATE."""
+
+    inbox_rounds: dict[Shift, Annotated[int, Field(ge=0, le=12)]] = Field(
+        default_factory=lambda: {"day": 3, "evening": 2, "night": 0},
+        description="ESTIMATE: times per shift the employee responsible for messages reads the inbox, spread over "
+                    "the shift (night: 0, the night shift answers alarms, not messages). Every day of the week: "
+                    "home care is a 24/7 service.")
+    message_minutes_per_employee: dict[Shift, Annotated[float, Field(ge=0.0, le=480.0)]] = Field(
+        default_factory=lambda: {"day": 2.0, "evening": 1.5, "night": 0.0},
+        description="ESTIMATE: minutes of DigiHelse message work each employee on shift contributes (the team's "
+                    "message time, spent by whoever the routine names). A service's minutes for a shift are this "
+                    "times its employees on that shift (the population's staffing, from visits per shift), at "
+                    "least minimum_message_minutes; unspent minutes do not carry over to the next shift.")
+    minimum_message_minutes: float = Field(
+        10.0, ge=0.0, le=480.0,
+        description="ESTIMATE: the least message time a shift with inbox rounds has, however small the team.")
+    weekend_staff_max: int | None = Field(
+        None, ge=0, le=1_000,
+        description="At most this many employees per service on each shift of a weekend or public holiday (None: "
+                    "the population's weekday staffing times the weekend factor of nursing visits; practical help "
+                    "has no one on weekends when it runs on weekdays only). 1 = weekend staff cut to one person: "
+                    "the colleague a case was passed to is off until Monday, and one person's minutes are all the "
+                    "shift has for messages.")
+    step_minutes: dict[StepName, Annotated[float, Field(gt=0.0, le=240.0)]] = Field(
+        default_factory=lambda: {"final_answer": 6.0, "temporary_answer": 3.0, "forward": 2.0, "part_answer": 5.0,
+                                 "change_work_list": 8.0, "casework_answer": 20.0},
+        description="ESTIMATE: minutes one routine step takes, reading the message included (a change of the work "
+                    "list also tells the visiting employee's handheld; a casework answer checks the facts first).")
+    office_minutes_per_workday: dict[OfficeRole, Annotated[float, Field(ge=0.0, le=480.0)]] = Field(
+        default_factory=lambda: {"caseworker": 60.0, "invoicing": 30.0, "leader": 30.0},
+        description="ESTIMATE: minutes per workday the office roles (saksbehandler, fakturaansvarlig, leder) give "
+                    "DigiHelse cases, per service and per team of team_size day-shift employees. They work "
+                    "workdays, day shift only.")
+    team_size: int = Field(
+        12, ge=1, le=200, description="ESTIMATE: employees per team; each team has its own office time.")
+
+    @field_validator("inbox_rounds", "message_minutes_per_employee")
+    @classmethod
+    def _every_shift(cls, value: dict[str, Any]) -> dict[str, Any]:
+        missing = {"day", "evening", "night"} - set(value)
+        if missing:
+            raise ValueError(f"needs every shift (day, evening, night); missing {sorted(missing)}")
+        return value
+
+    @field_validator("step_minutes")
+    @classmethod
+    def _every_step(cls, value: dict[str, float]) -> dict[str, float]:
+        missing = set(StepName.__args__) - set(value)
+        if missing:
+            raise ValueError(f"needs every step; missing {sorted(missing)}")
+        return value
+
+    @field_validator("office_minutes_per_workday")
+    @classmethod
+    def _every_office_role(cls, value: dict[str, float]) -> dict[str, float]:
+        missing = set(OfficeRole.__args__) - set(value)
+        if missing:
+            raise ValueError(f"needs every office role; missing {sorted(missing)}")
+        return value
 
 
 class AppSurge(_Model):
@@ -804,6 +873,7 @@ class Scenario(_Model):
     digihelse: DigiHelse = Field(default_factory=DigiHelse)
     visits: Visits = Field(default_factory=Visits)
     behaviour: Behaviour = Field(default_factory=Behaviour)
+    staffing: Staffing = Field(default_factory=Staffing)
     events: Events = Field(default_factory=Events)
     chaos: Chaos | None = Field(
         None, description="Survivable transport faults (outages, slow answers, lost AppRecs, duplicates, crashes, "
@@ -812,6 +882,12 @@ class Scenario(_Model):
     rules: list[LocalRule] = Field(
         default_factory=list, description="[[rules]] tables: municipalities with their own cancellation cut-off and "
                                           "reply deadline; every other municipality follows the default routine.")
+    expect_failing: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]] = Field(
+        default_factory=list,
+        description="Checks this scenario is built to fail (a what-if rehearsal, e.g. weekend staff cut to one "
+                    "person). The run still says FAIL and exits 1 when they fail — nothing is hidden — and the "
+                    "summary and report say the failure was the one the scenario set out to show; the project's "
+                    "tests require exactly these checks to fail.")
 
     @field_validator("municipalities", mode="before")
     @classmethod

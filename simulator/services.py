@@ -19,9 +19,10 @@ from datetime import date, datetime, timedelta
 
 import httpx
 
-from mocks.epj.model import CaseKind, CaseStatus, InvalidTransition
-from mocks.epj.routine import ROUTINE, Action, promised_date
+from mocks.epj.model import CaseKind, CaseStatus, InvalidTransition, UnitOverview
+from mocks.epj.routine import ROUTINE, Action, Role, promised_date
 from mocks.helsenorge.rules import Refused
+from simulator.staffing import OFFICE, account
 from simulator.staffwork import NO_VISIT_TEXT, OWN_PART_TEXT, Due, answer_text
 
 CHANGE_LOOKAHEAD = timedelta(days=14)
@@ -117,6 +118,11 @@ class InProcessServices:
                         c.forwarded_to or f"{her_id}-01", key, her_id, c.kind, c.status, promised, c.patient_fnr,
                         other)
         return sorted(seen.values(), key=lambda v: (v.reply_deadline, v.case_id))
+
+    def overview(self, kommune: str, now: datetime) -> list[UnitOverview]:
+        """The leader's overview of the municipality's units, as the EPJ gives it to the leader (account 09)."""
+        epj = self.world.epjs[self.world.municipalities[kommune].installation]
+        return epj.overview(account(self.world.service_her_id(kommune, "nursing"), OFFICE[Role.LEADER]), now)
 
     def work(self, case: CaseView, step: Due, now: datetime) -> Done:
         """Do one routine step through the EPJ core (the EPJ refuses what its table forbids)."""
@@ -276,6 +282,16 @@ class NetworkedServices:
                         CaseStatus(c["status"]), promised, c["patient"]["fnr"],
                         next((u for u in units if u != home), other))
         return sorted(seen.values(), key=lambda v: (v.reply_deadline, v.case_id))
+
+    def overview(self, kommune: str, now: datetime) -> list[UnitOverview]:
+        """The leader's overview over the staff API (``GET /epj/{installation}/api/overview``)."""
+        key = self.world.municipalities[kommune].installation
+        leader = account(self.world.service_her_id(kommune, "nursing"), OFFICE[Role.LEADER])
+        response = self.http.get(f"/epj/{key}/api/overview", headers=self._staff(key, leader))
+        response.raise_for_status()
+        return [UnitOverview(u["serviceHerId"], u["name"], u["open"], u["pastDue"],
+                             datetime.fromisoformat(u["oldestPastDue"]) if u.get("oldestPastDue") else None)
+                for u in response.json()]
 
     def work(self, case: CaseView, step: Due, now: datetime) -> Done:
         """The routine step over the staff API. The API has answer, temporary answer and forward endpoints only:

@@ -7,9 +7,10 @@ Everything else — the statuses, the promised workday, refusing what the table 
 case per round: a colleague the case was passed to answers at a later round, a caseworker on the workday the
 temporary answer promised.
 
-Who holds a role is a simplification until staff get roles and shifts of their own (issue 15 §2): in every
-service employee 1 is responsible for messages and the work list, employee 2 is the colleague and the leader,
-employee 3 the caseworker and the one responsible for invoicing; the other unit's employee 1 answers its part.
+Who holds a role on which shift is the roster's (:mod:`simulator.staffing`): the shift's employee responsible
+for messages reads and passes on, the shift's colleague answers what was passed to them, the office roles
+(caseworker, invoicing, leader) work their cases on workdays; the other unit's responsible answers its part.
+Whether that person is on duty and has minutes left is the model's question, not this module's.
 """
 
 from __future__ import annotations
@@ -19,17 +20,7 @@ from datetime import date
 
 from mocks.epj.model import CaseKind
 from mocks.epj.routine import ROUTINE, Action, Role
-
-ROLE_STAFF: dict[Role, int] = {
-    Role.MESSAGE_RESPONSIBLE: 1,
-    Role.WORK_LIST_RESPONSIBLE: 1,
-    Role.EMPLOYEE_2: 2,
-    Role.LEADER: 2,
-    Role.CASEWORKER: 3,
-    Role.INVOICING: 3,
-    Role.OTHER_UNIT: 1,
-}
-"""Role → employee number in the service (``{her_id}-{n:02d}``); OTHER_UNIT is numbered in the other unit."""
+from simulator.staffing import account, holder
 
 STAFF_TEXTS: dict[CaseKind, str] = {
     CaseKind.ENQUIRY: "Takk for meldingen. Vi kommer som planlagt i morgen, mellom kl. 08 og 10.",
@@ -50,12 +41,14 @@ class Due:
 
     action: Action
     by: str
+    role: Role
     to: str | None = None
     casework: bool = False
 
 
-def staff_id(her_id: int, role: Role) -> str:
-    return f"{her_id}-{ROLE_STAFF[role]:02d}"
+def staff_id(her_id: int, role: Role, shift: str = "day") -> str:
+    """The account that holds ``role`` in service ``her_id`` on ``shift``."""
+    return account(her_id, holder(role, shift))
 
 
 def answer_text(kind: CaseKind) -> str:
@@ -65,31 +58,34 @@ def answer_text(kind: CaseKind) -> str:
 
 
 def due(kind: CaseKind, *, service_her_id: int, other_unit: int | None, forwarded_to: str | None,
-        answered: bool, promised: date | None, today: date) -> Due | None:  # fmt: skip
-    """The next step of ``kind``'s row for a case in this state (None: nothing is due today)."""
+        answered: bool, promised: date | None, today: date, shift: str = "day",
+        holder_role: Role | None = None) -> Due | None:  # fmt: skip
+    """The next step of ``kind``'s row for a case in this state (None: nothing is due today). ``holder_role``:
+    the role of whoever the case was passed to (the model knows it from the roster)."""
     row = ROUTINE[kind]
     first = row.steps[0]
-    home = staff_id(service_her_id, first.role)
     if kind in (CaseKind.ENQUIRY, CaseKind.WRONG_RECIPIENT):
-        return Due(Action.FINAL_ANSWER, home)
+        return Due(Action.FINAL_ANSWER, staff_id(service_her_id, first.role, shift), first.role)
     if kind is CaseKind.CHANGE_OR_CANCEL_APPOINTMENT:
-        return Due(Action.CHANGE_WORK_LIST, home)
+        return Due(Action.CHANGE_WORK_LIST, staff_id(service_her_id, first.role, shift), first.role)
     if forwarded_to is None:  # the first step: the message responsible passes it on as the row says
-        message_responsible = staff_id(service_her_id, Role.MESSAGE_RESPONSIBLE)
+        responsible = Role.MESSAGE_RESPONSIBLE
+        by = staff_id(service_her_id, responsible, shift)
         if kind is CaseKind.SEVERAL_UNITS:
             if other_unit is None:
-                return Due(Action.FINAL_ANSWER, message_responsible)  # no other unit to ask: answer it all
-            return Due(Action.PART_ANSWER, message_responsible, staff_id(other_unit, Role.OTHER_UNIT), True)
-        holder = next(s.role for s in row.steps if s.role is not Role.MESSAGE_RESPONSIBLE)
+                return Due(Action.FINAL_ANSWER, by, responsible)  # no other unit to ask: answer it all
+            return Due(Action.PART_ANSWER, by, responsible, staff_id(other_unit, Role.OTHER_UNIT, shift), True)
+        target = next(s.role for s in row.steps if s.role is not Role.MESSAGE_RESPONSIBLE)
         casework = row.step(Action.TO_CASEWORK) is not None
         action = Action.TEMPORARY_ANSWER if row.steps[0].action is Action.TEMPORARY_ANSWER else Action.FORWARD
-        return Due(action, message_responsible, staff_id(service_her_id, holder), casework)
+        return Due(action, by, responsible, staff_id(service_her_id, target, shift), casework)
+    role = holder_role or next(s.role for s in reversed(row.steps))
     if not answered and row.promise_workdays is not None:
-        return Due(Action.TEMPORARY_ANSWER, forwarded_to)  # invoicing or the leader: say when, first
+        return Due(Action.TEMPORARY_ANSWER, forwarded_to, role)  # invoicing or the leader: say when, first
     if promised is not None and today < promised and kind in (CaseKind.APPLICATION_FOR_MORE_HELP,
                                                                CaseKind.INVOICE_QUESTION, CaseKind.COMPLAINT):
         return None  # casework takes the time the temporary answer promised
-    return Due(Action.FINAL_ANSWER, forwarded_to)
+    return Due(Action.FINAL_ANSWER, forwarded_to, role)
 
 
-__all__ = ["Due", "NO_VISIT_TEXT", "OWN_PART_TEXT", "ROLE_STAFF", "STAFF_TEXTS", "answer_text", "due", "staff_id"]
+__all__ = ["Due", "NO_VISIT_TEXT", "OWN_PART_TEXT", "STAFF_TEXTS", "answer_text", "due", "staff_id"]

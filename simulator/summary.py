@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field, model_validator
 
 from simulator.business_case import BusinessCase
+from simulator.overview import UnitRow
 from simulator.periods import PeriodRow
 
 __all__ = ["Check", "Messages", "MunicipalityRow", "Summary", "Visits"]
@@ -41,6 +42,8 @@ class Check(BaseModel):
     # bool first so a boolean figure stays a boolean; int before float keeps counts integral.
     value: bool | int | float | str | None = None
     expected: str = ""
+    detail: str = ""
+    """Where a check failed, what failed (e.g. the municipalities below the reply-deadline threshold)."""
 
 
 class MunicipalityRow(BaseModel):
@@ -87,7 +90,18 @@ class Summary(BaseModel):
     business_case: BusinessCase | None = Field(
         None, description="What DigiHelse buys, per municipality and in total, each figure measured or estimate "
         "with its source (simulator/business_case.py).")
+    leader_overview: list[UnitRow] = Field(
+        default_factory=list, description="Per service unit, what the leader's morning overview showed (open cases "
+        "and those late by the routine; simulator/overview.py), the units with the most late cases first.")
+    expected_failing: list[str] = Field(
+        default_factory=list, description="The checks the scenario is built to fail (its expect_failing): the "
+        "verdict still counts them; as_expected says whether exactly these failed.")
     passed: bool = False
+
+    @property
+    def as_expected(self) -> bool:
+        """Exactly the checks the scenario set out to fail failed (always false for a scenario expecting none)."""
+        return bool(self.expected_failing) and sorted(self.failed_checks) == sorted(self.expected_failing)
 
     @model_validator(mode="after")
     def _verdict(self) -> "Summary":

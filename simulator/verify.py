@@ -35,6 +35,8 @@ class Expectations:
     so a message whose reply deadline falls after the end of its own period was never due inside the run."""
     rules: dict[str, LocalRules] = field(default_factory=dict)
     """kommunenummer → its own cut-off and reply deadline (the scenario's ``[[rules]]``); others: the default."""
+    names: dict[str, str] = field(default_factory=dict)
+    """kommunenummer → name, so a failed check can name the municipalities."""
 
     def end_of_period(self, t: float) -> float:
         """The end of the period that holds ``t`` (the run's end without periods)."""
@@ -174,25 +176,37 @@ def case_outcomes(ledger: Ledger, expect: Expectations, at) -> dict[str, tuple[s
 
 
 def reply_compliance(ledger: Ledger, expect: Expectations, at) -> Check:
-    outcomes = [ok for _kommune, ok in case_outcomes(ledger, expect, at).values() if ok is not None]
-    share = sum(outcomes) / len(outcomes) if outcomes else None
+    outcomes = case_outcomes(ledger, expect, at)
+    due = [ok for _kommune, ok in outcomes.values() if ok is not None]
+    share = sum(due) / len(due) if due else None
+    below = {kommune: rate for kommune, rate in _shares(outcomes).items() if rate < expect.reply_compliance_min}
+    detail = ""
+    if below:
+        named = ", ".join(f"{expect.names.get(k, k)} ({k}) {rate:.1%}"
+                          for k, rate in sorted(below.items(), key=lambda item: (item[1], item[0])))
+        detail = f"below {expect.reply_compliance_min:.0%}: {named}"
     return Check(
         passed=share is None or share >= expect.reply_compliance_min,
         value=None if share is None else round(share, 4),
         expected=f">= {expect.reply_compliance_min:.0%} of journaled messages answered by the municipality's reply "
                  "deadline (default: the end of the next workday), a temporary answer counting only if the final "
-                 "answer came by the workday it promised")
+                 "answer came by the workday it promised",
+        detail=detail)
 
 
-def per_municipality_replies(ledger: Ledger, expect: Expectations, at) -> dict[str, float]:
-    """Per municipality, the share of due cases answered in time (the same rule as the compliance check)."""
+def _shares(outcomes: dict[str, tuple[str, bool | None]]) -> dict[str, float]:
     tally: dict[str, list[int]] = {}
-    for kommune, ok in case_outcomes(ledger, expect, at).values():
+    for kommune, ok in outcomes.values():
         if ok is not None:
             counts = tally.setdefault(kommune, [0, 0])
             counts[0] += ok
             counts[1] += 1
     return {m: ok / n for m, (ok, n) in tally.items() if n}
+
+
+def per_municipality_replies(ledger: Ledger, expect: Expectations, at) -> dict[str, float]:
+    """Per municipality, the share of due cases answered in time (the same rule as the compliance check)."""
+    return _shares(case_outcomes(ledger, expect, at))
 
 
 def expected_visits(population, days, weekend_factor: float, is_workday, help_weekdays_only: bool = True

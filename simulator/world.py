@@ -57,6 +57,7 @@ from simulator.bus import Party, SimBus
 from domain.calendar import OSLO, NoCutoff, RulesBook
 from mocks.epj.faults import HandheldFault, ReferenceHandlers, handheld_hook
 from simulator.faults import epj_fault
+from simulator.staffing import STAFF_ACCOUNTS
 from simulator.uptake import consents, later_self_login
 
 SERVICE_INDEX = {"nursing": 1, "help": 2}
@@ -64,8 +65,6 @@ SERVICE_KIND = {"nursing": "home_nursing", "help": "practical_help"}
 SERVICE_NAME = {"nursing": "Hjemmesykepleie", "help": "Praktisk bistand"}
 RECEIVED_SERVICES = {"nursing": ("nursing",), "help": ("help",), "both": ("nursing", "help")}
 """Recipient group → the services they receive, in the order they write to them."""
-STAFF_POOL = 6
-"""Staff per service known to the EPJ: 01–03 day shift, 04–05 evening, 06 night (ESTIMATE, enough to route)."""
 HELSENORGE_LATENCY_S = 2.0
 """Mean time helsenorge takes to answer a message with its AppRec (ESTIMATE)."""
 
@@ -460,7 +459,7 @@ def describe_population(population, scenario, *, seed: int, epoch: datetime) -> 
             described.services[her_id] = (key, kommune)
             accounts = tuple(StaffSeed(Staff(f"{her_id}-{n:02d}", f"Ansatt {n} {municipality.name}", her_id),
                                        password=staff_password(f"{her_id}-{n:02d}"), salt=b"0" * 16)
-                             for n in range(1, STAFF_POOL + 1))
+                             for n in range(1, STAFF_ACCOUNTS + 1))
             services.append(SeededService(Service(her_id, party.name, kommune, org.her_id, org.name), (), accounts, ()))
         rng = random.Random(f"{seed}:{kommune}:settings")
         patients: list[PatientRecord] = []

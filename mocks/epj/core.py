@@ -103,6 +103,7 @@ from mocks.epj.model import (
     Reply,
     Service,
     Staff,
+    UnitOverview,
     Visit,
     VisitState,
 )
@@ -1064,6 +1065,24 @@ class EpjCore:
     def inbox(self, staff_id: str, status: CaseStatus | None = None) -> list[Case]:
         staff = self._actor(staff_id)
         return self.store.cases_visible_to(staff.service_her_id, staff.staff_id, status)
+
+    def overview(self, staff_id: str, now: datetime) -> list[UnitOverview]:
+        """The leader's overview: per service unit of the staff member's municipality at this installation, its
+        open cases and those late by the routine (no answer past the reply deadline, or past the workday a
+        temporary answer promised). Counts only: no patient is named, so any staff member of the municipality may
+        read it (the EPJ has no role field; the routine gives the overview to the leader)."""
+        actor = self._actor(staff_id)
+        home = self.store.service(actor.service_her_id)
+        units = [s for s in self.store.services() if home is None or s.municipality == home.municipality]
+        out = []
+        for unit in units:
+            cases = [c for status in (CaseStatus.NEW, CaseStatus.UNDER_BEHANDLING, CaseStatus.UNDER_SAKSBEHANDLING)
+                     for c in self.store.cases_visible_to(unit.her_id, "", status)  # "": no one's forwarded ones
+                     if c.service_her_id == unit.her_id]
+            late = [c for c in cases if c.past_due(now)]
+            oldest = min((c.received_at for c in late), key=lambda t: t.astimezone(UTC), default=None)
+            out.append(UnitOverview(unit.her_id, unit.name, len(cases), len(late), oldest))
+        return out
 
     def case(self, case_id: str, *, staff_id: str | None = None) -> Case:
         """A case; with ``staff_id`` only if that staff member may see it."""

@@ -144,6 +144,15 @@ class CaseOut(_Model):
     events: list[CaseEventOut] = []
 
 
+class UnitOverviewOut(_Model):
+    service_her_id: int
+    name: str
+    open: int
+    past_due: int = Field(description="Open cases late by the routine: no answer past the reply deadline, or past "
+                                      "the workday a temporary answer promised.")
+    oldest_past_due: datetime | None = None
+
+
 class VisitOut(_Model):
     uid: str
     patient: PatientRef
@@ -352,6 +361,13 @@ def inbox(api: Api, staff: Me, status: CaseStatus | None = None) -> list[CaseOut
     return [_case_out(api.core, c, now) for c in _call(lambda: api.core.inbox(staff.staff_id, status))]
 
 
+def overview(api: Api, staff: Me) -> list[UnitOverviewOut]:
+    """The leader's overview of the municipality's units: open cases and those late by the routine."""
+    return [UnitOverviewOut(service_her_id=u.service_her_id, name=u.name, open=u.open, past_due=u.past_due,
+                            oldest_past_due=u.oldest_past_due)
+            for u in _call(lambda: api.core.overview(staff.staff_id, api.clock()))]
+
+
 def get_case(case_id: str, api: Api, staff: Me) -> CaseOut:
     return _case_out(api.core, _call(lambda: api.core.case(case_id, staff_id=staff.staff_id)), api.clock())
 
@@ -424,6 +440,7 @@ def epj_router(core: EpjCore, *, signer: TokenSigner, clock: Clock, outbox: Outb
     add("/api/logout", logout, methods=["POST"], status_code=204, response_class=Response)
     add("/api/me", me, methods=["GET"], response_model=StaffRef)
     add("/api/inbox", inbox, methods=["GET"], response_model=list[CaseOut])
+    add("/api/overview", overview, methods=["GET"], response_model=list[UnitOverviewOut])
     add("/api/cases/{case_id}", get_case, methods=["GET"], response_model=CaseOut)
     add("/api/cases/{case_id}/open", open_case, methods=["POST"], response_model=CaseActionOut)
     add("/api/cases/{case_id}/reply", reply, methods=["POST"], response_model=CaseActionOut)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from enum import StrEnum
 
+from domain.calendar import OSLO
 from mocks.wire.models import VisitStatus
 
 UTC = timezone.utc
@@ -175,6 +176,34 @@ class Case:
         return open_ and now.astimezone(UTC) >= self.reply_deadline.astimezone(UTC)
 
 
+    def promised(self) -> date | None:
+        """The workday the last temporary answer promised the final answer for (None: no promise given)."""
+        return next((r.answer_by for r in reversed(self.replies) if r.answer_by), None)
+
+    def past_due(self, now: datetime) -> bool:
+        """Open and late by the routine: no answer yet past the reply deadline, or a temporary answer whose
+        promised workday has ended without the final answer. (:meth:`overdue` is the first half only: it is what
+        the staff API has always shown on a case.)"""
+        if self.status is CaseStatus.FERDIG_BEHANDLET:
+            return False
+        promised = self.promised()
+        if promised is not None:
+            return now.astimezone(OSLO).date() > promised
+        return not self.replies and now.astimezone(UTC) >= self.reply_deadline.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class UnitOverview:
+    """One service unit in the leader's overview: its open cases and how many are late by the routine."""
+
+    service_her_id: int
+    name: str
+    open: int
+    past_due: int
+    oldest_past_due: datetime | None
+    """When the longest-waiting late case came in (None: nothing late)."""
+
+
 @dataclass(frozen=True, slots=True)
 class HandheldNotice:
     """A message to the visiting employee's handheld, so nobody drives to a cancelled visit (a "bomtur")."""
@@ -264,6 +293,7 @@ __all__ = [
     "Reply",
     "Service",
     "Staff",
+    "UnitOverview",
     "Visit",
     "VisitState",
 ]

@@ -16,7 +16,6 @@ from mocks.helsenorge.model import NotificationKind
 from simulator.business_case import (
     CALLS_PER_CANCELLATION,
     CALLS_PER_MESSAGE,
-    MINUTES_PER_MESSAGE,
     MINUTES_PER_WELCOME,
     NOTIFICATION_KINDS,
     PRICES,
@@ -49,6 +48,11 @@ def small_ledger() -> Ledger:
                         ("message.sent", sent), ("message.journaled", journaled), ("message.welcome", welcomes)):
             for i in range(n):
                 ledger.record(i * 600.0, kind, municipality=muni, ref=f"{muni}-{kind}-{i}")
+    for muni, detail, minutes in (("1516", "message_responsible:final_answer", 6.0),
+                                  ("1516", "message_responsible:forward", 2.0),
+                                  ("1516", "caseworker:final_answer", 20.0),
+                                  ("1577", "nurse:final_answer", 6.0)):
+        ledger.record(DAY, "staff.step", municipality=muni, ref="m", value=minutes, detail=detail)
     for detail, n in (("visit-completed/sms", 5), ("visit-completed/email", 2), ("new-message/sms", 3),
                       ("new-appointment/sms", 1)):
         for i in range(n):
@@ -70,7 +74,11 @@ def test_figures_per_municipality_and_in_total_from_the_ledger():
     assert ulstein.wasted_trips_avoided.value == 3 and volda.wasted_trips_avoided.value == 0
     assert ulstein.wasted_trips.value == 1
     assert ulstein.phone_calls_avoided.value == pytest.approx(10 * CALLS_PER_MESSAGE + 4 * CALLS_PER_CANCELLATION)
-    assert ulstein.staff_minutes_on_messages.value == pytest.approx(9 * MINUTES_PER_MESSAGE + 2 * MINUTES_PER_WELCOME)
+    assert ulstein.staff_minutes_by_role == {"caseworker": 20.0,
+                                             "message_responsible": 6.0 + 2.0 + 2 * MINUTES_PER_WELCOME}
+    assert ulstein.staff_minutes_on_messages.value == pytest.approx(28 + 2 * MINUTES_PER_WELCOME)
+    assert volda.staff_minutes_by_role == {"nurse": 6.0}
+    assert case.total.staff_minutes_by_role["message_responsible"] == pytest.approx(8 + 2 * MINUTES_PER_WELCOME)
     assert ulstein.messages_per_1000_recipients_per_week.value == pytest.approx(10 / 400 * 1000 * 7 / 2, abs=0.005)
     assert volda.messages_per_1000_recipients_per_week.value == pytest.approx(4 / 200 * 1000 * 7 / 2, abs=0.005)
     total = case.total
@@ -94,7 +102,7 @@ def test_every_figure_is_labelled_measured_or_estimate_with_a_source():
         assert row.messages_per_1000_recipients_per_week.basis == "measured"
         assert row.phone_calls_avoided.basis == "estimate" and "seed 001 l.43" in row.phone_calls_avoided.source
         assert row.staff_minutes_on_messages.basis == "estimate"
-        assert "no staff role" in row.staff_minutes_on_messages.source  # the ledger has none: a total
+        assert "staff.step" in row.staff_minutes_on_messages.source  # counted steps, estimated minutes
         assert row.cost_of_joining.basis == "estimate"
         assert "seed 001 l.121" in row.cost_of_joining.source and "seed 002" in row.cost_of_joining.source
     assert all(text for text in case.assumptions.values())

@@ -1,5 +1,6 @@
 """Nothing shipped is untested: every file in scenarios/ and every scenario name the docs or --help mention runs,
-at a small scale, to exit 0 with every check passed.
+at a small scale, to exit 0 with every check passed — or, for a what-if scenario that lists ``expect_failing``,
+to exit 1 with exactly those checks failed and the CLI saying so.
 
 The files are discovered by glob, so a new scenario file is picked up without touching this test. A known
 scenario runs at the scale listed in SMALL_SCALE (chosen so its volume checks still have a few thousand visits);
@@ -21,7 +22,7 @@ from simulator.scenario import load_scenario, municipality_table, national_popul
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))
-SMALL_SCALE = {"smoke": 1.0, "chaos": 0.3, "christmas": 0.1, "sjustjerna-go-live": 0.1, "app-surge-2021": 0.02,
+SMALL_SCALE = {"smoke": 1.0, "thin-weekend": 1.0, "chaos": 0.3, "christmas": 0.1, "sjustjerna-go-live": 0.1, "app-surge-2021": 0.02,
                "national-week": 0.01, "national-year": 0.001}
 SLOW = {"national-week", "national-year"}
 """Runs that take more than a few seconds even when small (they split well across two cores)."""
@@ -55,8 +56,14 @@ def test_every_shipped_scenario_passes_at_a_small_scale(path, tmp_path):
                                       "--no-report", *workers])
     summary = json.loads((tmp_path / "summary.json").read_text())
     failed = {name: check for name, check in summary["checks"].items() if not check["passed"]}
-    assert result.exit_code == 0 and not failed, (failed, result.output[-3000:])
-    assert summary["passed"] is True
+    expected = load_scenario(path).expect_failing
+    if expected:  # a what-if built to fail: exactly those checks, exit 1, and the CLI says it was the expected one
+        assert sorted(failed) == sorted(expected), (failed, result.output[-3000:])
+        assert result.exit_code == 1 and summary["passed"] is False
+        assert "the failure this scenario is built to show" in " ".join(result.output.split())
+    else:
+        assert result.exit_code == 0 and not failed, (failed, result.output[-3000:])
+        assert summary["passed"] is True
     assert len(summary["per_period"]) == len(load_scenario(path).periods)
 
 
