@@ -45,10 +45,12 @@ SHIFTS = ("day", "evening", "night")
 
 ROSTER: dict[str, dict[Role, int]] = {
     "day": {Role.MESSAGE_RESPONSIBLE: 1, Role.WORK_LIST_RESPONSIBLE: 1, Role.EMPLOYEE_2: 2, Role.OTHER_UNIT: 1},
-    "evening": {Role.MESSAGE_RESPONSIBLE: 4, Role.WORK_LIST_RESPONSIBLE: 4, Role.EMPLOYEE_2: 5, Role.OTHER_UNIT: 4},
-    "night": {Role.MESSAGE_RESPONSIBLE: 6, Role.WORK_LIST_RESPONSIBLE: 6, Role.EMPLOYEE_2: 6, Role.OTHER_UNIT: 6},
+    "evening": {Role.MESSAGE_RESPONSIBLE: 4, Role.WORK_LIST_RESPONSIBLE: 4, Role.EMPLOYEE_2: 5, Role.OTHER_UNIT: 1},
+    "night": {Role.MESSAGE_RESPONSIBLE: 6, Role.WORK_LIST_RESPONSIBLE: 6, Role.EMPLOYEE_2: 6, Role.OTHER_UNIT: 1},
 }
-"""Per shift, the account number of each role that works shifts (OTHER_UNIT: numbered in the other unit)."""
+"""Per shift, the account number of each role that works shifts. OTHER_UNIT is numbered in the other unit and is
+always its day-shift responsible: the other unit may have no one on evenings (practical help is a daytime
+service), and a part passed to someone who never works would never be answered."""
 OFFICE: dict[Role, int] = {Role.CASEWORKER: 7, Role.INVOICING: 8, Role.LEADER: 9}
 """The office roles: workdays, day shift, whatever shift the case came in on."""
 OFFICE_ROLE_NAME: dict[Role, str] = {Role.CASEWORKER: "caseworker", Role.INVOICING: "invoicing",

@@ -78,6 +78,9 @@ def test_the_roster_gives_each_shift_its_own_responsible_and_colleague():
     day = due(CaseKind.SEVERAL_UNITS, service_her_id=9915161, other_unit=9915162, forwarded_to=None,
               answered=False, promised=None, today=date(2025, 3, 10), shift="day")
     assert (day.action, day.by, day.to) == (Action.PART_ANSWER, "9915161-01", "9915162-01")
+    late = due(CaseKind.SEVERAL_UNITS, service_her_id=9915161, other_unit=9915162, forwarded_to=None,
+               answered=False, promised=None, today=date(2025, 3, 10), shift="evening")
+    assert (late.by, late.to) == ("9915161-04", "9915162-01")  # the other unit answers on its day shift
     application = due(CaseKind.APPLICATION_FOR_MORE_HELP, service_her_id=9915161, other_unit=None,
                       forwarded_to=None, answered=False, promised=None, today=date(2025, 3, 10), shift="evening")
     assert application.to == "9915161-07"  # the caseworker, whoever passed it on
