@@ -31,6 +31,7 @@ from datetime import date, time
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -153,6 +154,14 @@ def band_for_age(bands: dict[str, Any], age: int) -> str:
         if age >= lo and (hi is None or age <= hi):
             return name
     raise ValueError(f"no age band contains {age}")
+
+
+def _check_every(value: dict[str, Any], keys: Iterable[str], noun: str) -> dict[str, Any]:
+    """A table keyed by a closed set (groups, shifts, steps, roles) must name every member."""
+    missing = set(keys) - set(value)
+    if missing:
+        raise ValueError(f"needs every {noun}; missing {sorted(missing)}")
+    return value
 
 
 def _check_weights(weights: dict[Any, float]) -> dict[Any, float]:
@@ -465,10 +474,7 @@ class Visits(_Model):
     @field_validator("recipients_2024", "visits_per_week")
     @classmethod
     def _all_groups(cls, value: dict[str, float]) -> dict[str, float]:
-        missing = {"nursing_only", "help_only", "both"} - set(value)
-        if missing:
-            raise ValueError(f"needs every group; missing {sorted(missing)}")
-        return value
+        return _check_every(value, Group.__args__, "group")
 
     @field_validator("recipients_2024")
     @classmethod
@@ -758,26 +764,17 @@ class Staffing(_Model):
     @field_validator("inbox_rounds", "message_minutes_per_employee")
     @classmethod
     def _every_shift(cls, value: dict[str, Any]) -> dict[str, Any]:
-        missing = {"day", "evening", "night"} - set(value)
-        if missing:
-            raise ValueError(f"needs every shift (day, evening, night); missing {sorted(missing)}")
-        return value
+        return _check_every(value, Shift.__args__, "shift (day, evening, night)")
 
     @field_validator("step_minutes")
     @classmethod
     def _every_step(cls, value: dict[str, float]) -> dict[str, float]:
-        missing = set(StepName.__args__) - set(value)
-        if missing:
-            raise ValueError(f"needs every step; missing {sorted(missing)}")
-        return value
+        return _check_every(value, StepName.__args__, "step")
 
     @field_validator("office_minutes_per_workday")
     @classmethod
     def _every_office_role(cls, value: dict[str, float]) -> dict[str, float]:
-        missing = set(OfficeRole.__args__) - set(value)
-        if missing:
-            raise ValueError(f"needs every office role; missing {sorted(missing)}")
-        return value
+        return _check_every(value, OfficeRole.__args__, "office role")
 
 
 class AppSurge(_Model):
