@@ -25,6 +25,7 @@ from mocks.wire.identifiers import fnr_problem, herid_problem
 from mocks.security.certificates import load_credentials, save_credentials, thumbprint
 from mocks.wire.schema import SchemaDirError, SchemaSet
 
+from conformance.broker_url import BARE_NAMES_REFUSED, split_namespace
 from conformance.inputs import MessageFactory, unknown_patient_fnr
 from conformance.parties import DEFAULT_KIT_HER_ID, KIT_ORG_NAME, KitParties
 from conformance.protection import CertificateProblem, KitProtection, issue_credentials, publish
@@ -75,8 +76,10 @@ class KitOptions(BaseModel):
     workers: int | None = Field(None, ge=1, description="tests run side by side, at most this many at once "
                                 "[default: all]; 1 runs them one after another")
     namespace: Namespace = Field(None, description="Helsenorge.Messaging's namespace: the RabbitMQ exchange the "
-                                  "kit sends through, /exchange/{namespace}/{queue}")
-
+                                  "kit sends through, /exchange/{namespace}/{queue}; also read from the path of "
+                                  "--broker (amqp://…/NAMESPACE), as the library reads its connection string")
+    bare_names: bool = Field(False, description="the library's addressing without a namespace (bare queue names): "
+                             "refused, RabbitMQ 3.x cannot route it")
 
     @field_validator("registries")
     @classmethod
@@ -105,6 +108,10 @@ class KitOptions(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> "KitOptions":
+        if self.bare_names:
+            raise ValueError(BARE_NAMES_REFUSED)
+        if self.broker is not None and self.broker.startswith(("amqp://", "amqps://")):
+            self._namespace_from_path()
         if self.fault is not None:
             if not self.reference:
                 raise ValueError("--fault needs --reference (it breaks the built-in reference EPJ)")
@@ -133,6 +140,17 @@ class KitOptions(BaseModel):
             if missing:
                 raise ValueError(f"{', '.join(missing)} required (or use --reference)")
         return self
+
+    def _namespace_from_path(self) -> None:
+        """``--broker amqp://…/NS`` is ``--namespace NS`` (the library's connection string); both, differing, is
+        a usage error naming both."""
+        url, from_path = split_namespace(self.broker)
+        if from_path is not None and self.namespace is not None and from_path != self.namespace:
+            raise ValueError(f"--broker names namespace {from_path!r} in its path but --namespace says "
+                             f"{self.namespace!r}: give one, or the same in both")  # fmt: skip
+        self.broker = url
+        if from_path is not None:
+            self.namespace = from_path
 
 
 def load_parties(path: Path) -> list:

@@ -50,7 +50,7 @@ def _announce(settings: list[tuple[str, str]]) -> None:
 
 
 def conformance(
-    broker: Annotated[Optional[str], typer.Option("--broker", help="AMQP URL of the RabbitMQ (AMQP 1.0 plugin) the EPJ listens on, e.g. amqp://user:pass@host:5672. With --reference: omit it to start a private RabbitMQ on loopback, or give 'embedded' to run in-process.", show_default=False)] = None,
+    broker: Annotated[Optional[str], typer.Option("--broker", help="AMQP URL of the RabbitMQ (AMQP 1.0 plugin) the EPJ listens on, e.g. amqp://user:pass@host:5672; the EPJ's own connection string works as is: a path (amqp://…:5672/NAMESPACE) is the namespace, as Helsenorge.Messaging reads it (same as --namespace NAMESPACE). With --reference: omit it to start a private RabbitMQ on loopback, or give 'embedded' to run in-process.", show_default=False)] = None,
     epj_her_id: Annotated[Optional[int], typer.Option("--epj-her-id", help="HER-id of the EPJ's organisation (MsgHead receiver level 1); also its only service unless --service-her-id is given.", show_default=False)] = None,
     service_her_id: Annotated[Optional[list[int]], typer.Option("--service-her-id", help="HER-id of a service (communication party with its own queues) the EPJ serves; repeat for several. The first gets the message tests.", show_default=False)] = None,
     patient: Annotated[Optional[list[str]], typer.Option("--patient", help="Fødselsnummer of a (synthetic) recipient of the first service with planned visits; repeat for several.", show_default=False)] = None,
@@ -68,6 +68,7 @@ def conformance(
     fault: Annotated[Optional[str], typer.Option("--fault", help="With --reference: break the reference EPJ one way (no-apprec, wrong-original-msgid, avvist-everything, journals-duplicates, slow-sync, no-transport-checks).", show_default=False)] = None,
     registries: Annotated[Optional[str], typer.Option("--registries", help="HOST:PORT on which to serve the kit's AR (/ar/soap, /ar/soap/Basic, /ar/api/parties) and CPPA (/cppa/…) for the run, so an EPJ built on Helsenorge.Messaging can look up the kit's party; the settings the EPJ needs are printed first.", show_default=False)] = None,
     namespace: Annotated[Optional[str], typer.Option("--namespace", help="Helsenorge.Messaging's namespace (the path of the EPJ's connection string, e.g. NHNTestServiceBus): the kit sends to /exchange/NAMESPACE/{queue} and receives from /amq/queue/{queue}, as the library does, and binds its own queues to that exchange. The broker must have the exchange (digihelse broker start --namespace NAMESPACE); with --reference and no --broker the private broker declares it.", show_default=False)] = None,
+    bare_names: Annotated[bool, typer.Option("--bare-names", help="Address queues by bare name, as Helsenorge.Messaging does when its connection string has no namespace. Refused: RabbitMQ 3.x's AMQP 1.0 plugin cannot route bare names; give the EPJ a namespace instead.")] = False,
     parties: Annotated[Optional[Path], typer.Option("--parties", help="JSON file with the EPJ's own AR entries (a list of what POST /ar/api/parties takes: herId, name, type, parentHerId, processes, queues, …), registered in the kit's AR instead of the defaults; tests in a process the EPJ does not declare are skipped.", show_default=False)] = None,
     protect: Annotated[bool, typer.Option("--protect", help="CMS sign-then-encrypt as Helsenorge.Messaging does: the kit signs with its own certificate (published in its AR) and encrypts to the EPJ's encryption certificate from AR, and decrypts and verifies what comes back against the EPJ's signing certificate; certificate errors are reported with the library's conditions.")] = False,
     reference_certificates: Annotated[str, typer.Option("--reference-certificates", help="With --reference --protect: publish the reference EPJ's certificates valid, expired, no-key-usage or wrong-usage, to see the condition the kit reports for each.")] = "valid",
@@ -105,7 +106,7 @@ def conformance(
             reference=reference, fault=fault, registries=registries, parties=parties,
             protect=protect, reference_certificates=reference_certificates,
             epj_certificates=epj_certificates, kit_credentials=kit_credentials,
-            namespace=namespace,
+            namespace=namespace, bare_names=bare_names,
         )  # fmt: skip
     except ValidationError as exc:
         _fail_usage("; ".join(_problem(e) for e in exc.errors()))
