@@ -68,6 +68,8 @@ def conformance(
     fault: Annotated[Optional[str], typer.Option("--fault", help="With --reference: break the reference EPJ one way (no-apprec, wrong-original-msgid, avvist-everything, journals-duplicates, slow-sync, no-transport-checks).", show_default=False)] = None,
     registries: Annotated[Optional[str], typer.Option("--registries", help="HOST:PORT on which to serve the kit's AR (/ar/soap, /ar/soap/Basic, /ar/api/parties) and CPPA (/cppa/…) for the run, so an EPJ built on Helsenorge.Messaging can look up the kit's party; the settings the EPJ needs are printed first.", show_default=False)] = None,
     namespace: Annotated[Optional[str], typer.Option("--namespace", help="Helsenorge.Messaging's namespace (the path of the EPJ's connection string, e.g. NHNTestServiceBus): the kit sends to /exchange/NAMESPACE/{queue} and receives from /amq/queue/{queue}, as the library does, and binds its own queues to that exchange. The broker must have the exchange (digihelse broker start --namespace NAMESPACE); with --reference and no --broker the private broker declares it.", show_default=False)] = None,
+    register_in: Annotated[Optional[str], typer.Option("--register-in", help="Instead of --registries: the http:// URL of an AR the EPJ already uses (digihelse serve's, e.g. http://127.0.0.1:8080; AR at /ar, CPPA at /cppa). The kit reads the EPJ's entries (and, with --protect, its certificates) from that AR, registers its own party there (POST /ar/api/parties; its certificates with --protect) for the run and removes it at the end.", show_default=False)] = None,
+    operator_token: Annotated[Optional[str], typer.Option("--operator-token", envvar="DIGIHELSE_OPERATOR_TOKEN", help="With --register-in: the operator token that AR demands for registrations (digihelse serve prints it at start).", show_default=False)] = None,
     bare_names: Annotated[bool, typer.Option("--bare-names", help="Address queues by bare name, as Helsenorge.Messaging does when its connection string has no namespace. Refused: RabbitMQ 3.x's AMQP 1.0 plugin cannot route bare names; give the EPJ a namespace instead.")] = False,
     parties: Annotated[Optional[Path], typer.Option("--parties", help="JSON file with the EPJ's own AR entries (a list of what POST /ar/api/parties takes: herId, name, type, parentHerId, processes, queues, …), registered in the kit's AR instead of the defaults; tests in a process the EPJ does not declare are skipped.", show_default=False)] = None,
     protect: Annotated[bool, typer.Option("--protect", help="CMS sign-then-encrypt as Helsenorge.Messaging does: the kit signs with its own certificate (published in its AR) and encrypts to the EPJ's encryption certificate from AR, and decrypts and verifies what comes back against the EPJ's signing certificate; certificate errors are reported with the library's conditions.")] = False,
@@ -106,7 +108,7 @@ def conformance(
             reference=reference, fault=fault, registries=registries, parties=parties,
             protect=protect, reference_certificates=reference_certificates,
             epj_certificates=epj_certificates, kit_credentials=kit_credentials,
-            namespace=namespace, bare_names=bare_names,
+            namespace=namespace, bare_names=bare_names, register_in=register_in, operator_token=operator_token,
         )  # fmt: skip
     except ValidationError as exc:
         _fail_usage("; ".join(_problem(e) for e in exc.errors()))

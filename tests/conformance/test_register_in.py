@@ -1,0 +1,133 @@
+"""``--register-in URL``: the kit registers its party in an AR the vendor already runs — a real ``digihelse serve``
+(uvicorn in its own process on loopback, as tests/mocks/harness/test_serve.py starts it) — and removes it at the end.
+
+The library-like peer (tests/conformance/library_peer.py) is pointed at serve's AR and CPPA only, the way a vendor's
+EPJ already is: it resolves the kit's party from there and the kit passes. A registration that cannot be made (bad
+URL, unreachable AR, no operator token, the kit's HER-id taken, the EPJ not in that AR) is a usage error (exit 2)
+naming the option, and nothing the kit posted stays behind.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+import typer
+from pydantic import ValidationError
+from typer.testing import CliRunner
+
+from conformance.inputs import unknown_patient_fnr
+from conformance.kit import KitOptions, run_kit
+from conformance.parties import KIT_ORG_HER_ID
+from conformance.results import State
+from digihelse.conformance_cli import conformance
+from mocks.harness.broker import free_port
+from mocks.registry.processes import DIGIHELSE_PROCESSES
+
+from .library_peer import ArClient, CppaClient, LibraryPeer
+from .test_library_peer import APPLICABLE
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "kit-test-operator-token-0123456789"
+SERVICE = 9_986_101
+"""The vendor's service, registered in serve's AR before the kit runs (as a vendor's EPJ already is)."""
+
+
+def _wait_up(base: str, process: subprocess.Popen) -> None:
+    import time
+
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None:
+            raise AssertionError(f"digihelse serve exited: {process.stderr.read()}")
+        time.sleep(0.2)
+    raise AssertionError("digihelse serve did not come up")
+
+
+@pytest.fixture(scope="module")
+def serve_ar():
+    """``digihelse serve`` with an operator token, and the vendor's service registered in its AR."""
+    port = free_port()
+    command = [sys.executable, "-m", "digihelse.cli", "serve", "--port", str(port), "--seed", "16",
+               "--operator-token", TOKEN]  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_up(base, process)
+        registered = httpx.post(f"{base}/ar/api/parties", headers={"Authorization": f"Bearer {TOKEN}"}, json={
+            "herId": SERVICE, "name": "Leverandørens hjemmetjeneste", "type": "Service", "role": "Helsepersonell",
+            "processes": sorted(DIGIHELSE_PROCESSES)})  # fmt: skip
+        assert registered.status_code == 201, registered.text
+        yield base
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _registered(base: str, her_id: int) -> bool:
+    return httpx.get(f"{base}/ar/api/parties/{her_id}", timeout=5).status_code == 200
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer(add_completion=False, rich_markup_mode=None)
+    app.command(name="conformance")(conformance)
+    app.command(name="other")(lambda: None)
+    return app
+
+
+def _said(result) -> str:
+    return " ".join(result.output.split())  # the console wraps long lines
+
+
+@pytest.mark.rabbitmq
+def test_the_library_peer_finds_the_kit_in_the_vendors_own_ar_and_the_kit_passes(serve_ar, rabbitmq):
+    kit = 9_991_180
+    exchange = rabbitmq.exchange(min_receive_wait=0.01)
+    exchange.declare(SERVICE)  # the vendor's queues exist before any run
+    peers: list[LibraryPeer] = []
+    seen_during_run: list[bool] = []
+
+    def start_peer(settings: list[tuple[str, str]]) -> None:
+        values = dict(settings)
+        seen_during_run.append(_registered(serve_ar, kit))
+        ar = ArClient(values["AR (SOAP 1.1, Basic binding: the library's default)"])
+        cppa = CppaClient(values["CPPA (REST v2, no authentication)"])
+        peers.append(LibraryPeer(exchange, SERVICE, ar, cppa).start())
+
+    assert not _registered(serve_ar, KIT_ORG_HER_ID)
+    try:
+        result = run_kit(KitOptions(
+            broker=rabbitmq.url, epj_her_id=SERVICE, patients=[unknown_patient_fnr(set())], kit_her_id=kit,
+            only=APPLICABLE, sync_timeout=3, apprec_timeout=5, manual_timeout=0,
+            register_in=serve_ar, operator_token=TOKEN,
+        ), announce=start_peer)  # fmt: skip
+    finally:
+        for peer in peers:
+            peer.stop()
+        exchange.close()
+    [peer] = peers
+    states = {t.id: (t.state, t.messages) for t in result.tests()}
+    assert all(state is State.PASS for state, _ in states.values()), states
+    assert len(states) == 10
+    # the peer knew only serve's AR and CPPA: it resolved the kit there and answered to the queues found there
+    assert seen_during_run == [True]
+    assert peer.ar.url == f"{serve_ar}/ar/soap/Basic" and kit in peer.ar.lookups
+    assert peer.cppa.base == f"{serve_ar}/cppa"
+    answers = [e for e in peer.sent if not e.properties.get("errorCondition")]
+    assert answers and {e.to for e in answers} <= {f"{kit}_async", f"{kit}_syncreply"}
+    assert all(e.cpa_id for e in answers)
+    # and at the end the kit took its party (and the organisation it added) out again
+    assert not _registered(serve_ar, kit) and not _registered(serve_ar, KIT_ORG_HER_ID)
+    assert _registered(serve_ar, SERVICE)  # the vendor's own entry is untouched
