@@ -20,6 +20,7 @@ import typer
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
+from conformance.external import base_url
 from conformance.inputs import unknown_patient_fnr
 from conformance.kit import KitOptions, run_kit
 from conformance.parties import KIT_ORG_HER_ID
@@ -131,3 +132,64 @@ def test_the_library_peer_finds_the_kit_in_the_vendors_own_ar_and_the_kit_passes
     # and at the end the kit took its party (and the organisation it added) out again
     assert not _registered(serve_ar, kit) and not _registered(serve_ar, KIT_ORG_HER_ID)
     assert _registered(serve_ar, SERVICE)  # the vendor's own entry is untouched
+
+
+BROKER = "amqp://guest:guest@127.0.0.1:1"
+"""Never connected to: every refusal below comes before the kit opens the broker."""
+
+
+def _run(*extra: str) -> tuple[int, str]:
+    result = CliRunner().invoke(_app(), [
+        "conformance", "--broker", BROKER, "--epj-her-id", str(SERVICE), "--patient", unknown_patient_fnr(set()),
+        "--only", "DH-CON-001", *extra,
+    ], env={"DIGIHELSE_OPERATOR_TOKEN": ""})  # fmt: skip
+    return result.exit_code, _said(result)
+
+
+def test_an_ar_refusing_the_kit_without_the_operator_token_is_exit_2_naming_both_options(serve_ar):
+    code, said = _run("--register-in", serve_ar, "--kit-her-id", "9991181")
+    assert code == 2, said
+    assert f"--register-in {serve_ar}: the AR refused to register the kit's party" in said
+    assert "401" in said and "--operator-token" in said
+    assert not _registered(serve_ar, 9_991_181) and not _registered(serve_ar, KIT_ORG_HER_ID)
+
+
+def test_a_kit_her_id_already_in_that_ar_is_refused_and_the_organisation_posted_before_it_is_taken_out(serve_ar):
+    taken = 9_991_182
+    operator = {"Authorization": f"Bearer {TOKEN}"}
+    assert httpx.post(f"{serve_ar}/ar/api/parties", headers=operator,
+                      json={"herId": taken, "name": "Noen andre", "type": "Service"}).status_code == 201  # fmt: skip
+    try:
+        code, said = _run("--register-in", serve_ar, "--operator-token", TOKEN, "--kit-her-id", str(taken))
+    finally:
+        httpx.delete(f"{serve_ar}/ar/api/parties/{taken}", headers=operator)
+    assert code == 2, said
+    assert f"the AR refused to register the kit's party {taken}: 409" in said
+    assert not _registered(serve_ar, KIT_ORG_HER_ID)  # posted first, removed again: nothing half-registered
+
+
+def test_an_epj_not_registered_in_that_ar_is_exit_2_naming_the_her_id_option(serve_ar):
+    code, said = _run("--register-in", serve_ar, "--operator-token", TOKEN, "--service-her-id", "9986199")
+    assert code == 2, said
+    assert "--service-her-id 9986199 is not registered in that AR" in said
+    assert not _registered(serve_ar, KIT_ORG_HER_ID)
+
+
+def test_a_bad_or_unreachable_url_is_exit_2_naming_the_option():
+    code, said = _run("--register-in", "ftp://127.0.0.1/ar")
+    assert code == 2 and "--register-in 'ftp://127.0.0.1/ar': expected the http:// URL" in said
+    nobody = f"http://127.0.0.1:{free_port()}"
+    code, said = _run("--register-in", nobody)
+    assert code == 2 and f"--register-in {nobody}: cannot reach {nobody}/ar/api/parties/{SERVICE}" in said
+
+
+def test_register_in_is_an_alternative_to_serving_registries_and_to_declaring_parties(tmp_path):
+    common = dict(broker=BROKER, epj_her_id=SERVICE, patients=[unknown_patient_fnr(set())],
+                  register_in="http://127.0.0.1:8080")  # fmt: skip
+    with pytest.raises(ValidationError, match="--register-in cannot be combined with --registries"):
+        KitOptions(**common, registries="127.0.0.1:8900")
+    with pytest.raises(ValidationError, match="--register-in cannot be combined with --parties"):
+        KitOptions(**common, parties=tmp_path / "parties.json")
+    with pytest.raises(ValidationError, match="--operator-token needs --register-in"):
+        KitOptions(broker=BROKER, epj_her_id=SERVICE, patients=common["patients"], operator_token=TOKEN)
+    assert base_url("http://127.0.0.1:8080/ar/") == "http://127.0.0.1:8080"  # serve's AR URL is taken for its host too
