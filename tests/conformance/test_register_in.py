@@ -29,6 +29,7 @@ from digihelse.conformance_cli import conformance
 from mocks.harness.broker import free_port
 from mocks.registry.processes import DIGIHELSE_PROCESSES
 
+from .library_cms import ArCertificates, PeerProtection
 from .library_peer import ArClient, CppaClient, LibraryPeer
 from .test_library_peer import APPLICABLE
 
@@ -77,6 +78,20 @@ def serve_ar():
             process.kill()
 
 
+def _publish_peer_certificates(base: str):
+    """The vendor's service publishes its certificates in serve's AR (as PUT takes them); its keys stay with it."""
+    from datetime import datetime, timezone
+
+    from conformance.protection import issue_credentials
+    from mocks.security.certificates import pem
+
+    own = issue_credentials(SERVICE, "Leverandørens hjemmetjeneste", datetime.now(timezone.utc))
+    response = httpx.put(f"{base}/ar/api/parties/{SERVICE}/certificates", headers={"Authorization": f"Bearer {TOKEN}"},
+                         json={"signing": pem(own.signing.certificate), "encryption": pem(own.encryption.certificate)})
+    assert response.status_code == 200, response.text
+    return own
+
+
 def _registered(base: str, her_id: int) -> bool:
     return httpx.get(f"{base}/ar/api/parties/{her_id}", timeout=5).status_code == 200
 
@@ -93,26 +108,35 @@ def _said(result) -> str:
 
 
 @pytest.mark.rabbitmq
-def test_the_library_peer_finds_the_kit_in_the_vendors_own_ar_and_the_kit_passes(serve_ar, rabbitmq):
-    kit = 9_991_180
+@pytest.mark.parametrize("protect", [False, True], ids=["clear", "protected"])
+def test_the_library_peer_finds_the_kit_in_the_vendors_own_ar_and_the_kit_passes(serve_ar, rabbitmq, protect):
+    """With ``--protect`` the peer's certificates are in serve's AR (put there as a vendor does) and the kit reads
+    them from there; the kit publishes its own there for the run, and the peer finds them there."""
+    kit = 9_991_180 + protect
     exchange = rabbitmq.exchange(min_receive_wait=0.01)
     exchange.declare(SERVICE)  # the vendor's queues exist before any run
     peers: list[LibraryPeer] = []
-    seen_during_run: list[bool] = []
+    seen_during_run: list[tuple[bool, dict]] = []
+    own = _publish_peer_certificates(serve_ar) if protect else None
 
     def start_peer(settings: list[tuple[str, str]]) -> None:
         values = dict(settings)
-        seen_during_run.append(_registered(serve_ar, kit))
-        ar = ArClient(values["AR (SOAP 1.1, Basic binding: the library's default)"])
+        certificates = httpx.get(f"{serve_ar}/ar/api/parties/{kit}/certificates", timeout=5)
+        seen_during_run.append((_registered(serve_ar, kit), certificates.json() if certificates.status_code == 200 else {}))
+        basic = values["AR (SOAP 1.1, Basic binding: the library's default)"]
+        protection = None
+        if own is not None:
+            protection = PeerProtection(own.signing.certificate, own.signing.key, own.encryption.certificate,
+                                        own.encryption.key, ArCertificates(basic))  # fmt: skip
         cppa = CppaClient(values["CPPA (REST v2, no authentication)"])
-        peers.append(LibraryPeer(exchange, SERVICE, ar, cppa).start())
+        peers.append(LibraryPeer(exchange, SERVICE, ArClient(basic), cppa, protection).start())
 
     assert not _registered(serve_ar, KIT_ORG_HER_ID)
     try:
         result = run_kit(KitOptions(
             broker=rabbitmq.url, epj_her_id=SERVICE, patients=[unknown_patient_fnr(set())], kit_her_id=kit,
             only=APPLICABLE, sync_timeout=3, apprec_timeout=5, manual_timeout=0,
-            register_in=serve_ar, operator_token=TOKEN,
+            register_in=serve_ar, operator_token=TOKEN, protect=protect,
         ), announce=start_peer)  # fmt: skip
     finally:
         for peer in peers:
@@ -123,7 +147,11 @@ def test_the_library_peer_finds_the_kit_in_the_vendors_own_ar_and_the_kit_passes
     assert all(state is State.PASS for state, _ in states.values()), states
     assert len(states) == 10
     # the peer knew only serve's AR and CPPA: it resolved the kit there and answered to the queues found there
-    assert seen_during_run == [True]
+    [(registered, certificates)] = seen_during_run
+    assert registered
+    if protect:  # the kit's certificates were published in serve's AR, and the peer opened and sealed with them
+        assert certificates["signing"]["pem"] and certificates["encryption"]["pem"]
+        assert peer.protection.opened > 0 and peer.protection.sealed > 0
     assert peer.ar.url == f"{serve_ar}/ar/soap/Basic" and kit in peer.ar.lookups
     assert peer.cppa.base == f"{serve_ar}/cppa"
     answers = [e for e in peer.sent if not e.properties.get("errorCondition")]
@@ -147,11 +175,11 @@ def _run(*extra: str) -> tuple[int, str]:
 
 
 def test_an_ar_refusing_the_kit_without_the_operator_token_is_exit_2_naming_both_options(serve_ar):
-    code, said = _run("--register-in", serve_ar, "--kit-her-id", "9991181")
+    code, said = _run("--register-in", serve_ar, "--kit-her-id", "9991183")
     assert code == 2, said
     assert f"--register-in {serve_ar}: the AR refused to register the kit's party" in said
     assert "401" in said and "--operator-token" in said
-    assert not _registered(serve_ar, 9_991_181) and not _registered(serve_ar, KIT_ORG_HER_ID)
+    assert not _registered(serve_ar, 9_991_183) and not _registered(serve_ar, KIT_ORG_HER_ID)
 
 
 def test_a_kit_her_id_already_in_that_ar_is_refused_and_the_organisation_posted_before_it_is_taken_out(serve_ar):
