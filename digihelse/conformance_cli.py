@@ -42,6 +42,12 @@ def _write(path: Path, data: str | bytes) -> None:
         _fail_usage(f"cannot write {path}: {exc.strerror or exc}")
 
 
+def _from_environment(ctx: typer.Context, name: str) -> bool:
+    """Whether the option's value came from its environment variable (by name: typer may bring its own click)."""
+    source = ctx.get_parameter_source(name)
+    return getattr(source, "name", None) == "ENVIRONMENT"
+
+
 def _announce(settings: list[tuple[str, str]]) -> None:
     """Print what the EPJ must be configured with, before the first test."""
     console.print("Point the EPJ at the kit's registries:", highlight=False)
@@ -50,6 +56,7 @@ def _announce(settings: list[tuple[str, str]]) -> None:
 
 
 def conformance(
+    ctx: typer.Context,
     broker: Annotated[Optional[str], typer.Option("--broker", help="AMQP URL of the RabbitMQ (AMQP 1.0 plugin) the EPJ listens on, e.g. amqp://user:pass@host:5672; the EPJ's own connection string works as is: a path (amqp://…:5672/NAMESPACE) is the namespace, as Helsenorge.Messaging reads it (same as --namespace NAMESPACE). With --reference: omit it to start a private RabbitMQ on loopback, or give 'embedded' to run in-process.", show_default=False)] = None,
     epj_her_id: Annotated[Optional[int], typer.Option("--epj-her-id", help="HER-id of the EPJ's organisation (MsgHead receiver level 1); also its only service unless --service-her-id is given.", show_default=False)] = None,
     service_her_id: Annotated[Optional[list[int]], typer.Option("--service-her-id", help="HER-id of a service (communication party with its own queues) the EPJ serves; repeat for several. The first gets the message tests.", show_default=False)] = None,
@@ -100,6 +107,8 @@ def conformance(
             reqs = load_requirements()
             print_coverage(console, reqs, coverage(reqs, [(t.id, t.requirements) for t in tests]))
         raise typer.Exit(0)
+    if register_in is None and _from_environment(ctx, "operator_token"):
+        operator_token = None  # DIGIHELSE_OPERATOR_TOKEN set for digihelse serve must not break a kit run without an AR
     try:
         options = KitOptions(
             broker=broker, epj_her_id=epj_her_id, service_her_ids=service_her_id or [], patients=patient or [],

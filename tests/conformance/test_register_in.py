@@ -221,3 +221,13 @@ def test_register_in_is_an_alternative_to_serving_registries_and_to_declaring_pa
     with pytest.raises(ValidationError, match="--operator-token needs --register-in"):
         KitOptions(broker=BROKER, epj_her_id=SERVICE, patients=common["patients"], operator_token=TOKEN)
     assert base_url("http://127.0.0.1:8080/ar/") == "http://127.0.0.1:8080"  # serve's AR URL is taken for its host too
+
+
+def test_an_operator_token_from_the_environment_is_ignored_without_register_in_but_an_explicit_one_is_refused():
+    """DIGIHELSE_OPERATOR_TOKEN is set for digihelse serve; a kit run that registers nowhere must not trip on it."""
+    args = ["conformance", "--broker", BROKER, "--epj-her-id", str(SERVICE), "--patient", unknown_patient_fnr(set()),
+            "--only", "NO-SUCH-TEST"]  # fmt: skip
+    result = CliRunner().invoke(_app(), args, env={"DIGIHELSE_OPERATOR_TOKEN": TOKEN})
+    assert result.exit_code == 2 and "NO-SUCH-TEST" in result.output and "operator-token" not in result.output
+    result = CliRunner().invoke(_app(), [*args, "--operator-token", TOKEN], env={"DIGIHELSE_OPERATOR_TOKEN": ""})
+    assert result.exit_code == 2 and "--operator-token needs --register-in" in _said(result)
