@@ -50,7 +50,7 @@ def _from_environment(ctx: typer.Context, name: str) -> bool:
 
 def _announce(settings: list[tuple[str, str]]) -> None:
     """Print what the EPJ must be configured with, before the first test."""
-    console.print("Point the EPJ at the kit's registries:", highlight=False)
+    console.print("Point the EPJ at these registries (the kit's party is in them):", highlight=False)
     for name, value in settings:
         console.print(f"  {name}: {value}", highlight=False, markup=False)
 
