@@ -25,10 +25,12 @@ from mocks.wire.identifiers import fnr_problem, herid_problem
 from mocks.security.certificates import load_credentials, save_credentials, thumbprint
 from mocks.wire.schema import SchemaDirError, SchemaSet
 
+from conformance.broker_url import BARE_NAMES_REFUSED, split_namespace
 from conformance.inputs import MessageFactory, unknown_patient_fnr
-from conformance.parties import DEFAULT_KIT_HER_ID, KIT_ORG_NAME, KitParties
+from conformance.external import ExternalRegistry, RegistrationError, base_url, kit_certificates
+from conformance.parties import DEFAULT_KIT_HER_ID, KIT_ORG_HER_ID, KIT_ORG_NAME, Agreement, KitParties
 from conformance.protection import CertificateProblem, KitProtection, issue_credentials, publish
-from conformance.registries import ServedRegistries, parse_host_port
+from conformance.registries import RegistryUrls, ServedRegistries, parse_host_port
 from conformance.reference import DEFAULT_HER_ID_BASE, ConnectionPerQueue, ReferenceEpj
 from conformance.results import RunSettings, RunTarget, SuiteResult
 from conformance.runner import Listener, run_suite
@@ -75,14 +77,27 @@ class KitOptions(BaseModel):
     workers: int | None = Field(None, ge=1, description="tests run side by side, at most this many at once "
                                 "[default: all]; 1 runs them one after another")
     namespace: Namespace = Field(None, description="Helsenorge.Messaging's namespace: the RabbitMQ exchange the "
-                                  "kit sends through, /exchange/{namespace}/{queue}")
-
+                                  "kit sends through, /exchange/{namespace}/{queue}; also read from the path of "
+                                  "--broker (amqp://…/NAMESPACE), as the library reads its connection string")
+    register_in: str | None = Field(None, description="http:// URL of an AR the vendor already runs (digihelse "
+                                    "serve's): the kit registers its party there for the run instead of serving its own")
+    operator_token: str | None = Field(None, description="with --register-in: the AR's operator token, sent as "
+                                       "Authorization: Bearer on registrations and removals")
+    bare_names: bool = Field(False, description="the library's addressing without a namespace (bare queue names): "
+                             "refused, RabbitMQ 3.x cannot route it")
 
     @field_validator("registries")
     @classmethod
     def _host_port(cls, value):
         if value is not None:
             parse_host_port(value)
+        return value
+
+    @field_validator("register_in")
+    @classmethod
+    def _register_url(cls, value):
+        if value is not None:
+            base_url(value)
         return value
 
     @field_validator("patients", "unknown_patient")
@@ -105,6 +120,10 @@ class KitOptions(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> "KitOptions":
+        if self.bare_names:
+            raise ValueError(BARE_NAMES_REFUSED)
+        if self.broker is not None and self.broker.startswith(("amqp://", "amqps://")):
+            self._namespace_from_path()
         if self.fault is not None:
             if not self.reference:
                 raise ValueError("--fault needs --reference (it breaks the built-in reference EPJ)")
@@ -116,7 +135,15 @@ class KitOptions(BaseModel):
                              "EPJ's published certificates)")
         if (self.epj_certificates is not None or self.kit_credentials is not None) and not self.protect:
             raise ValueError("--epj-certificates and --kit-credentials need --protect")
-        if self.protect and not self.reference and self.epj_certificates is None:
+        if self.register_in is not None:
+            for other, given in (("--reference", self.reference), ("--registries", self.registries is not None),
+                                 ("--parties", self.parties is not None)):  # fmt: skip
+                if given:
+                    raise ValueError(f"--register-in cannot be combined with {other}: the kit registers its party in "
+                                     "that AR and reads the EPJ's entries from it")  # fmt: skip
+        elif self.operator_token is not None:
+            raise ValueError("--operator-token needs --register-in (it is that AR's token)")
+        if self.protect and not self.reference and self.epj_certificates is None and self.register_in is None:
             raise ValueError("--protect needs the EPJ's certificates (--epj-certificates FILE): the kit encrypts to "
                              "the EPJ's encryption certificate and verifies its signatures")
         if self.reference and self.epj_certificates is not None:
@@ -133,6 +160,17 @@ class KitOptions(BaseModel):
             if missing:
                 raise ValueError(f"{', '.join(missing)} required (or use --reference)")
         return self
+
+    def _namespace_from_path(self) -> None:
+        """``--broker amqp://…/NS`` is ``--namespace NS`` (the library's connection string); both, differing, is
+        a usage error naming both."""
+        url, from_path = split_namespace(self.broker)
+        if from_path is not None and self.namespace is not None and from_path != self.namespace:
+            raise ValueError(f"--broker names namespace {from_path!r} in its path but --namespace says "
+                             f"{self.namespace!r}: give one, or the same in both")  # fmt: skip
+        self.broker = url
+        if from_path is not None:
+            self.namespace = from_path
 
 
 def load_parties(path: Path) -> list:
@@ -215,10 +253,9 @@ def namespace_setting(namespace: str | None) -> str:
             f"to /exchange/{namespace}/{{queue}} and receives from /amq/queue/{{queue}}")  # fmt: skip
 
 
-def epj_settings(served: ServedRegistries, parties: KitParties, broker_url: str,
+def epj_settings(urls: RegistryUrls, parties: KitParties, broker_url: str,
                  namespace: str | None = None) -> list[tuple[str, str]]:  # fmt: skip
     """What a Helsenorge.Messaging-based EPJ must be configured with to reach the kit (printed at start)."""
-    urls = served.urls
     return [
         ("AR (SOAP 1.1, Basic binding: the library's default)", urls.ar_soap11),
         ("AR (SOAP 1.2, WSHttpBinding)", urls.ar_soap12),
@@ -279,12 +316,17 @@ def run_kit(
             epj_her_id = options.epj_her_id
             services = options.service_her_ids or [epj_her_id]
             patients = options.patients
+        external = None
+        declared = load_parties(options.parties) if options.parties else None
+        if options.register_in is not None:
+            external = ExternalRegistry(base_url(options.register_in), options.operator_token)
+            stack.callback(external.close)
+            declared = _read_epj(external, epj_her_id, services)
         try:
-            parties = KitParties(options.kit_her_id, epj_her_id, services, names=names,
-                                 declared=load_parties(options.parties) if options.parties else None)  # fmt: skip
+            parties = KitParties(options.kit_her_id, epj_her_id, services, names=names, declared=declared)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        protection = _protection(options, parties, reference) if options.protect else None
+        protection = _protection(options, parties, reference, external) if options.protect else None
         if reference is not None:
             reference.start()
             stack.callback(reference.stop)
@@ -297,9 +339,16 @@ def run_kit(
                 raise UsageError(f"--registries {options.registries}: {exc}") from None
             stack.callback(served.stop)
             if announce is not None:
-                announce(epj_settings(served, parties, broker_url, options.namespace) + _protection_settings(protection))
+                announce(epj_settings(served.urls, parties, broker_url, options.namespace)
+                         + _protection_settings(protection))  # fmt: skip
+        if external is not None:
+            _register_kit(external, parties, protection)
+            stack.callback(external.unregister)
+            if announce is not None:
+                announce(epj_settings(external.urls, parties, broker_url, options.namespace)
+                         + _protection_settings(protection))  # fmt: skip
         try:
-            agreement = parties.agreement(services[0])
+            agreement = _external_agreement(external, parties, services[0]) or parties.agreement(services[0])
         except LookupError as exc:
             raise UsageError(f"--parties: {exc}") from None
         if options.apprec_timeout is not None:
@@ -333,6 +382,47 @@ def run_kit(
         return run_suite(session, tests, target=target, settings=settings, listener=listener, workers=options.workers)
 
 
+def _read_epj(external: ExternalRegistry, epj_her_id: int, services: list[int]) -> list:
+    """The EPJ's organisation and services as the vendor's AR holds them (queues, processes): the kit's own view."""
+    entries = {}
+    try:
+        for her_id, option in [(epj_her_id, "--epj-her-id"), *((s, "--service-her-id") for s in services)]:
+            if her_id not in entries:
+                entries[her_id] = external.party(her_id, option)
+        parent = entries[epj_her_id].parent_her_id
+        if parent is not None and parent not in entries:  # the organisation above, so the kit's copy holds together
+            entries[parent] = external.party(parent, f"the parent of {epj_her_id}")
+    except RegistrationError as exc:
+        raise UsageError(str(exc)) from None
+    return list(entries.values())
+
+
+def _register_kit(external: ExternalRegistry, parties: KitParties, protection: KitProtection | None) -> None:
+    """Post the kit's organisation (unless that AR has it already) and party, with its certificates under
+    ``--protect``; a refusal undoes what was posted and is a usage error."""
+    mine = [parties.kit_her_id]
+    if parties.kit_her_id != KIT_ORG_HER_ID:
+        try:
+            external.party(KIT_ORG_HER_ID, "the kit's organisation")
+        except RegistrationError:
+            mine.insert(0, KIT_ORG_HER_ID)
+    certificates = kit_certificates(protection.credentials) if protection is not None else None
+    try:
+        external.register([parties.registry.get(her_id) for her_id in mine], certificates)
+    except RegistrationError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _external_agreement(external: ExternalRegistry | None, parties: KitParties, service: int) -> Agreement | None:
+    """With ``--register-in``: the CPA as that CPPA gives it (None when the kit keeps its own registries)."""
+    if external is None:
+        return None
+    try:
+        return external.agreement(parties.kit_her_id, service)
+    except RegistrationError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _protection_settings(protection: KitProtection | None) -> list[tuple[str, str]]:
     """With ``--protect``: which certificates the EPJ will find for the kit in the AR above."""
     if protection is None:
@@ -347,7 +437,8 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _protection(options: KitOptions, parties: KitParties, reference: ReferenceEpj | None) -> KitProtection:
+def _protection(options: KitOptions, parties: KitParties, reference: ReferenceEpj | None,
+                external: ExternalRegistry | None = None) -> KitProtection:  # fmt: skip
     """``--protect``: the kit's credentials, published in its AR; the reference EPJ's too when the kit runs it.
 
     A vendor's EPJ gives its public certificates (``--epj-certificates``); the kit publishes them in its AR
@@ -370,6 +461,12 @@ def _protection(options: KitOptions, parties: KitParties, reference: ReferenceEp
         certificates = load_certificates(options.epj_certificates)
         for her_id in {parties.epj_her_id, *parties.service_her_ids}:
             parties.registry.publish_certificates(her_id, **certificates)
+    elif external is not None:  # the EPJ's certificates as the vendor's AR publishes them
+        for her_id in {parties.epj_her_id, *parties.service_her_ids}:
+            try:
+                parties.registry.publish_certificates(her_id, **external.certificates(her_id))
+            except RegistrationError as exc:
+                raise UsageError(str(exc)) from None
     if reference is not None:
         epj = issue_credentials(reference.epj_her_id, "Konformans kommune", now, options.reference_certificates)
         for her_id in (reference.epj_her_id, *reference.service_her_ids):

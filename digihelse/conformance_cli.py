@@ -42,15 +42,22 @@ def _write(path: Path, data: str | bytes) -> None:
         _fail_usage(f"cannot write {path}: {exc.strerror or exc}")
 
 
+def _from_environment(ctx: typer.Context, name: str) -> bool:
+    """Whether the option's value came from its environment variable (by name: typer may bring its own click)."""
+    source = ctx.get_parameter_source(name)
+    return getattr(source, "name", None) == "ENVIRONMENT"
+
+
 def _announce(settings: list[tuple[str, str]]) -> None:
     """Print what the EPJ must be configured with, before the first test."""
-    console.print("Point the EPJ at the kit's registries:", highlight=False)
+    console.print("Point the EPJ at these registries (the kit's party is in them):", highlight=False)
     for name, value in settings:
         console.print(f"  {name}: {value}", highlight=False, markup=False)
 
 
 def conformance(
-    broker: Annotated[Optional[str], typer.Option("--broker", help="AMQP URL of the RabbitMQ (AMQP 1.0 plugin) the EPJ listens on, e.g. amqp://user:pass@host:5672. With --reference: omit it to start a private RabbitMQ on loopback, or give 'embedded' to run in-process.", show_default=False)] = None,
+    ctx: typer.Context,
+    broker: Annotated[Optional[str], typer.Option("--broker", help="AMQP URL of the RabbitMQ (AMQP 1.0 plugin) the EPJ listens on, e.g. amqp://user:pass@host:5672; the EPJ's own connection string works as is: a path (amqp://…:5672/NAMESPACE) is the namespace, as Helsenorge.Messaging reads it (same as --namespace NAMESPACE). With --reference: omit it to start a private RabbitMQ on loopback, or give 'embedded' to run in-process.", show_default=False)] = None,
     epj_her_id: Annotated[Optional[int], typer.Option("--epj-her-id", help="HER-id of the EPJ's organisation (MsgHead receiver level 1); also its only service unless --service-her-id is given.", show_default=False)] = None,
     service_her_id: Annotated[Optional[list[int]], typer.Option("--service-her-id", help="HER-id of a service (communication party with its own queues) the EPJ serves; repeat for several. The first gets the message tests.", show_default=False)] = None,
     patient: Annotated[Optional[list[str]], typer.Option("--patient", help="Fødselsnummer of a (synthetic) recipient of the first service with planned visits; repeat for several.", show_default=False)] = None,
@@ -68,6 +75,9 @@ def conformance(
     fault: Annotated[Optional[str], typer.Option("--fault", help="With --reference: break the reference EPJ one way (no-apprec, wrong-original-msgid, avvist-everything, journals-duplicates, slow-sync, no-transport-checks).", show_default=False)] = None,
     registries: Annotated[Optional[str], typer.Option("--registries", help="HOST:PORT on which to serve the kit's AR (/ar/soap, /ar/soap/Basic, /ar/api/parties) and CPPA (/cppa/…) for the run, so an EPJ built on Helsenorge.Messaging can look up the kit's party; the settings the EPJ needs are printed first.", show_default=False)] = None,
     namespace: Annotated[Optional[str], typer.Option("--namespace", help="Helsenorge.Messaging's namespace (the path of the EPJ's connection string, e.g. NHNTestServiceBus): the kit sends to /exchange/NAMESPACE/{queue} and receives from /amq/queue/{queue}, as the library does, and binds its own queues to that exchange. The broker must have the exchange (digihelse broker start --namespace NAMESPACE); with --reference and no --broker the private broker declares it.", show_default=False)] = None,
+    register_in: Annotated[Optional[str], typer.Option("--register-in", help="Instead of --registries: the http:// URL of an AR the EPJ already uses (digihelse serve's, e.g. http://127.0.0.1:8080; AR at /ar, CPPA at /cppa). The kit reads the EPJ's entries (and, with --protect, its certificates) from that AR, registers its own party there (POST /ar/api/parties; its certificates with --protect) for the run and removes it at the end.", show_default=False)] = None,
+    operator_token: Annotated[Optional[str], typer.Option("--operator-token", envvar="DIGIHELSE_OPERATOR_TOKEN", help="With --register-in: the operator token that AR demands for registrations (digihelse serve prints it at start).", show_default=False)] = None,
+    bare_names: Annotated[bool, typer.Option("--bare-names", help="Address queues by bare name, as Helsenorge.Messaging does when its connection string has no namespace. Refused: RabbitMQ 3.x's AMQP 1.0 plugin cannot route bare names; give the EPJ a namespace instead.")] = False,
     parties: Annotated[Optional[Path], typer.Option("--parties", help="JSON file with the EPJ's own AR entries (a list of what POST /ar/api/parties takes: herId, name, type, parentHerId, processes, queues, …), registered in the kit's AR instead of the defaults; tests in a process the EPJ does not declare are skipped.", show_default=False)] = None,
     protect: Annotated[bool, typer.Option("--protect", help="CMS sign-then-encrypt as Helsenorge.Messaging does: the kit signs with its own certificate (published in its AR) and encrypts to the EPJ's encryption certificate from AR, and decrypts and verifies what comes back against the EPJ's signing certificate; certificate errors are reported with the library's conditions.")] = False,
     reference_certificates: Annotated[str, typer.Option("--reference-certificates", help="With --reference --protect: publish the reference EPJ's certificates valid, expired, no-key-usage or wrong-usage, to see the condition the kit reports for each.")] = "valid",
@@ -97,6 +107,8 @@ def conformance(
             reqs = load_requirements()
             print_coverage(console, reqs, coverage(reqs, [(t.id, t.requirements) for t in tests]))
         raise typer.Exit(0)
+    if register_in is None and _from_environment(ctx, "operator_token"):
+        operator_token = None  # DIGIHELSE_OPERATOR_TOKEN set for digihelse serve must not break a kit run without an AR
     try:
         options = KitOptions(
             broker=broker, epj_her_id=epj_her_id, service_her_ids=service_her_id or [], patients=patient or [],
@@ -105,7 +117,7 @@ def conformance(
             reference=reference, fault=fault, registries=registries, parties=parties,
             protect=protect, reference_certificates=reference_certificates,
             epj_certificates=epj_certificates, kit_credentials=kit_credentials,
-            namespace=namespace,
+            namespace=namespace, bare_names=bare_names, register_in=register_in, operator_token=operator_token,
         )  # fmt: skip
     except ValidationError as exc:
         _fail_usage("; ".join(_problem(e) for e in exc.errors()))

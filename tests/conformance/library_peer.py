@@ -24,6 +24,12 @@ the library does (``reference/protocols.md`` §0.1, checked against
   asks for one, to the sender's ``E_SB_ASYNC``; the Kommunikasjonstest answered on the
   request's reply-to with its correlation-id. Nothing more: no patients, no calendar.
 
+With a :class:`~tests.conformance.library_cms.PeerProtection` the peer runs protected, as production
+traffic always is: it opens what comes labelled ``signed-and-enveloped-data`` (the kit's certificates from
+AR, checked; decrypted; the signature verified), reports a bad certificate with the library's condition,
+and signs and encrypts its answers to the kit's AR-published certificate. Error messages stay unprotected
+(their body is empty).
+
 Properties go out as strings because the transport's wire form
 (:mod:`mocks.exchange.amqp_wire`) writes them as the library does.
 """
@@ -44,6 +50,8 @@ from mocks.wire.apprec import apprec_for
 from mocks.wire.codes import AppRecStatus, MessageFunction
 from mocks.wire.models import MsgHead, message_type
 from mocks.wire.msghead import build_svar, parse_msghead, to_xml
+
+from .library_cms import PROTECTED, CertificateRefused, PeerProtection
 
 NS_SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 NS_CP = "http://register.nhn.no/CommunicationParty"
@@ -128,7 +136,10 @@ def _library_timestamp(now: datetime) -> str:
 class LibraryPeer:
     """One service of a vendor's EPJ: receives on its own queues, answers as above."""
 
-    def __init__(self, exchange: Exchange, her_id: int, ar: ArClient, cppa: CppaClient) -> None:
+    def __init__(self, exchange: Exchange, her_id: int, ar: ArClient, cppa: CppaClient,
+                 protection: PeerProtection | None = None) -> None:  # fmt: skip
+        self.protection = protection
+        self.received: list[Envelope] = []
         self.exchange = exchange
         self.her_id = her_id
         self.ar = ar
@@ -175,16 +186,18 @@ class LibraryPeer:
             self.refused.append(process)
             raise ProcessNotInCpa(f"MUG-000033: {process} is not in CPA {cpa.cpa_id} with {to_her_id}")
         envelope = replace(envelope, cpa_id=cpa.cpa_id or None)
+        if self.protection is not None:
+            envelope = replace(envelope, body=self.protection.seal(envelope.body, to_her_id), content_type=PROTECTED)
         self.exchange.send(envelope)
         self.sent.append(envelope)
 
-    def _send_error(self, original: Envelope, condition: ErrorCondition, description: str,
+    def _send_error(self, original: Envelope, condition: ErrorCondition | str, description: str,
                     data: list[str] | None = None) -> None:  # fmt: skip
         if not original.from_her_id:
             return
         properties = {
             "originalMessageId": original.message_id,
-            "errorCondition": condition.value,
+            "errorCondition": getattr(condition, "value", condition),
             "errorDescription": description,
             "receiverTimeStamp": _library_timestamp(datetime.now(timezone.utc)),
         }
@@ -200,6 +213,7 @@ class LibraryPeer:
 
     # ---------------------------------------------------------------- receiving
     def handle(self, envelope: Envelope) -> None:
+        self.received.append(envelope)
         missing = [name for name, value in (("toHerId", envelope.to_her_id), ("fromHerId", envelope.from_her_id),
                                             ("Label", envelope.subject),
                                             ("applicationTimeStamp", envelope.application_timestamp),
@@ -207,6 +221,13 @@ class LibraryPeer:
         if missing:
             self._send_error(envelope, ErrorCondition.INVALID_FIELD_VALUE, "One or more fields are missing", missing)
             return
+        if self.protection is not None and envelope.content_type == PROTECTED:
+            try:
+                envelope = replace(envelope, body=self.protection.open(envelope.body, envelope.from_her_id,
+                                                                       datetime.now(timezone.utc)))  # fmt: skip
+            except CertificateRefused as exc:
+                self._send_error(envelope, exc.condition, exc.description)
+                return
         try:
             msg = parse_msghead(envelope.body)
         except Exception:  # noqa: BLE001 - what the library reports for a body it cannot read as XML

@@ -71,3 +71,58 @@ def test_library_peer_passes_every_applicable_kit_test(rabbitmq):
                            content_type=CONTENT_TYPE_PLAIN, from_her_id=SERVICE, to_her_id=KIT),
                   "DIALOG_HELSEFAGLIG", KIT)  # fmt: skip
     assert len(peer.sent) == before and peer.refused == ["DIALOG_HELSEFAGLIG"]
+
+
+def test_library_peer_running_protected_opens_the_kits_messages_and_seals_its_answers(rabbitmq, tmp_path):
+    """``--protect`` against the library-like peer with CMS on: it checks the kit's AR certificates, decrypts and
+    verifies what the kit sends (with its own CMS code, not the harness's), and signs and encrypts its answers to
+    the kit's AR-published encryption certificate, which the kit opens and verifies."""
+    import json
+    from datetime import datetime, timezone
+
+    from conformance.protection import issue_credentials
+    from mocks.exchange.envelope import CONTENT_TYPE_PROTECTED
+    from mocks.security.certificates import pem
+
+    from .library_cms import ArCertificates, PeerProtection
+
+    kit, service = 9_991_081, 9_986_002
+    own = issue_credentials(service, "Leverandørens hjemmetjeneste", datetime.now(timezone.utc))
+    published = tmp_path / "epj-certificates.json"  # what the vendor hands the kit: public certificates only
+    published.write_text(json.dumps({"signing": pem(own.signing.certificate),
+                                     "encryption": pem(own.encryption.certificate)}))  # fmt: skip
+    exchange = rabbitmq.exchange(min_receive_wait=0.01)
+    exchange.declare(service)
+    peers: list[LibraryPeer] = []
+
+    def start_peer(settings: list[tuple[str, str]]) -> None:
+        values = dict(settings)
+        basic = values["AR (SOAP 1.1, Basic binding: the library's default)"]
+        protection = PeerProtection(own.signing.certificate, own.signing.key, own.encryption.certificate,
+                                    own.encryption.key, ArCertificates(basic))  # fmt: skip
+        peers.append(LibraryPeer(exchange, service, ArClient(basic), CppaClient(values["CPPA (REST v2, no "
+                                 "authentication)"]), protection).start())  # fmt: skip
+
+    try:
+        result = run_kit(KitOptions(
+            broker=rabbitmq.url, epj_her_id=service, patients=[unknown_patient_fnr(set())], kit_her_id=kit,
+            only=APPLICABLE, sync_timeout=3, apprec_timeout=5, manual_timeout=0,
+            registries=f"127.0.0.1:{free_port()}", protect=True, epj_certificates=published,
+        ), announce=start_peer)  # fmt: skip
+    finally:
+        for peer in peers:
+            peer.stop()
+        exchange.close()
+    [peer] = peers
+    states = {t.id: (t.state, t.messages) for t in result.tests()}
+    assert all(state is State.PASS for state, _ in states.values()), states
+    assert len(states) == 10
+    # what the kit sent with a payload came sealed, and the peer opened it with its own key
+    with_payload = [e for e in peer.received if e.content_type]
+    assert with_payload and {e.content_type for e in with_payload} == {CONTENT_TYPE_PROTECTED}
+    assert peer.protection.opened > 0
+    # its answers (AppRecs, the KomTest reply) went out signed and encrypted; error messages carry no body
+    answers = [e for e in peer.sent if not e.properties.get("errorCondition")]
+    assert answers and {e.content_type for e in answers} == {CONTENT_TYPE_PROTECTED}
+    assert peer.protection.sealed == len(answers)
+    assert all(b"MsgHead" not in e.body for e in answers)  # nothing readable in clear
