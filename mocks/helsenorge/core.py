@@ -892,14 +892,17 @@ class HelsenorgeCore:
         if patient != subject:
             raise Refused("sync.wrong-patient", f"SvarPlanlagteTimer is about {patient}, the request about {subject}")
         events = doc.calendar.events if doc.calendar is not None else ()
-        for event in events:
-            self.store.upsert_visit(self._visit_from_event(subject, event, now))
-        if fra is not None and til is not None:
-            start = datetime.combine(fra, time(0), tzinfo=OSLO)
-            end = datetime.combine(til + timedelta(days=1), time(0), tzinfo=OSLO)
-            self.store.delete_visits_in_window(subject, service_her_id, start, end, [e.uid for e in events])
-        self.store.set_sync_outcome(ref, "answered")
-        return [self._visit_view(v) for v in self.store.visits(subject, service_her_id)]
+        listed = [self._visit_from_event(subject, event, now) for event in events]
+        with self.store.transaction():  # one answer, one transaction: the cache never shows half of it
+            if fra is not None and til is not None:
+                start = datetime.combine(fra, time(0), tzinfo=OSLO)
+                end = datetime.combine(til + timedelta(days=1), time(0), tzinfo=OSLO)
+                self.store.refresh_visits(subject, service_her_id, start, end, listed)
+            else:
+                for visit in listed:
+                    self.store.upsert_visit(visit)
+            self.store.set_sync_outcome(ref, "answered")
+            return [self._visit_view(v) for v in self.store.visits(subject, service_her_id)]
 
     def planned_visits_timeout(self, actor: str, subject: str, request: Envelope, now: datetime) -> list[Visit]:
         """No reply in time: the cached visits with that service (the adapter tells the user they may be stale)."""

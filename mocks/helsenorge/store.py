@@ -450,22 +450,52 @@ class HelsenorgeStore:
             sequence=row[10], updated_at=dt(row[11]), cancel_msg_id=row[12], cancellation_note=row[13],
         )
 
+    _UPSERT = (
+        "INSERT INTO hn_visits (uid, recipient, service_her_id, start_at, end_at, status, staff_name, "
+        "summary, location, dtstamp, sequence, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT(uid) DO UPDATE SET recipient=excluded.recipient, service_her_id=excluded.service_her_id, "
+        "start_at=excluded.start_at, end_at=excluded.end_at, status=excluded.status, "
+        "staff_name=excluded.staff_name, summary=excluded.summary, location=excluded.location, "
+        "dtstamp=excluded.dtstamp, sequence=excluded.sequence, updated_at=excluded.updated_at"
+    )
+
+    @staticmethod
+    def _visit_row(visit: Visit) -> tuple:
+        return (visit.uid, visit.recipient, visit.service_her_id, utc_text(visit.start), utc_text(visit.end),
+                visit.status.value, visit.staff_name, visit.summary, visit.location,
+                utc_text(visit.dtstamp) if visit.dtstamp else None, visit.sequence,
+                utc_text(visit.updated_at) if visit.updated_at else None)
+
     def upsert_visit(self, visit: Visit) -> Visit | None:
         """Insert or update by uid; returns the previous version (None if new)."""
         with self.transaction():
             previous = self.visit(visit.uid)
-            self._db.execute(
-                "INSERT INTO hn_visits (uid, recipient, service_her_id, start_at, end_at, status, staff_name, "
-                "summary, location, dtstamp, sequence, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT(uid) DO UPDATE SET recipient=excluded.recipient, service_her_id=excluded.service_her_id, "
-                "start_at=excluded.start_at, end_at=excluded.end_at, status=excluded.status, "
-                "staff_name=excluded.staff_name, summary=excluded.summary, location=excluded.location, "
-                "dtstamp=excluded.dtstamp, sequence=excluded.sequence, updated_at=excluded.updated_at",
-                (visit.uid, visit.recipient, visit.service_her_id, utc_text(visit.start), utc_text(visit.end),
-                 visit.status.value, visit.staff_name, visit.summary, visit.location, utc_text(visit.dtstamp) if visit.dtstamp else None,
-                 visit.sequence, utc_text(visit.updated_at) if visit.updated_at else None),
-            )
+            self._db.execute(self._UPSERT, self._visit_row(visit))
         return previous
+
+    def refresh_visits(self, recipient: str, service_her_id: int, start: datetime, end: datetime,
+                       listed: list[Visit]) -> int:
+        """A service's answer for the window [start, end), in one transaction: visits that are new or changed
+        are written, visits the service no longer lists in the window are forgotten, and the rest are left as
+        they are (``updated_at`` keeps the moment the row last changed; a fresh ``dtstamp`` alone is no change).
+        A calendar read answered by an unchanged plan therefore writes nothing. Returns the rows written."""
+        def same(a: Visit, b: Visit) -> bool:
+            return (a.recipient, a.service_her_id, a.start, a.end, a.status, a.staff_name, a.summary, a.location,
+                    a.sequence) == (b.recipient, b.service_her_id, b.start, b.end, b.status, b.staff_name,
+                                    b.summary, b.location, b.sequence)
+
+        with self.transaction():
+            current = {v.uid: v for v in self.visits(recipient, service_her_id)}
+            changed = [v for v in listed if v.uid not in current or not same(current[v.uid], v)]
+            if changed:
+                self._db.executemany(self._UPSERT, [self._visit_row(v) for v in changed])
+            keep = {v.uid for v in listed}
+            start_text, end_text = utc_text(start), utc_text(end)
+            gone = [uid for uid, v in current.items()
+                    if uid not in keep and start_text <= utc_text(v.start) < end_text]
+            if gone:
+                self._db.executemany("DELETE FROM hn_visits WHERE uid=?", [(uid,) for uid in gone])
+        return len(changed) + len(gone)
 
     def set_visit_cancellation(self, uid: str, *, cancel_msg_id: str | None = None, note: str | None = None) -> None:
         with self.transaction():
@@ -486,18 +516,6 @@ class HelsenorgeStore:
                 f"{self._V} WHERE recipient=? AND service_her_id=? ORDER BY start_at, uid", (recipient, service_her_id)
             )
         return [self._visit(r) for r in rows]
-
-    def delete_visits_in_window(
-        self, recipient: str, service_her_id: int, start: datetime, end: datetime, keep: Iterable[str]
-    ) -> int:
-        """Forget cached visits in [start, end) that the service no longer lists."""
-        keep = list(keep)
-        marks = ",".join("?" * len(keep)) or "''"
-        return self._write(
-            f"DELETE FROM hn_visits WHERE recipient=? AND service_her_id=? AND start_at>=? AND start_at<? "
-            f"AND uid NOT IN ({marks})",
-            (recipient, service_her_id, utc_text(start), utc_text(end), *keep),
-        )
 
     # ------------------------------------------------------------------ notification settings
 
