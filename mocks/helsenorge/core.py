@@ -298,8 +298,9 @@ class HelsenorgeCore:
     ) -> Iterator[tuple[Access, _Entry]]:
         """Authorise, run the action, and write one access-log line for the attempt.
 
-        Logged: everything done by someone other than the subject, and every
-        refusal (including the subject's own), once, with the outcome.
+        Logged once, with the outcome: every use of a service, the subject's own and everyone's acting for them
+        (seed 004 §2.4: the log shows the citizen's use and, with fullmakt or parental responsibility, the
+        others'), and every refusal.
         """
         entry = _Entry(detail)
         try:
@@ -315,8 +316,7 @@ class HelsenorgeCore:
                 detail=entry.detail or exc.message,
             )
             raise
-        if actor != subject:
-            self._log(now, actor, subject, action, "ok", basis=access.label, detail=entry.detail)
+        self._log(now, actor, subject, action, "ok", basis=access.label, detail=entry.detail)
 
     def authorise(
         self, actor: str, subject: str, scope: str, now: datetime, *, action: str = "access",
@@ -1024,8 +1024,17 @@ class HelsenorgeCore:
     # ================================================================== access log
 
     def access_log(self, fnr: str) -> list[AccessLogEntry]:
-        """What was done, or attempted, concerning ``fnr``: by proxies and parents, and every refusal."""
-        return self.store.access_log(fnr)
+        """What was done, or attempted, concerning ``fnr``: their own use, proxies' and parents', every refusal."""
+        return self._named(self.store.access_log(fnr))
+
+    def _named(self, entries: list[AccessLogEntry]) -> list[AccessLogEntry]:
+        """The entries with each actor's name: the citizen sees who acted, not only an fnr."""
+        names: dict[str, str | None] = {}
+        for entry in entries:
+            if entry.actor not in names:
+                person = self.store.citizen(entry.actor)
+                names[entry.actor] = person.display_name if person else None
+        return [replace(e, actor_name=names[e.actor]) for e in entries]
 
     def read_access_log(
         self, actor: str, subject: str, now: datetime, *, after: int = 0, limit: int | None = None
@@ -1036,4 +1045,4 @@ class HelsenorgeCore:
             exc = Refused("access-log.self-only", "only the citizen can read their own access log")
             self._log(now, actor, subject, "read-access-log", "denied", rule=exc.rule)
             raise exc
-        return self.store.access_log(subject, after=after, limit=limit)
+        return self._named(self.store.access_log(subject, after=after, limit=limit))

@@ -268,6 +268,18 @@ class NotificationSettings:
     """Also notify me about those I represent (fullmakt with "varsler", or my children under 16)."""
 
 
+ACTION_SERVICE: dict[str, str] = {
+    "send-message": "meldinger", "read-inbox": "meldinger", "read-thread": "meldinger",
+    "fetch-visits": "timeavtaler", "read-visits": "timeavtaler", "cancel-visit": "timeavtaler",
+    "read-notification-settings": "varsler", "change-notification-settings": "varsler",
+    "give-fullmakt": "fullmakt", "end-fullmakt": "fullmakt",
+    "give-consent": "samtykke", "withdraw-consent": "samtykke",
+    "read-access-log": "logg",
+}
+"""Access-log action → the helsenorge service it used: what the citizen's log is about (seed 004 §2.4: "Loggen viser
+bare at noen har vært inne på en tjeneste – ikke hva vedkommende har gjort med den tjenesten")."""
+
+
 @dataclass(frozen=True, slots=True)
 class AccessLogEntry:
     seq: int
@@ -280,3 +292,16 @@ class AccessLogEntry:
     rule: str | None
     basis: str | None
     detail: str | None
+    """Ids and times (a message id, a visit's start), never content: no message text, topic or reason."""
+    actor_name: str | None = None
+    """The actor's name as helsenorge knows them (filled in when the log is read)."""
+
+    @property
+    def service(self) -> str | None:
+        """The helsenorge service used (``meldinger``, ``timeavtaler``, ``varsler``, …)."""
+        return ACTION_SERVICE.get(self.action)
+
+    @property
+    def on_behalf(self) -> bool:
+        """Someone other than the citizen used the service (a proxy with fullmakt, a parent, or an attempt)."""
+        return self.actor != self.subject
