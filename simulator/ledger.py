@@ -22,11 +22,14 @@ Event kinds (``kind``):
 
 ===========================  ====================================================================
 visit.planned                a visit on the day's plan (service: nursing|help)
-visit.completed              carried out; ``value`` = minutes late against the planned start
+visit.completed              carried out, at its end (arrival + visit length); ``value`` = minutes late against
+                             the planned start
+visit.delay_reported         at the planned start, the EPJ sent that the visit will be more than
+                             ``visits.delay_notice_minutes`` late (``value`` = minutes late)
 visit.cancelled              cancelled by the citizen before the cut-off (accepted)
 visit.cancel_refused         a cancellation refused after the cut-off (``detail`` = the deadline)
-visit.wasted_trip            staff drove to a visit that had been cancelled ("bomtur")
-visit.trip_avoided           a visit cancelled in time was off the employee's handheld: nobody drove there
+visit.wasted_trip            staff drove to a visit that had been cancelled or moved ("bomtur")
+visit.trip_avoided           a visit cancelled or moved in time was off the employee's handheld: nobody drove there
 message.sent                 a citizen or relative sent a message (``ref`` = MsgId, ``detail`` = kind)
 message.journaled            the EPJ journaled it (``ref`` = MsgId)
 message.receipted            the sender got its AppRec (``value`` = seconds, ``detail`` = status)
