@@ -44,7 +44,9 @@ access.intrusion_attempt     someone tried to read another citizen's messages (a
 access.granted_wrongly       ... and was let in (must never happen)
 access.refused               a citizen or proxy acting within their rights was refused (a service bug)
 staff.refused                the EPJ refused one of its own staff's routine actions (a service bug)
-visit.cancel_requested       a citizen or relative asked to cancel (``ref`` = the visit uid)
+visit.cancel_requested       a citizen or relative asked to cancel (``ref`` = the visit uid, ``value`` = its start
+                             as they saw it)
+visit.moved                  the service rescheduled a visit a day or more ahead (``value`` = the new start)
 message.dead_lettered        a message failed ten deliveries and went to a dead-letter queue
 message.duplicate_journal    the EPJ holds more than one journal entry for a MsgId (``value`` = count)
 transport.error              a transport error went to a sender's _error queue

@@ -375,6 +375,8 @@ class Simulation:
                     self.services.change_visit(kommune, visit.uid, start, start + length, visit.staff_id,
                                                self.at(env.now))
                     visit.start += visit.shift
+                    self.ledger.record(env.now, "visit.moved", municipality=kommune, service=visit.service,
+                                       subject=str(visit.recipient), ref=visit.uid, value=visit.start)
             except EpjError as refusal:
                 self.ledger.record(env.now, "staff.refused", municipality=kommune, ref=visit.uid,
                                    detail=f"{type(refusal).__name__}: {refusal}")
@@ -568,7 +570,7 @@ class Simulation:
             return
         visit = candidates[int(u1 * len(candidates)) % len(candidates)]
         self.ledger.record(self.now_t(), "visit.cancel_requested", municipality=kommune, subject=person.fnr,
-                           ref=visit.uid)
+                           ref=visit.uid, value=self.t_of(visit.start))
         try:
             self.services.cancel_visit(actor, person.fnr, visit.uid, now)
         except Refused as refusal:

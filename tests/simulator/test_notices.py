@@ -110,3 +110,27 @@ def test_relatives_get_sms_unless_they_chose_email_at_levels_from_the_scenarios_
     assert {s.level for s in relatives(notification_level_mix={"Full": 1.0})} == {NotificationLevel.FULL}
     assert {s.level for s in relatives(notification_level_mix={"Begrenset": 1.0, "Normal": 0.0})} == {
         NotificationLevel.BEGRENSET}
+
+
+@pytest.mark.parametrize("asked_about_new_start, passes", [(True, True), (False, False)])
+def test_a_moved_visit_is_cancelled_against_its_new_start(tmp_path, asked_about_new_start, passes):
+    """Planned Thursday 10:00, moved by the service to 14:00; cancelled Wednesday 12:00 — inside the 24 h cut-off
+    of the old start, before that of the new one. The verifier judges it by the start the citizen asked about."""
+    from datetime import datetime
+
+    from domain.calendar import OSLO
+    from simulator.verify import Expectations, verify
+
+    first = datetime(2025, 3, 10, tzinfo=OSLO)
+    t = lambda day, hour: (timedelta(days=day, hours=hour)).total_seconds()  # noqa: E731
+    ledger = Ledger(tmp_path / "ledger")
+    ledger.record(0.0, "visit.planned", municipality="1516", service="nursing", subject="1", ref="v", value=t(3, 10))
+    ledger.record(t(1, 9), "visit.moved", municipality="1516", service="nursing", subject="1", ref="v",
+                  value=t(3, 14))
+    ledger.record(t(2, 12), "visit.cancel_requested", municipality="1516", subject="x", ref="v",
+                  value=t(3, 14) if asked_about_new_start else None)
+    ledger.record(t(2, 12) + 60, "visit.cancelled", municipality="1516", ref="v")
+    ledger.finish()
+    expect = Expectations(visits=1, help_share=0, end_t=t(4, 0), reply_compliance_min=0.9, entitled={})
+    check = verify(ledger, expect, lambda s: (first + timedelta(seconds=s)).astimezone(OSLO))
+    assert check["cancellation_cutoff_honoured"].passed is passes
