@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
-from mocks.helsenorge.model import NotificationKind
 from simulator.ledger import Ledger
 from simulator.scenario import municipality_table
 
@@ -285,22 +284,15 @@ def short_kind(notifier_kind: str) -> str:
     return next((name for word, name in _KIND_WORDS if word in lowered), notifier_kind)
 
 
-def not_produced_kinds() -> list[str]:
-    """Of :data:`NOTIFICATION_KINDS`, those helsenorge's notifier has no kind for yet (its NotificationKind)."""
-    produced = {short_kind(kind.value) for kind in NotificationKind}
-    return [name for name in NOTIFICATION_KINDS if name not in produced]
-
-
 def notifications_by_kind(ledger: Ledger) -> tuple[dict[str, int], str]:
-    """SMS/e-mail notices sent, by kind: the five appointment kinds always (0 when none), then any other kind the
-    notifier produced (``message`` for a new message), with a note that names the kinds not produced yet."""
+    """SMS/e-mail notices sent, by kind: the five appointment kinds always (0 when none was sent), then any other
+    kind the notifier produced (``message`` for a new message), with a note on how they were counted."""
     counts = {name: 0 for name in NOTIFICATION_KINDS}
     for detail, n in ledger.query("SELECT COALESCE(detail, ''), COUNT(*) FROM events "
                                   "WHERE kind = 'notification.sent' GROUP BY 1"):
         name = short_kind(detail.split("/", 1)[0] or "unknown")
         counts[name] = counts.get(name, 0) + int(n)
-    missing = not_produced_kinds()
-    note = ("Notices sent (SMS and e-mail), by kind, from the ledger's notification.sent events. "
-            + (f"helsenorge's notifier does not produce {', '.join(missing)} notices yet: reported as 0."
-               if missing else "Every kind is produced by helsenorge's notifier."))
+    note = ("Notices sent (SMS and e-mail) by kind, from the ledger's notification.sent events: each recipient "
+            "and proxy who got one counts once; which levels get which kind is helsenorge's LEVEL_KINDS "
+            "(mocks/helsenorge/model.py).")
     return counts, note

@@ -22,11 +22,14 @@ Event kinds (``kind``):
 
 ===========================  ====================================================================
 visit.planned                a visit on the day's plan (service: nursing|help)
-visit.completed              carried out; ``value`` = minutes late against the planned start
+visit.completed              carried out, at its end (arrival + visit length); ``value`` = minutes late against
+                             the planned start
+visit.delay_reported         at the planned start, the EPJ sent that the visit will be more than
+                             ``visits.delay_notice_minutes`` late (``value`` = minutes late)
 visit.cancelled              cancelled by the citizen before the cut-off (accepted)
 visit.cancel_refused         a cancellation refused after the cut-off (``detail`` = the deadline)
-visit.wasted_trip            staff drove to a visit that had been cancelled ("bomtur")
-visit.trip_avoided           a visit cancelled in time was off the employee's handheld: nobody drove there
+visit.wasted_trip            staff drove to a visit that had been cancelled or moved ("bomtur")
+visit.trip_avoided           a visit cancelled or moved in time was off the employee's handheld: nobody drove there
 message.sent                 a citizen or relative sent a message (``ref`` = MsgId, ``detail`` = kind)
 message.journaled            the EPJ journaled it (``ref`` = MsgId)
 message.receipted            the sender got its AppRec (``value`` = seconds, ``detail`` = status)
@@ -41,7 +44,9 @@ access.intrusion_attempt     someone tried to read another citizen's messages (a
 access.granted_wrongly       ... and was let in (must never happen)
 access.refused               a citizen or proxy acting within their rights was refused (a service bug)
 staff.refused                the EPJ refused one of its own staff's routine actions (a service bug)
-visit.cancel_requested       a citizen or relative asked to cancel (``ref`` = the visit uid)
+visit.cancel_requested       a citizen or relative asked to cancel (``ref`` = the visit uid, ``value`` = its start
+                             as they saw it)
+visit.moved                  the service rescheduled a visit a day or more ahead (``value`` = the new start)
 message.dead_lettered        a message failed ten deliveries and went to a dead-letter queue
 message.duplicate_journal    the EPJ holds more than one journal entry for a MsgId (``value`` = count)
 transport.error              a transport error went to a sender's _error queue

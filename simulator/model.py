@@ -19,6 +19,7 @@ Every draw comes from a stream seeded by the scenario seed and the municipality
 
 from __future__ import annotations
 
+import heapq
 import math
 import random
 from dataclasses import dataclass, field
@@ -83,6 +84,18 @@ class PlannedVisit:
     service: str
     start: float
     staff_id: str | None = None
+    new: bool = False
+    """A new appointment outside the standing plan: the EPJ sends it to helsenorge when it is planned."""
+    shift: float = 0.0
+    """Seconds the service moves this standing visit by, at :data:`ANNOUNCE_HOUR` on a day before it."""
+
+
+ANNOUNCE_HOUR = 9
+"""ESTIMATE: the day shift plans the new appointments drawn for two days ahead at 09:00 (the EPJ pushes each as an
+Avtale then); one that starts sooner is planned two hours before it at the latest."""
+ANNOUNCE_LEAD_S = 2 * 3600
+RESCHEDULE_MINUTES = (30.0, 90.0)
+"""ESTIMATE: how far (earlier or later) the service moves a rescheduled visit (``visits.rescheduled_share``)."""
 
 
 @dataclass
@@ -316,17 +329,59 @@ class Simulation:
         plan.sort(key=lambda v: (v.start, v.recipient, v.service))
         ledger = self.ledger
         stats = self.stats
+        new_share, moved_share = self.visits.new_appointment_share, self.visits.rescheduled_share
+        ahead = self.at(self.env.now).date() < day  # rescheduled only on a day before the visit
         for visit in plan:
             person = digital.get(visit.recipient)
             if person is not None and self.world.service_live(kommune, visit.service, day):
                 visit.uid = f"{rng.getrandbits(128):032x}"
                 visit.staff_id = self.world.assign_staff(kommune, visit.service, visit.start, rng)
+                pick = rng.random()
+                visit.new = pick < new_share
+                if ahead and new_share <= pick < new_share + moved_share:
+                    visit.shift = rng.choice((-60.0, 60.0)) * round(rng.uniform(*RESCHEDULE_MINUTES))
             ledger.record(self.env.now, "visit.planned", municipality=kommune, service=visit.service,
                           subject=str(visit.recipient), ref=visit.uid, value=visit.start)
             stats.planned += 1
         if self.world is not None:
-            self.world.plan_visits(kommune, [v for v in plan if v.uid], self.at, self.visit_minutes)
+            self.world.plan_visits(kommune, [v for v in plan if v.uid and not v.new], self.at, self.visit_minutes)
+            changes = [v for v in plan if v.new or v.shift]
+            if changes:
+                self.env.process(self._announce(kommune, changes))
         return plan
+
+    def _announce(self, kommune: str, visits: list[PlannedVisit]):
+        """The day shift's planning at 09:00 on the day the visits are drawn, each change through the EPJ, which
+        pushes it to helsenorge as an Avtale:
+
+        * a new appointment goes into the EPJ through its planning step (the new-appointment notice), two hours
+          before the visit at the latest; until then the EPJ and helsenorge know nothing of it;
+        * a rescheduled standing visit is moved in the EPJ (the changed-appointment notice). It is always a day
+          or more ahead, so the visiting employee's work list has the new time before the day's round starts
+          (:meth:`_carry_out` reads the moved start).
+        """
+        env = self.env
+        today = self.at(env.now).date()
+        nine = self.day_start(today) + ANNOUNCE_HOUR * 3600
+        for visit in sorted(visits, key=lambda v: (min(nine, v.start - ANNOUNCE_LEAD_S), v.start)):
+            at = min(nine, visit.start - ANNOUNCE_LEAD_S)
+            if at > env.now:
+                yield env.timeout(at - env.now)
+            length = timedelta(minutes=self.visit_minutes(visit.service))
+            try:
+                if visit.new:
+                    self.services.plan_visit(kommune, visit, self.at(visit.start), self.at(visit.start) + length,
+                                             self.at(env.now))
+                elif self.world.visit_state(kommune, visit.uid) == "planned":  # not cancelled by the citizen
+                    start = self.at(visit.start + visit.shift)
+                    self.services.change_visit(kommune, visit.uid, start, start + length, visit.staff_id,
+                                               self.at(env.now))
+                    visit.start += visit.shift
+                    self.ledger.record(env.now, "visit.moved", municipality=kommune, service=visit.service,
+                                       subject=str(visit.recipient), ref=visit.uid, value=visit.start)
+            except EpjError as refusal:
+                self.ledger.record(env.now, "staff.refused", municipality=kommune, ref=visit.uid,
+                                   detail=f"{type(refusal).__name__}: {refusal}")
 
     def visit_minutes(self, service: str) -> float:
         return self.visits.visit_minutes.get(service, 30)
@@ -342,34 +397,87 @@ class Simulation:
         return rng.uniform(low, high)
 
     def _carry_out(self, municipality, plan: list[PlannedVisit], rng: random.Random):
+        """The day's visits as the staff carry them out, in time order of what happens:
+
+        * at the planned start, a visit that will be more than ``visits.delay_notice_minutes`` late is reported as
+          delayed (the EPJ sends the expected start; helsenorge notifies);
+        * at arrival (start + lateness) the trip is made: to a visit cancelled or moved in the EPJ it is wasted
+          unless the handheld said "ikke kjør" (then it is avoided), and a moved visit is carried out at its new
+          time instead;
+        * at the end (arrival + the service's visit length) the visit is done: ``visit.completed``, and for a
+          digital recipient the EPJ marks it done, which pushes the Avtale behind the "utført besøk" notice.
+        """
         env = self.env
         lateness = self.visits.lateness_minutes
+        threshold = self.visits.delay_notice_minutes
         kommune = municipality.kommunenummer
         ledger, stats, world = self.ledger, self.stats, self.world
-        for visit in plan:
+        DELAY, ARRIVE, END = 0, 1, 2
+        queue: list[tuple[float, int, int, PlannedVisit, float]] = []
+        for order, visit in enumerate(plan):
             late = max(-5.0, rng.gauss(lateness.mean, lateness.sd))
-            arrive = visit.start + late * 60
-            if arrive > env.now:
-                yield env.timeout(arrive - env.now)
-            if visit.uid is not None:
-                state = world.visit_state(kommune, visit.uid)
-                if state == "cancelled":
-                    if not world.staff_was_told(kommune, visit.uid):
-                        ledger.record(env.now, "visit.wasted_trip", municipality=kommune, service=visit.service,
-                                      subject=str(visit.recipient), ref=visit.uid)
-                        stats.wasted += 1
-                    else:  # the handheld said "ikke kjør": the trip the business case counts as avoided
-                        ledger.record(env.now, "visit.trip_avoided", municipality=kommune, service=visit.service,
-                                      subject=str(visit.recipient), ref=visit.uid)
-                    continue
-                try:
-                    self.services.complete_visit(kommune, visit.uid, visit.staff_id, self.at(env.now))
-                except EpjError as refusal:  # the EPJ refused its own staff: visible, not a crash
-                    ledger.record(env.now, "staff.refused", municipality=kommune, ref=visit.uid,
-                                  detail=f"{type(refusal).__name__}: {refusal}")
-            ledger.record(env.now, "visit.completed", municipality=kommune, service=visit.service,
-                          subject=str(visit.recipient), ref=visit.uid, value=round(late, 3))
-            stats.completed += 1
+            if visit.uid is not None and late > threshold:
+                queue.append((visit.start, DELAY, order, visit, late))
+            queue.append((visit.start + late * 60, ARRIVE, order, visit, late))
+        heapq.heapify(queue)
+        order = len(plan)
+        while queue:
+            t, what, _, visit, late = heapq.heappop(queue)
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            if what == DELAY:
+                self._report_delay(kommune, visit, late)
+            elif what == ARRIVE:
+                if visit.uid is not None:
+                    state, start = world.visit_state_and_start(kommune, visit.uid)
+                    moved = state == "planned" and start is not None and abs(self.t_of(start) - visit.start) > 1
+                    if state == "cancelled" or moved:
+                        self._trip_not_needed(kommune, visit)
+                        if moved:  # carried out at its new time (late by as much again)
+                            visit.start = self.t_of(start)
+                            order += 1
+                            heapq.heappush(queue, (visit.start + late * 60, ARRIVE, order, visit, late))
+                        continue
+                heapq.heappush(queue, (env.now + self.visit_minutes(visit.service) * 60, END, order, visit, late))
+                order += 1
+            else:
+                if visit.uid is not None:
+                    try:
+                        self.services.complete_visit(kommune, visit.uid, visit.staff_id, self.at(env.now))
+                    except EpjError as refusal:  # the EPJ refused its own staff: visible, not a crash
+                        ledger.record(env.now, "staff.refused", municipality=kommune, ref=visit.uid,
+                                      detail=f"{type(refusal).__name__}: {refusal}")
+                ledger.record(env.now, "visit.completed", municipality=kommune, service=visit.service,
+                              subject=str(visit.recipient), ref=visit.uid, value=round(late, 3))
+                stats.completed += 1
+
+    def _trip_not_needed(self, kommune: str, visit: PlannedVisit) -> None:
+        """The employee reaches a visit the EPJ has cancelled or moved: a wasted trip, unless the handheld told
+        them not to drive (the trip the business case counts as avoided)."""
+        env = self.env
+        if not self.world.staff_was_told(kommune, visit.uid):
+            self.ledger.record(env.now, "visit.wasted_trip", municipality=kommune, service=visit.service,
+                               subject=str(visit.recipient), ref=visit.uid)
+            self.stats.wasted += 1
+        else:
+            self.ledger.record(env.now, "visit.trip_avoided", municipality=kommune, service=visit.service,
+                               subject=str(visit.recipient), ref=visit.uid)
+
+    def _report_delay(self, kommune: str, visit: PlannedVisit, late: float) -> None:
+        """At the planned start the visit is known to be ``late`` minutes late: the EPJ sends the delay."""
+        env = self.env
+        state, start = self.world.visit_state_and_start(kommune, visit.uid)
+        if state != "planned" or start is None or abs(self.t_of(start) - visit.start) > 1:
+            return  # cancelled or moved meanwhile (or not in the EPJ): there is no delay to report
+        expected = self.at(visit.start + late * 60).replace(microsecond=0)
+        try:
+            self.services.report_delay(kommune, visit.uid, visit.staff_id, expected, self.at(env.now))
+        except EpjError as refusal:  # the EPJ refused its own staff: visible, not a crash
+            self.ledger.record(env.now, "staff.refused", municipality=kommune, ref=visit.uid,
+                               detail=f"{type(refusal).__name__}: {refusal}")
+            return
+        self.ledger.record(env.now, "visit.delay_reported", municipality=kommune, service=visit.service,
+                           subject=str(visit.recipient), ref=visit.uid, value=round(late, 3))
 
     # ------------------------------------------------------------------ citizens
 
@@ -464,7 +572,7 @@ class Simulation:
             return
         visit = candidates[int(u1 * len(candidates)) % len(candidates)]
         self.ledger.record(self.now_t(), "visit.cancel_requested", municipality=kommune, subject=person.fnr,
-                           ref=visit.uid)
+                           ref=visit.uid, value=self.t_of(visit.start))
         try:
             self.services.cancel_visit(actor, person.fnr, visit.uid, now)
         except Refused as refusal:

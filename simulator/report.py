@@ -61,7 +61,9 @@ ACCEPTED, REFUSED, WASTED = "#2f855a", "#c53030", "#4a5568"
 
 KINDS = {
     "visit.planned": "a visit on the day's plan",
-    "visit.completed": "a visit carried out",
+    "visit.completed": "a visit carried out (at its end)",
+    "visit.delay_reported": "the EPJ sent that a visit will start late (the delay notice)",
+    "visit.moved": "the service rescheduled a visit a day or more ahead (the changed notice)",
     "visit.cancelled": "a cancellation accepted (before the cut-off)",
     "visit.cancel_refused": "a cancellation refused (after the cut-off)",
     "visit.wasted_trip": "staff drove to a cancelled visit",

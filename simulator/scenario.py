@@ -459,6 +459,23 @@ class Visits(_Model):
     lateness_minutes: Lateness = Field(
         default_factory=Lateness,
         description="ESTIMATE: normal distribution of lateness against the planned start, in minutes.")
+    delay_notice_minutes: float = Field(
+        30.0, gt=0.0, le=240.0,
+        description="ESTIMATE: a visit that will start more than this many minutes late is reported as delayed at "
+                    "its planned start (the EPJ sends an Avtale with the expected start; helsenorge notifies, seeds "
+                    "000/001: \"varsling om avtaler og evt. forsinkelse\"). No threshold is published.")
+    rescheduled_share: Share = Field(
+        0.02,
+        description="ESTIMATE: share of a digital recipient's standing visits the service moves to another time of "
+                    "the same day (route re-planning, sick staff) at 09:00 on a day before the visit; the EPJ sends "
+                    "the changed Avtale (seed 000 l.315: users see \"endring i tid\" of their visits). The move is "
+                    "30–90 min earlier or later. No share is published.")
+    new_appointment_share: Share = Field(
+        0.05,
+        description="ESTIMATE: share of a digital recipient's visits that are new appointments outside the standing "
+                    "plan (an extra visit, a new measure). The EPJ sends those to helsenorge as an Avtale when it "
+                    "plans them (helsenorge's new-appointment notice); the standing plan is shown through "
+                    "HentPlanlagteTimer only. No share is published.")
     visits_per_staff_shift: dict[Service, Annotated[float, Field(gt=0)]] = Field(
         default_factory=lambda: {"nursing": 12.0, "help": 6.0},
         description="ESTIMATE: visits one employee carries out in a shift (≈ 7.5 h; Stokke 2004, S78: 85 % of "

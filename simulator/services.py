@@ -29,6 +29,17 @@ CHANGE_LOOKAHEAD = timedelta(days=14)
 """A change/cancel message is about the patient's next planned visit of the service within two weeks."""
 CHANGE_MIN_NOTICE = timedelta(hours=1)
 """... that has not started within the hour (the employee is on the way or there)."""
+MOVE_WORDS = ("flytt", "endre tid", "senere")
+"""A change/cancel message with one of these words asks to move the visit; the employee moves it (any other is
+cancelled, as asked)."""
+MOVE_BY = timedelta(days=1)
+"""ESTIMATE: a visit the citizen asks to move goes to the same time the next day."""
+
+
+def asks_to_move(text: str) -> bool:
+    """Does the citizen's change/cancel message ask to move the visit rather than cancel it?"""
+    lowered = text.lower()
+    return any(word in lowered for word in MOVE_WORDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +163,8 @@ class InProcessServices:
                 out += epj.reply(case.case_id, NO_VISIT_TEXT, staff_id=step.by, now=now)
                 done = Done("final")
             else:
-                out += epj.handle_appointment_change(case.case_id, visit.uid, staff_id=step.by, now=now)
+                start = visit.start + MOVE_BY if asks_to_move(epj.case(case.case_id).text) else None
+                out += epj.handle_appointment_change(case.case_id, visit.uid, staff_id=step.by, now=now, start=start)
                 done = Done("final", visit=visit.uid, visit_start=visit.start)
         else:
             out += epj.reply(case.case_id, answer_text(case.kind), staff_id=step.by, now=now)
@@ -169,6 +181,16 @@ class InProcessServices:
 
     def complete_visit(self, kommune: str, uid: str, staff_id: str, now: datetime) -> None:
         self.world.complete_visit(kommune, uid, staff_id, now)
+
+    def report_delay(self, kommune: str, uid: str, staff_id: str, expected_start: datetime, now: datetime) -> None:
+        self.world.report_delay(kommune, uid, staff_id, expected_start, now)
+
+    def plan_visit(self, kommune: str, visit, start: datetime, end: datetime, now: datetime) -> None:
+        self.world.plan_new_visit(kommune, visit, start, end, now)
+
+    def change_visit(self, kommune: str, uid: str, start: datetime, end: datetime, staff_id: str,
+                     now: datetime) -> None:
+        self.world.change_visit(kommune, uid, start, end, staff_id, now)
 
     def due_resends(self, now: datetime) -> None:
         self.bus.send_all(self.world.due_resends(now))
@@ -330,6 +352,28 @@ class NetworkedServices:
         if response.status_code == 409:
             raise InvalidTransition(response.text)
         response.raise_for_status()
+
+    def report_delay(self, kommune: str, uid: str, staff_id: str, expected_start: datetime, now: datetime) -> None:
+        key = self.world.municipalities[kommune].installation
+        response = self.http.post(f"/epj/{key}/api/visits/{uid}/delay", headers=self._staff(key, staff_id),
+                                  json={"expectedStart": expected_start.isoformat()})
+        if response.status_code == 409:
+            raise InvalidTransition(response.text)
+        response.raise_for_status()
+
+    def change_visit(self, kommune: str, uid: str, start: datetime, end: datetime, staff_id: str,
+                     now: datetime) -> None:
+        key = self.world.municipalities[kommune].installation
+        response = self.http.post(f"/epj/{key}/api/visits/{uid}/change", headers=self._staff(key, staff_id),
+                                  json={"start": start.isoformat(), "end": end.isoformat()})
+        if response.status_code == 409:
+            raise InvalidTransition(response.text)
+        response.raise_for_status()
+
+    def plan_visit(self, kommune: str, visit, start: datetime, end: datetime, now: datetime) -> None:
+        """Not over HTTP yet: the served EPJ has no planning endpoint, so the new appointment goes on the work list
+        as the standing plan does, without the Avtale (no new-appointment notice over HTTP)."""
+        self.world.plan_visits(kommune, [visit], lambda t: start, lambda service: (end - start).total_seconds() / 60)
 
     def due_resends(self, now: datetime) -> None:
         return None  # the served harness's own receive loops resend on their tick

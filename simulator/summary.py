@@ -83,10 +83,8 @@ class Summary(BaseModel):
         default_factory=list, description="Each [[periods]] table's figures side by side (simulator/periods.py).")
     notifications_by_kind: dict[str, int] = Field(
         default_factory=dict, description="SMS/e-mail notices sent by kind: new, changed, cancelled, delayed, "
-        "completed (0 for a kind the notifier does not produce yet), then others such as message "
-        "(simulator/business_case.py).")
-    notifications_note: str = Field("", description="How notifications_by_kind was counted and which kinds the "
-                                    "notifier does not produce yet.")
+        "completed (0 when none was sent), then others such as message (simulator/business_case.py).")
+    notifications_note: str = Field("", description="How notifications_by_kind was counted.")
     business_case: BusinessCase | None = Field(
         None, description="What DigiHelse buys, per municipality and in total, each figure measured or estimate "
         "with its source (simulator/business_case.py).")

@@ -80,6 +80,12 @@ def verify(ledger: Ledger, expect: Expectations, at) -> dict[str, Check]:
     # -- cancellation cut-off, both ways; no wasted trips ------------------------------
     starts = {ref: (value, kommune) for ref, value, kommune in ledger.query(
         "SELECT ref, value, municipality FROM events WHERE kind='visit.planned' AND ref IS NOT NULL")}
+    # A visit the service moved is cancelled against its new start: the start the citizen asked about (the first
+    # request's) overrides the planned one.
+    for ref, value in ledger.query("SELECT ref, value FROM events WHERE kind='visit.cancel_requested' "
+                                   "AND value IS NOT NULL ORDER BY t DESC"):
+        if ref in starts:
+            starts[ref] = (value, starts[ref][1])
 
     def cutoff(start: tuple[float, str]):
         value, kommune = start

@@ -68,10 +68,11 @@ RECEIVED_SERVICES = {"nursing": ("nursing",), "help": ("help",), "both": ("nursi
 HELSENORGE_LATENCY_S = 2.0
 """Mean time helsenorge takes to answer a message with its AppRec (ESTIMATE)."""
 
-MESSAGE_TEXTS = {
+MESSAGE_TEXTS: dict[str, str | tuple[str, ...]] = {
     "enquiry": "Hei! Når kommer hjemmesykepleien i morgen?",
     "needs_other_employee": "Kan jeg få snakke med primærkontakten min om medisinene?",
-    "change_or_cancel_appointment": "Vi er bortreist på torsdag, kan besøket flyttes?",
+    "change_or_cancel_appointment": ("Vi er bortreist på torsdag, kan besøket flyttes?",
+                                     "Jeg er innlagt på sykehus, kan dere avlyse besøket?"),
     "more_help_application": "Mor trenger mer hjelp om kvelden. Hvordan søker vi?",
     "invoice_question": "Jeg lurer på fakturaen for praktisk bistand.",
     "complaint": "Jeg vil klage: besøket i går var over en time forsinket.",
@@ -292,6 +293,30 @@ class DigitalWorld:
         state = self.epjs[self.municipalities[kommune].installation].store.visit_state(uid)
         return None if state is None else state.value
 
+    def visit_state_and_start(self, kommune: str, uid: str) -> tuple[str | None, datetime | None]:
+        """The EPJ's state of a visit and its start now (a moved visit has another start than planned)."""
+        visit = self.epjs[self.municipalities[kommune].installation].store.visit(uid)
+        return (None, None) if visit is None else (visit.state.value, visit.start)
+
+    def plan_new_visit(self, kommune: str, visit, start: datetime, end: datetime, now: datetime) -> None:
+        """A new appointment through the EPJ's planning step, which pushes it to helsenorge as an Avtale."""
+        epj = self.epjs[self.municipalities[kommune].installation]
+        person = self.municipalities[kommune].people[visit.recipient]
+        her_id = self.service_her_id(kommune, visit.service)
+        self.bus.send_all(epj.plan_visit(person.fnr, start, end, staff_id=f"{her_id}-01", now=now,
+                                         summary=SERVICE_NAME[visit.service], assign_staff_id=visit.staff_id,
+                                         uid=visit.uid))
+
+    def change_visit(self, kommune: str, uid: str, start: datetime, end: datetime, staff_id: str,
+                     now: datetime) -> None:
+        """The service moves a visit (same employee): the EPJ pushes the changed Avtale."""
+        epj = self.epjs[self.municipalities[kommune].installation]
+        self.bus.send_all(epj.change_visit(uid, start, end, staff_id=staff_id, now=now))
+
+    def report_delay(self, kommune: str, uid: str, staff_id: str, expected_start: datetime, now: datetime) -> None:
+        epj = self.epjs[self.municipalities[kommune].installation]
+        self.bus.send_all(epj.report_delay(uid, expected_start, staff_id=staff_id, now=now))
+
     def staff_was_told(self, kommune: str, uid: str) -> bool:
         return self.epjs[self.municipalities[kommune].installation].store.was_told_about(uid)
 
@@ -312,7 +337,10 @@ class DigitalWorld:
 
     @staticmethod
     def message_text(kind: str, u: float) -> str:
-        return MESSAGE_TEXTS.get(kind, "Hei!")
+        """The text a citizen writes for ``kind``; where a kind has several, the draw's thousandths pick one
+        (the draw also picked the kind, so its leading digits are not free)."""
+        texts = MESSAGE_TEXTS.get(kind, "Hei!")
+        return texts if isinstance(texts, str) else texts[int(u * 1000) % len(texts)]
 
     @staticmethod
     def msg_id_of(envelope: Envelope) -> str:
@@ -430,11 +458,15 @@ class Described:
 def describe_population(population, scenario, *, seed: int, epoch: datetime) -> Described:
     """The live municipalities of ``population`` as a seeding description (:class:`WorldSeed`).
 
-    What the world adds to the population (phone numbers, a relative's notification level) is drawn from each
-    municipality's ``settings`` stream, in a fixed order: the recipient's phone, then the relative's level and
-    phone. Consent times come from :mod:`simulator.uptake`. AR gets the services without the DigiHelse
+    What the world adds to the population (phone numbers, a relative's notification settings) is drawn from each
+    municipality's ``settings`` stream, in a fixed order: the recipient's phone, then the relative's level (from
+    ``behaviour.notification_level_mix``, as the recipients'), channel (e-mail with ``behaviour.email_share``, else
+    SMS, helsenorge's default) and phone. Consent times come from :mod:`simulator.uptake`. AR gets the services without the DigiHelse
     processes: :meth:`DigitalWorld.activate_for` gives them on their go-live day."""
     fallback_at = epoch - timedelta(days=2)  # for people whose service never goes live in the run
+    level_names = list(scenario.behaviour.notification_level_mix)
+    level_weights = list(scenario.behaviour.notification_level_mix.values())
+    email_share = scenario.behaviour.email_share
     parties: list[CommunicationParty] = helsenorge_parties()
     installations: dict[str, InstallationSeed] = {}
     municipalities: list[MunicipalitySeed] = []
@@ -479,10 +511,12 @@ def describe_population(population, scenario, *, seed: int, epoch: datetime) -> 
             self_at, proxy_at = consents(scenario, municipality, recipient, fallback_at)
             relative = None
             if recipient.proxy or child:
-                relative_level = rng.choice(["Begrenset", "Normal", "Full"])
+                # the relative's own settings, from the same mix as the recipients': level, then channel
+                relative_level = rng.choices(level_names, weights=level_weights)[0]
+                channel = Channel.EMAIL if rng.random() < email_share else Channel.SMS
                 relative = ProxySeed(who.relative_fnr, who.relative_given, who.relative_family, proxy_at,
                                      NotificationLevel(relative_level), phone=f"9{rng.randrange(10**7):07d}",
-                                     email=f"{who.relative_fnr}@example.invalid", parent=child)
+                                     email=f"{who.relative_fnr}@example.invalid", parent=child, channel=channel)
             citizens.append(CitizenSeed(who.fnr, who.given, who.family, received, None if child else self_at,
                                         NotificationLevel(recipient.level), Channel(recipient.channel), phone=phone,
                                         email=f"{who.fnr}@example.invalid", relative=relative))

@@ -550,7 +550,7 @@ class EpjCore:
         answer = build_svar_planlagte_timer(msg, events=events, gen_date=now, msg_id=self.ids(), prodid=self.prodid)
         return sync_reply_for(envelope, answer, now=now, message_id=answer.msg_id)
 
-    def _vevent(self, visit: Visit, now: datetime) -> VEvent:
+    def _vevent(self, visit: Visit, now: datetime, expected_start: datetime | None = None) -> VEvent:
         return VEvent(
             uid=visit.uid,
             dtstamp=now.replace(microsecond=0),
@@ -562,6 +562,7 @@ class EpjCore:
             status=visit.state.xcal_status,
             staff_name=visit.staff_name if visit.state is not VisitState.CANCELLED else None,
             sequence=visit.sequence,
+            expected_start=expected_start,
         )
 
     # ================================================================== staff actions
@@ -893,14 +894,15 @@ class EpjCore:
         self._patients[fnr] = wire
         return wire
 
-    def _push(self, visit: Visit, *, now: datetime, tekst: str | None) -> tuple[MsgHead, Envelope]:
-        """An Avtale about ``visit`` to helsenorge (new, changed, cancelled or completed)."""
+    def _push(self, visit: Visit, *, now: datetime, tekst: str | None,
+              expected_start: datetime | None = None) -> tuple[MsgHead, Envelope]:
+        """An Avtale about ``visit`` to helsenorge (new, changed, cancelled, delayed or completed)."""
         patient = self._wire_patient(visit.patient_fnr)
         avtale = build_avtale(
             sender=self._service_org(visit.service_her_id),
             receiver=self.helsenorge,
             patient=patient,
-            events=self._vevent(visit, now),
+            events=self._vevent(visit, now, expected_start),
             gen_date=now,
             msg_id=self.ids(),
             tekst=tekst,
@@ -930,6 +932,30 @@ class EpjCore:
                 raise InvalidTransition(f"visit {visit_uid} is {visit.state.value}; only a planned visit can be done")
             done = replace(visit, state=VisitState.COMPLETED, sequence=visit.sequence + 1)
             return self._commit_visit(done, now=now, tekst="Besøket er utført.")
+
+    def report_delay(self, visit_uid: str, expected_start: datetime, *, staff_id: str,
+                     now: datetime) -> list[Envelope]:
+        """The visit will start late: an Avtale update that keeps the planned time and says when the employee now
+        expects to arrive (``x-digihelse-expected-start``), so helsenorge can send the delay notice ("varsling om
+        avtaler og evt. forsinkelse", seeds 000/001). The plan itself does not change: the visit keeps its
+        times and SEQUENCE, and the delay is not stored (a later push carries none)."""
+        _aware(now, "now")
+        _aware(expected_start, "expectedStart")
+        expected_start = expected_start.replace(microsecond=0)
+        with self.store.transaction():
+            visit = self._visit_for(self._actor(staff_id), visit_uid)
+            if visit.state is not VisitState.PLANNED:
+                raise InvalidTransition(f"visit {visit_uid} is {visit.state.value}; only a planned visit can be late")
+            if expected_start <= visit.start:
+                raise InvalidInput("expectedStart", "visit.delay-after-start",
+                                   f"expected start {expected_start.isoformat()} must be after the planned start "
+                                   f"{visit.start.isoformat()}")
+            minutes = round((expected_start - visit.start).total_seconds() / 60)
+            avtale, out = self._push(visit, now=now, expected_start=expected_start,
+                                     tekst=f"Besøket {_local(visit.start)} er forsinket, ca. {minutes} min. "
+                                           f"Forventet kl. {expected_start.astimezone(OSLO):%H:%M}.")
+            self.store.outgoing.track(avtale.msg_id, out, now=now)
+        return [out]
 
     def change_visit(
         self, visit_uid: str, start: datetime, end: datetime, *, staff_id: str, now: datetime,

@@ -209,6 +209,11 @@ class ChangeVisitIn(_Request):
     staff_id: str | None = Field(default=None, max_length=64)
 
 
+class DelayVisitIn(_Request):
+    expected_start: CalendarDateTime
+    """When the employee now expects to arrive; after the planned start."""
+
+
 class CancelVisitIn(_Request):
     reason: xml_text(1_000) = ""
 
@@ -417,6 +422,14 @@ def visit_change(uid: str, body: ChangeVisitIn, api: Api, staff: Me) -> VisitAct
     )  # fmt: skip
 
 
+def visit_delay(uid: str, body: DelayVisitIn, api: Api, staff: Me) -> VisitActionOut:
+    """The visit will start late: helsenorge gets an Avtale update with the expected start (its delay notice)."""
+    return _visit_action(
+        api, uid, staff,
+        lambda now: api.core.report_delay(uid, body.expected_start, staff_id=staff.staff_id, now=now),
+    )  # fmt: skip
+
+
 def visit_cancel(uid: str, body: CancelVisitIn, api: Api, staff: Me) -> VisitActionOut:
     return _visit_action(
         api, uid, staff, lambda now: api.core.cancel_visit(uid, body.reason, staff_id=staff.staff_id, now=now)
@@ -449,6 +462,7 @@ def epj_router(core: EpjCore, *, signer: TokenSigner, clock: Clock, outbox: Outb
     add("/api/worklist", worklist, methods=["GET"], response_model=list[VisitOut])
     add("/api/visits/{uid}/done", visit_done, methods=["POST"], response_model=VisitActionOut)
     add("/api/visits/{uid}/change", visit_change, methods=["POST"], response_model=VisitActionOut)
+    add("/api/visits/{uid}/delay", visit_delay, methods=["POST"], response_model=VisitActionOut)
     add("/api/visits/{uid}/cancel", visit_cancel, methods=["POST"], response_model=VisitActionOut)
     add("/api/handheld", handheld, methods=["GET"], response_model=list[NoticeOut])
     return router

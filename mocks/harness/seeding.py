@@ -4,7 +4,8 @@
 (:mod:`simulator.world`) differ in *who* exists — serve draws a few patients per service, the simulation
 brings its drawn population — but not in *how* a person becomes somebody the services know: a patient in
 their municipality's EPJ, a citizen on helsenorge connected to the services they receive, their consent,
-notification settings, and a relative holding a fullmakt (or a parent acting for a child). Describing the
+notification settings, and a relative holding a fullmakt (or a parent acting for a child), who is notified about
+the recipient (SMS unless they chose e-mail, at their own level). Describing the
 world first (:class:`WorldSeed`, every value already drawn) and writing it here keeps the two worlds, and
 the conformance reference EPJ, from drifting apart: the same description gives the same parties, consents
 and fullmakter whoever asks.
@@ -96,6 +97,8 @@ class ProxySeed:
     email: str | None = None
     parent: bool = False
     scope: frozenset[str] = FULLMAKT_SCOPE
+    channel: Channel = Channel.SMS
+    """SMS unless they chose e-mail: helsenorge's default holds for relatives too (domain §4.4, S16)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +204,7 @@ def seed_citizen(helsenorge: HelsenorgeCore, registry: Registry, citizen: Citize
         store.add_parent(relative.fnr, citizen.fnr)
     else:
         helsenorge.give_fullmakt(citizen.fnr, relative.fnr, set(relative.scope), None, relative.consent_at)
-    store.set_notification_settings(NotificationSettings(relative.fnr, Channel.EMAIL, relative.level, True))
+    store.set_notification_settings(NotificationSettings(relative.fnr, relative.channel, relative.level, True))
     return Consents(own, theirs)
 
 

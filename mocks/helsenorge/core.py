@@ -112,6 +112,60 @@ def _local(value: datetime) -> str:
     return value.astimezone(OSLO).strftime("%d.%m.%Y kl. %H:%M")
 
 
+_ACTIVE = (VisitStatus.CONFIRMED, VisitStatus.TENTATIVE)
+
+
+def appointment_notice(previous: Visit | None, visit: Visit, event: VEvent) -> NotificationKind | None:
+    """Which notice an Avtale about ``visit`` calls for, given what helsenorge showed before (``previous``).
+
+    * completed (and not before) → visit-completed;
+    * cancelled by the service (and not before) → cancelled-appointment;
+    * active with ``expected_start`` → delayed-visit (the planned time stays);
+    * active and new to helsenorge → new-appointment, unless its SEQUENCE says it is a revision (> 0) of an
+      appointment helsenorge had not shown yet: then changed-appointment (the simulation's EPJ plans visits
+      without pushing them, and HentPlanlagteTimer only fills the cache);
+    * active with another start or end than shown (or shown cancelled) → changed-appointment;
+    * anything else (a resent copy, another employee, a new summary) → no notice.
+    """
+    status = visit.status
+    if status is VisitStatus.COMPLETED:
+        return None if previous is not None and previous.status is VisitStatus.COMPLETED \
+            else NotificationKind.VISIT_COMPLETED
+    if status is VisitStatus.CANCELLED:
+        return None if previous is not None and previous.status is VisitStatus.CANCELLED \
+            else NotificationKind.CANCELLED_APPOINTMENT
+    if status not in _ACTIVE or (previous is not None and previous.status is VisitStatus.COMPLETED):
+        return None
+    if event.expected_start is not None:
+        return NotificationKind.DELAYED_VISIT
+    if previous is None:
+        return NotificationKind.CHANGED_APPOINTMENT if (event.sequence or 0) > 0 else NotificationKind.NEW_APPOINTMENT
+    if previous.status is VisitStatus.CANCELLED or (previous.start, previous.end) != (visit.start, visit.end):
+        return NotificationKind.CHANGED_APPOINTMENT
+    return None
+
+
+def _whose(name: str | None) -> str:
+    return f" hos {name}" if name else ""
+
+
+_NOTICE_TEXTS: dict[NotificationKind, Callable[[Visit, VEvent], Callable[[str | None], str]]] = {
+    NotificationKind.NEW_APPOINTMENT: lambda v, e: lambda name: (
+        f"{name or 'Du'} har fått en ny avtale {_local(v.start)}. Se helsenorge.no."),
+    NotificationKind.CHANGED_APPOINTMENT: lambda v, e: lambda name: (
+        f"Avtalen{_whose(name)} er endret til {_local(v.start)}. Se helsenorge.no."),
+    NotificationKind.CANCELLED_APPOINTMENT: lambda v, e: lambda name: (
+        f"Avtalen{_whose(name)} {_local(v.start)} er avlyst av tjenesten. Se helsenorge.no."),
+    NotificationKind.DELAYED_VISIT: lambda v, e: lambda name: (
+        f"Besøket{_whose(name)} {_local(v.start)} er forsinket. Forventet kl. "
+        f"{e.expected_start.astimezone(OSLO):%H:%M}. Se helsenorge.no."),
+    NotificationKind.VISIT_COMPLETED: lambda v, e: lambda name: (
+        f"Besøket{_whose(name)} {_local(v.start)} er utført"
+        f"{' av ' + v.staff_name if v.staff_name else ''}. Se helsenorge.no."),
+}
+"""Notice text per kind: ``text(visit, event)(name)``, ``name`` None for the citizen, their given name for a proxy."""
+
+
 @dataclass
 class _Entry:
     """The access-log line an action is building; the action may refine ``detail``."""
@@ -244,8 +298,9 @@ class HelsenorgeCore:
     ) -> Iterator[tuple[Access, _Entry]]:
         """Authorise, run the action, and write one access-log line for the attempt.
 
-        Logged: everything done by someone other than the subject, and every
-        refusal (including the subject's own), once, with the outcome.
+        Logged once, with the outcome: every use of a service, the subject's own and everyone's acting for them
+        (seed 004 §2.4: the log shows the citizen's use and, with fullmakt or parental responsibility, the
+        others'), and every refusal.
         """
         entry = _Entry(detail)
         try:
@@ -261,8 +316,7 @@ class HelsenorgeCore:
                 detail=entry.detail or exc.message,
             )
             raise
-        if actor != subject:
-            self._log(now, actor, subject, action, "ok", basis=access.label, detail=entry.detail)
+        self._log(now, actor, subject, action, "ok", basis=access.label, detail=entry.detail)
 
     def authorise(
         self, actor: str, subject: str, scope: str, now: datetime, *, action: str = "access",
@@ -740,24 +794,20 @@ class HelsenorgeCore:
         )
 
     def _apply_avtale(self, citizen: Citizen, msg: MsgHead, now: datetime) -> None:
+        """Store each vevent and send the notice its change calls for (:func:`appointment_notice`)."""
         for event in msg.calendar.events:
             visit = self._visit_from_event(citizen.fnr, event, now)
             previous = self.store.upsert_visit(visit)
-            if visit.status is VisitStatus.COMPLETED and (previous is None or previous.status is not VisitStatus.COMPLETED):
-                staff = f" av {visit.staff_name}" if visit.staff_name else ""
-                self._notify(
-                    citizen, NotificationKind.VISIT_COMPLETED, now,
-                    lambda name, v=visit, s=staff: (
-                        f"Besøket{' hos ' + name if name else ''} {_local(v.start)} er utført{s}. Se helsenorge.no."
-                    ),
-                )
-            elif previous is None and visit.status in (VisitStatus.CONFIRMED, VisitStatus.TENTATIVE):
-                self._notify(
-                    citizen, NotificationKind.NEW_APPOINTMENT, now,
-                    lambda name, v=visit: f"{name or 'Du'} har fått en ny avtale {_local(v.start)}. Se helsenorge.no.",
-                )
+            kind = appointment_notice(previous, visit, event)
+            if kind is not None:
+                self._notify(citizen, kind, now, _NOTICE_TEXTS[kind](visit, event))
 
     def _apply_cancellation_answer(self, msg: MsgHead, now: datetime) -> None:
+        """The service's answer to the citizen's own cancellation (SvarAvbestilling): the visit shows as
+        cancelled, and **nobody is notified**. The citizen (or their proxy) asked for it and sees the answer
+        on the visit; the seeds name appointment and delay notices (seed 001 l.110) and settable notice
+        types (seed 004 l.158) but never a notice for one's own cancellation, so we send none. A relative
+        who did not cancel learns it from the calendar, not from an SMS (our choice; see the README)."""
         note = None
         if msg.dialogmelding is not None and msg.dialogmelding.notater:
             note = msg.dialogmelding.notater[0].tekst_notat_innhold
@@ -977,8 +1027,17 @@ class HelsenorgeCore:
     # ================================================================== access log
 
     def access_log(self, fnr: str) -> list[AccessLogEntry]:
-        """What was done, or attempted, concerning ``fnr``: by proxies and parents, and every refusal."""
-        return self.store.access_log(fnr)
+        """What was done, or attempted, concerning ``fnr``: their own use, proxies' and parents', every refusal."""
+        return self._named(self.store.access_log(fnr))
+
+    def _named(self, entries: list[AccessLogEntry]) -> list[AccessLogEntry]:
+        """The entries with each actor's name: the citizen sees who acted, not only an fnr."""
+        names: dict[str, str | None] = {}
+        for entry in entries:
+            if entry.actor not in names:
+                person = self.store.citizen(entry.actor)
+                names[entry.actor] = person.display_name if person else None
+        return [replace(e, actor_name=names[e.actor]) for e in entries]
 
     def read_access_log(
         self, actor: str, subject: str, now: datetime, *, after: int = 0, limit: int | None = None
@@ -989,4 +1048,4 @@ class HelsenorgeCore:
             exc = Refused("access-log.self-only", "only the citizen can read their own access log")
             self._log(now, actor, subject, "read-access-log", "denied", rule=exc.rule)
             raise exc
-        return self.store.access_log(subject, after=after, limit=limit)
+        return self._named(self.store.access_log(subject, after=after, limit=limit))

@@ -304,7 +304,12 @@ class AccessLogOut(Out):
     seq: int
     at: datetime
     actor_fnr: str
+    actor_name: str | None
     subject_fnr: str
+    on_behalf: bool
+    """Someone other than the citizen (a proxy, a parent, or a refused attempt)."""
+    service: str | None
+    """The helsenorge service used: ``meldinger``, ``timeavtaler``, ``varsler``, ``fullmakt``, ``samtykke``, ``logg``."""
     action: str
     outcome: str
     rule: str | None
@@ -313,8 +318,9 @@ class AccessLogOut(Out):
 
     @classmethod
     def of(cls, e: AccessLogEntry) -> "AccessLogOut":
-        return cls(seq=e.seq, at=e.at, actor_fnr=e.actor, subject_fnr=e.subject, action=e.action,
-                   outcome=e.outcome, rule=e.rule, basis=e.basis, detail=e.detail)
+        return cls(seq=e.seq, at=e.at, actor_fnr=e.actor, actor_name=e.actor_name, subject_fnr=e.subject,
+                   on_behalf=e.on_behalf, service=e.service, action=e.action, outcome=e.outcome, rule=e.rule,
+                   basis=e.basis, detail=e.detail)
 
 
 # ----------------------------------------------------------------------------- the service

@@ -37,7 +37,7 @@ class Channel(StrEnum):
 
 
 class NotificationLevel(StrEnum):
-    """Helsenorge's three notification levels (KS FAQ). Only Full gets visit-completed notices."""
+    """Helsenorge's three notification levels (KS FAQ). Only Full gets visit-completed notices; see LEVEL_KINDS."""
 
     BEGRENSET = "Begrenset"
     NORMAL = "Normal"
@@ -45,17 +45,39 @@ class NotificationLevel(StrEnum):
 
 
 class NotificationKind(StrEnum):
+    """What a notice is about. Appointment notices: "varsling om avtaler og evt. forsinkelse" (seed 001 l.110,
+    seed 000 l.316: "endring i tid", "forseinking"); completed visits: "varsel om utført besøk" (seeds 001, 003)."""
+
     NEW_APPOINTMENT = "new-appointment"
+    CHANGED_APPOINTMENT = "changed-appointment"
+    """The service moved the visit (another start or end)."""
+    CANCELLED_APPOINTMENT = "cancelled-appointment"
+    """The service cancelled the visit (not the citizen's own cancellation: see ``_apply_cancellation_answer``)."""
+    DELAYED_VISIT = "delayed-visit"
+    """The visiting employee will be late beyond the service's threshold; the Avtale carries the expected start."""
     NEW_MESSAGE = "new-message"
     VISIT_COMPLETED = "visit-completed"
 
 
+APPOINTMENT_KINDS: frozenset[NotificationKind] = frozenset({
+    NotificationKind.NEW_APPOINTMENT, NotificationKind.CHANGED_APPOINTMENT, NotificationKind.CANCELLED_APPOINTMENT,
+})
+
 LEVEL_KINDS: dict[NotificationLevel, frozenset[NotificationKind]] = {
-    NotificationLevel.BEGRENSET: frozenset({NotificationKind.NEW_APPOINTMENT}),
-    NotificationLevel.NORMAL: frozenset({NotificationKind.NEW_APPOINTMENT, NotificationKind.NEW_MESSAGE}),
+    NotificationLevel.BEGRENSET: APPOINTMENT_KINDS,
+    NotificationLevel.NORMAL: APPOINTMENT_KINDS | {NotificationKind.NEW_MESSAGE, NotificationKind.DELAYED_VISIT},
     NotificationLevel.FULL: frozenset(NotificationKind),
 }
-"""Begrenset: new appointments; Normal: + messages; Full: everything, incl. completed visits (KS FAQ)."""
+"""Which kinds each level gets.
+
+* Begrenset: appointments. SOLID for new ones (KS FAQ, domain §4.4: "new appointments and some other
+  messages"); ESTIMATE that a changed or cancelled appointment counts as an appointment notice too (no source
+  separates them; a visit that moved or will not happen matters more to the citizen than a new one).
+* Normal: + new messages (KS FAQ: "new appointments and messages") and delays. Delay is ESTIMATE: the seeds pair
+  it with appointments ("varsling om avtaler og evt. forsinkelse") but name no level; a delay is a same-day
+  running notice, not a change of the plan, so the limited level does not get it.
+* Full: everything, incl. visit-completed notices (SOLID, KS FAQ: Full is required for them).
+"""
 
 
 class Basis(StrEnum):
@@ -246,6 +268,18 @@ class NotificationSettings:
     """Also notify me about those I represent (fullmakt with "varsler", or my children under 16)."""
 
 
+ACTION_SERVICE: dict[str, str] = {
+    "send-message": "meldinger", "read-inbox": "meldinger", "read-thread": "meldinger",
+    "fetch-visits": "timeavtaler", "read-visits": "timeavtaler", "cancel-visit": "timeavtaler",
+    "read-notification-settings": "varsler", "change-notification-settings": "varsler",
+    "give-fullmakt": "fullmakt", "end-fullmakt": "fullmakt",
+    "give-consent": "samtykke", "withdraw-consent": "samtykke",
+    "read-access-log": "logg",
+}
+"""Access-log action → the helsenorge service it used: what the citizen's log is about (seed 004 §2.4: "Loggen viser
+bare at noen har vært inne på en tjeneste – ikke hva vedkommende har gjort med den tjenesten")."""
+
+
 @dataclass(frozen=True, slots=True)
 class AccessLogEntry:
     seq: int
@@ -258,3 +292,16 @@ class AccessLogEntry:
     rule: str | None
     basis: str | None
     detail: str | None
+    """Ids and times (a message id, a visit's start), never content: no message text, topic or reason."""
+    actor_name: str | None = None
+    """The actor's name as helsenorge knows them (filled in when the log is read)."""
+
+    @property
+    def service(self) -> str | None:
+        """The helsenorge service used (``meldinger``, ``timeavtaler``, ``varsler``, …)."""
+        return ACTION_SERVICE.get(self.action)
+
+    @property
+    def on_behalf(self) -> bool:
+        """Someone other than the citizen used the service (a proxy with fullmakt, a parent, or an attempt)."""
+        return self.actor != self.subject

@@ -265,18 +265,26 @@ class VEvent:
     related_to: str | None = None
     categories: tuple[str, ...] = ()
     sequence: int | None = None
+    expected_start: datetime | None = None
+    """The service's word that the visit will start late: when the employee now expects to arrive (the delay
+    notice, "varsling om ... evt. forsinkelse"); always after ``dtstart``. None: on time as far as is known."""
 
     def __post_init__(self) -> None:
         if not self.uid:
             raise ValueError("vevent uid must not be empty")
-        for name in ("dtstamp", "dtstart", "dtend"):
+        for name in ("dtstamp", "dtstart", "dtend", "expected_start"):
             value = getattr(self, name)
+            if value is None and name == "expected_start":
+                continue
             if not isinstance(value, datetime) or value.utcoffset() is None:
                 raise ValueError(f"vevent {name} must be a timezone-aware datetime, got {value!r}")
             if value.microsecond:
                 raise ValueError(f"vevent {name} must have whole seconds (xCal date-time), got {value}")
         if self.dtend <= self.dtstart:
             raise ValueError(f"vevent dtend {self.dtend} must be after dtstart {self.dtstart}")
+        if self.expected_start is not None and self.expected_start <= self.dtstart:
+            raise ValueError(f"vevent expected_start {self.expected_start} must be after dtstart {self.dtstart} "
+                             "(it says how late the visit will start)")
         if not (0 < self.contact < 1_000_000_000):
             raise ValueError(f"vevent contact must be a HER-id (1–9 digits), got {self.contact}")
         if self.sequence is not None and self.sequence < 0:

@@ -10,7 +10,8 @@ Shape written (namespace ``urn:ietf:params:xml:ns:icalendar-2.0``)::
             <properties>
               uid, dtstamp, dtstart, dtend, sequence?, status?, summary?,
               location?, contact, related-to?, categories?,
-              x-digihelse-staff?, x-digihelse-visit-state?
+              x-digihelse-staff?, x-digihelse-visit-state?,
+              x-digihelse-expected-start?
             </properties>
           </vevent> ...
         </components>
@@ -27,6 +28,9 @@ on git.sarepta.ehelse.no):
   ``x-digihelse-visit-state`` = ``completed`` (VEVENT has no COMPLETED status;
   a client that ignores x-properties still sees a confirmed visit).
 * the assigned employee's name is the x-property ``x-digihelse-staff`` (text).
+* a delay ("varsling om avtaler og evt. forsinkelse", seeds 000/001) is an Avtale update whose vevent keeps its
+  planned DTSTART and carries the x-property ``x-digihelse-expected-start`` (UTC date-time): when the employee
+  now expects to arrive. HN publishes no wire form for delay notices; this one is ours.
 * ``contact`` is the owning party's HER-id as plain text digits.
 
 :data:`XCAL_SCHEMA_PATH` describes exactly this subset; every document written
@@ -64,6 +68,7 @@ DEFAULT_PRODID = "-//DigiHelse harness//mocks.wire xCal//NO"
 X_STAFF = "x-digihelse-staff"
 X_VISIT_STATE = "x-digihelse-visit-state"
 VISIT_STATE_COMPLETED = "completed"
+X_EXPECTED_START = "x-digihelse-expected-start"
 
 _WIRE_STATUS = {
     VisitStatus.TENTATIVE: "TENTATIVE",
@@ -132,6 +137,8 @@ def _vevent(components: etree._Element, e: VEvent, path: str) -> None:
         _prop(props, X_STAFF, "text", e.staff_name, path=path)
     if e.status == VisitStatus.COMPLETED:
         _prop(props, X_VISIT_STATE, "text", VISIT_STATE_COMPLETED, path=path)
+    if e.expected_start is not None:
+        _prop(props, X_EXPECTED_START, "date-time", _utc(e.expected_start), path=path)
 
 
 def xcal_to_xml(calendar: VCalendar, *, pretty: bool = False) -> bytes:
@@ -217,6 +224,7 @@ def _parse_vevent(event: Node) -> VEvent:
             related_to=_text_value(props, "related-to"),
             categories=tuple(categories[1]) if categories else (),
             sequence=sequence,
+            expected_start=_date_time(props, X_EXPECTED_START) if props.find(X_EXPECTED_START) is not None else None,
         )
     except ValueError as exc:
         if isinstance(exc, WireFormatError):
@@ -297,6 +305,7 @@ __all__ = [
     "ICAL_VERSION",
     "VISIT_STATE_COMPLETED",
     "XCAL_SCHEMA_PATH",
+    "X_EXPECTED_START",
     "X_STAFF",
     "X_VISIT_STATE",
     "load_xcal_schema",

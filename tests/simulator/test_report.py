@@ -95,7 +95,7 @@ def make_summary(*, failing: bool = False, rows: list[MunicipalityRow] | None = 
         per_municipality=rows,
         business_case=business_case(CASE_LEDGER, rows, simulated_days=3, scale=0.01),
         notifications_by_kind={"new": 0, "changed": 0, "cancelled": 0, "delayed": 0, "completed": 6},
-        notifications_note="helsenorge's notifier does not produce changed notices yet: reported as 0.",
+        notifications_note="Notices sent by kind, from notification.sent.",
     )
 
 
@@ -262,7 +262,7 @@ def test_business_case_section_labels_every_figure_and_names_its_sources(tmp_pat
     assert cost in part  # the price model on Herøy's 2024 population
     assert '<tr class="total">' in part  # two municipalities: a total row
     assert EVIL not in part and "&lt;script&gt;" in part  # the municipality called <script> is escaped
-    assert "completed 6" in part and "reported as 0" in part  # notices by kind, with the note
+    assert "completed 6" in part and "Notices sent by kind, from notification.sent." in part  # with the note
     assert "scale 0.01" in part
     assert part.count(IMG) == 1
 

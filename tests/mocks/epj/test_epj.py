@@ -637,6 +637,43 @@ def test_change_cancel_and_plan_visits_push_avtale_updates(world: World):
                                 assign_staff_id="o1")  # fmt: skip
 
 
+def test_a_delay_is_an_avtale_with_the_expected_start_and_leaves_the_plan_alone(world: World):
+    visit = world.visit("v-late", oslo(2025, 3, 10, 11))
+    expected = oslo(2025, 3, 10, 11, 40)
+    [out] = world.core.report_delay(visit.uid, expected, staff_id="s1", now=oslo(2025, 3, 10, 11))
+    avtale = parse_document(out.body)
+    [event] = avtale.calendar.events
+    assert (event.dtstart, event.expected_start, event.status, event.sequence) == (
+        visit.start, expected, VisitStatus.CONFIRMED, visit.sequence)
+    assert "forsinket, ca. 40 min" in avtale.dialogmelding.notater[0].tekst_notat_innhold
+    assert validate_bytes(out.body).valid
+    assert world.core.delivery(avtale.msg_id).state is DeliveryState.PENDING  # resent until receipted
+    assert world.store.visit("v-late") == visit  # the plan does not change
+    [done] = world.core.mark_visit_done(visit.uid, staff_id="s1", now=oslo(2025, 3, 10, 12))
+    assert parse_document(done.body).calendar.events[0].expected_start is None  # the delay is not kept
+    with pytest.raises(InvalidTransition):
+        world.core.report_delay(visit.uid, expected, staff_id="s1", now=NOW)
+
+
+@pytest.mark.parametrize("minutes", [0, -10])
+def test_a_delay_must_be_after_the_planned_start(world: World, minutes: int):
+    visit = world.visit("v-late", oslo(2025, 3, 10, 11))
+    with pytest.raises(InvalidInput) as err:
+        world.core.report_delay(visit.uid, visit.start + timedelta(minutes=minutes), staff_id="s1", now=NOW)
+    assert (err.value.field, err.value.rule) == ("expectedStart", "visit.delay-after-start")
+
+
+def test_a_delay_over_http_names_the_field(api: Api):
+    api.world.visit("v-1", oslo(2025, 3, 12, 8))
+    token = api.login("s1")
+    late = api.call("POST", "/api/visits/v-1/delay", token, json={"expectedStart": "2025-03-12T08:45:00+01:00"})
+    assert late.status_code == 200 and late.json()["visit"]["status"] == "planned"
+    assert parse_document(api.outbox.sent[-1].body).calendar.events[0].expected_start == oslo(2025, 3, 12, 8, 45)
+    early = api.call("POST", "/api/visits/v-1/delay", token, json={"expectedStart": "2025-03-12T07:45:00+01:00"})
+    assert early.status_code == 422 and "expectedStart" in early.text
+    assert api.call("POST", "/api/visits/v-1/delay", token, json={}).status_code == 422
+
+
 def test_kind_is_guessed_from_keywords():
     assert classify("Hvorfor er fakturaen så høy?") is CaseKind.INVOICE_QUESTION
     assert classify("Kan dere komme senere i morgen?") is CaseKind.CHANGE_OR_CANCEL_APPOINTMENT

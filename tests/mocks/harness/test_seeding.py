@@ -37,7 +37,7 @@ from mocks.harness.seeding import (
     seed_world,
 )
 from mocks.helsenorge.core import HelsenorgeCore
-from mocks.helsenorge.model import Channel, NotificationLevel
+from mocks.helsenorge.model import Channel, NotificationLevel, NotificationSettings
 from mocks.helsenorge.store import HelsenorgeStore
 from mocks.helsenorge.wiring import registry_hooks
 from mocks.kernel.ports import IdSource
@@ -233,13 +233,25 @@ def test_a_recipient_is_connected_consents_and_their_relative_holds_a_fullmakt()
     assert (fullmakt.receiver, fullmakt.scope, fullmakt.valid_to) == (RELATIVE, seeding.FULLMAKT_SCOPE, None)
     assert store.parents_of(ADULT) == []
     assert store.notification_settings(ADULT).level is NotificationLevel.FULL
-    assert store.notification_settings(RELATIVE).channel is Channel.EMAIL
-    assert store.notification_settings(RELATIVE).level is NotificationLevel.NORMAL
+    # a relative with fullmakt is notified about her by SMS by default (helsenorge's default), at their own level
+    assert store.notification_settings(RELATIVE) == NotificationSettings(RELATIVE, Channel.SMS,
+                                                                         NotificationLevel.NORMAL, True)
     assert seeded.world.recipients == [Recipient(ADULT, "Kari Nordmann", 9915161, "1516",
                                                  Person(RELATIVE, "Per Nordmann"), NotificationLevel.FULL)]
     assert seeded.world.epj_of_service == {9915161: "gerica", 9915162: "gerica"}
     assert fresh.helsenorge.store.citizen(ADULT).phone == "41234567"
     assert seeded.epjs["gerica"].store.check_password("9915161-01", "pw") is not None
+
+
+def test_a_relative_who_chose_email_gets_email():
+    at = datetime(2026, 3, 2, 12, tzinfo=OSLO)
+    citizen = CitizenSeed(ADULT, "Kari", "Nordmann", (9915161,), at, NotificationLevel.NORMAL,
+                          relative=ProxySeed(RELATIVE, "Per", "Nordmann", at, NotificationLevel.FULL,
+                                             email="per@example.invalid", channel=Channel.EMAIL))
+    fresh = Fresh(IdSource(1))
+    fresh.seed(small_world(citizen))
+    assert fresh.helsenorge.store.notification_settings(RELATIVE) == NotificationSettings(
+        RELATIVE, Channel.EMAIL, NotificationLevel.FULL, True)
 
 
 def test_a_child_gives_no_consent_and_a_parent_acts_without_fullmakt():

@@ -562,7 +562,7 @@ def test_planned_visits_round_trip_updates_the_cache(w):
 # ============================================================================= access log
 
 
-def test_access_log_shows_proxy_actions_and_denied_attempts(w):
+def test_access_log_shows_proxy_actions_own_use_and_denied_attempts(w):
     w.core.give_fullmakt(w.ingrid, w.per, ["meldinger"], None, NOW)
     w.core.send_message(w.per, w.ingrid, SERVICE, "Hei fra Per", NOW)
     w.core.inbox(w.per, w.ingrid, NOW)
@@ -583,8 +583,10 @@ def test_access_log_shows_proxy_actions_and_denied_attempts(w):
         (w.ingrid, "cancel-visit", "refused", "cancel.after-cutoff"),
     ]
     assert w.core.access_log(w.ingrid)[0].basis.startswith("fullmakt:")
-    assert w.core.inbox(w.ingrid, w.ingrid, NOW)  # her own allowed reads are not logged
-    assert len(w.core.access_log(w.ingrid)) == 5
+    assert w.core.inbox(w.ingrid, w.ingrid, NOW)  # her own use is logged too (seed 004 §2.4)
+    [*_, own] = w.core.access_log(w.ingrid)
+    assert (own.actor, own.action, own.outcome, own.basis, own.on_behalf) == (w.ingrid, "read-inbox", "ok", "self",
+                                                                              False)
     with refused("access-log.self-only"):
         w.core.read_access_log(w.per, w.ingrid, NOW)
 
@@ -732,9 +734,12 @@ def test_http_a_citizen_never_reads_anothers_messages_visits_or_log(http):
     assert http.epj.calls == []  # no sync call was made for an unauthorised reader
     log = http.client.get("/helsenorge/api/access-log", headers=ingrid).json()
     assert {(e["actorFnr"], e["action"], e["outcome"]) for e in log} == {
+        (w.ingrid, "send-message", "ok"),  # her own use
         (w.ola, "read-inbox", "denied"), (w.ola, "read-thread", "denied"), (w.ola, "fetch-visits", "denied"),
         (w.ola, "read-access-log", "denied"), (w.ola, "send-message", "denied"),
     }
+    assert all(e["onBehalf"] == (e["actorFnr"] != w.ingrid) for e in log)
+    assert "Privat" not in str(log)  # what she wrote is not in the log
 
 
 def test_http_422_names_the_field(http):

@@ -476,6 +476,25 @@ def test_completed_visit_is_confirmed_plus_x_property() -> None:
     assert_valid(load_xcal_schema(), root)
 
 
+def test_delay_is_the_planned_start_plus_an_expected_start_x_property() -> None:
+    late = datetime(2025, 3, 13, 10, 40, tzinfo=OSLO)
+    cal = VCalendar(prodid="-//t//t//NO", events=(_event(status=VisitStatus.CONFIRMED, expected_start=late),))
+    root = etree.fromstring(xcal_to_xml(cal))
+    props = root.find(f".//{{{NS_XCAL}}}vevent/{{{NS_XCAL}}}properties")
+    assert props.findtext(f"{{{NS_XCAL}}}dtstart/{{{NS_XCAL}}}date-time") == "2025-03-13T09:00:00Z"
+    assert props.findtext(f"{{{NS_XCAL}}}x-digihelse-expected-start/{{{NS_XCAL}}}date-time") == "2025-03-13T09:40:00Z"
+    assert parse_xcal(root) == cal
+    assert_valid(load_xcal_schema(), root)
+    assert parse_xcal(xcal_to_xml(VCalendar(prodid="p", events=(_event(),)))).events[0].expected_start is None
+
+
+@pytest.mark.parametrize("minutes", [0, -5])
+def test_an_expected_start_not_after_the_planned_start_is_refused(minutes: int) -> None:
+    start = datetime(2025, 3, 13, 10, 0, tzinfo=OSLO)
+    with pytest.raises(ValueError, match="expected_start .* must be after dtstart"):
+        _event(expected_start=start + timedelta(minutes=minutes))
+
+
 def test_completed_state_with_cancelled_status_is_rejected() -> None:
     cal = VCalendar(prodid="p", events=(_event(status=VisitStatus.COMPLETED),))
     data = xcal_to_xml(cal).replace(b"<text>CONFIRMED</text>", b"<text>CANCELLED</text>")
