@@ -50,7 +50,8 @@ class Notification:
     text: str
     created_at: datetime
     kind: str
-    """``visit-completed``, ``new-message``, ``new-appointment``."""
+    """A helsenorge ``NotificationKind`` value: ``new-appointment``, ``changed-appointment``, ``cancelled-appointment``,
+    ``delayed-visit``, ``visit-completed`` or ``new-message``."""
     about: str | None = None
     """The represented person's fnr when the recipient is notified as their proxy or parent."""
 
