@@ -23,6 +23,25 @@ KIT = 9_991_080
 SERVICE = 9_986_001
 APPLICABLE = ["connectivity", "robustness", "DH-MSG-001", "DH-RCP-001", "DH-IDM-001", "DH-TIM-001"]
 """What an EPJ with no patients, visits or staff can be judged on: the transport, the KomTest and the AppRec."""
+APPLICABLE_TESTS = 10
+"""The kit tests those groups and ids select."""
+
+
+def passes_every_applicable_test(options: KitOptions, start_peer, peers: list[LibraryPeer], exchange) -> LibraryPeer:
+    """Run the kit; ``start_peer`` starts the peer when the kit announces its settings (into ``peers``). Every
+    applicable test must pass; the peer and the exchange are stopped whatever happens. Returns the peer, for the
+    caller's own checks of what it saw."""
+    try:
+        result = run_kit(options, announce=start_peer)
+    finally:
+        for peer in peers:
+            peer.stop()
+        exchange.close()
+    [peer] = peers
+    states = {t.id: (t.state, t.messages) for t in result.tests()}
+    assert all(state is State.PASS for state, _ in states.values()), states
+    assert len(states) == APPLICABLE_TESTS
+    return peer
 
 
 def test_library_peer_passes_every_applicable_kit_test(rabbitmq):
@@ -36,20 +55,11 @@ def test_library_peer_passes_every_applicable_kit_test(rabbitmq):
         cppa = CppaClient(values["CPPA (REST v2, no authentication)"])
         peers.append(LibraryPeer(exchange, SERVICE, ar, cppa).start())
 
-    try:
-        result = run_kit(KitOptions(
+    peer = passes_every_applicable_test(KitOptions(
             broker=rabbitmq.url, epj_her_id=SERVICE, patients=[unknown_patient_fnr(set())], kit_her_id=KIT,
             only=APPLICABLE, sync_timeout=3, apprec_timeout=5, manual_timeout=0,
             registries=f"127.0.0.1:{free_port()}",
-        ), announce=start_peer)  # fmt: skip
-    finally:
-        for peer in peers:
-            peer.stop()
-        exchange.close()
-    [peer] = peers
-    states = {t.id: (t.state, t.messages) for t in result.tests()}
-    assert all(state is State.PASS for state, _ in states.values()), states
-    assert len(states) == 10
+        ), start_peer, peers, exchange)
     # it resolved the kit through AR (its own entry too) and answered only from there
     assert KIT in peer.ar.lookups and SERVICE in peer.ar.lookups
     errors = [e for e in peer.sent if e.properties.get("errorCondition")]
@@ -103,20 +113,11 @@ def test_library_peer_running_protected_opens_the_kits_messages_and_seals_its_an
         peers.append(LibraryPeer(exchange, service, ArClient(basic), CppaClient(values["CPPA (REST v2, no "
                                  "authentication)"]), protection).start())  # fmt: skip
 
-    try:
-        result = run_kit(KitOptions(
+    peer = passes_every_applicable_test(KitOptions(
             broker=rabbitmq.url, epj_her_id=service, patients=[unknown_patient_fnr(set())], kit_her_id=kit,
             only=APPLICABLE, sync_timeout=3, apprec_timeout=5, manual_timeout=0,
             registries=f"127.0.0.1:{free_port()}", protect=True, epj_certificates=published,
-        ), announce=start_peer)  # fmt: skip
-    finally:
-        for peer in peers:
-            peer.stop()
-        exchange.close()
-    [peer] = peers
-    states = {t.id: (t.state, t.messages) for t in result.tests()}
-    assert all(state is State.PASS for state, _ in states.values()), states
-    assert len(states) == 10
+        ), start_peer, peers, exchange)
     # what the kit sent with a payload came sealed, and the peer opened it with its own key
     with_payload = [e for e in peer.received if e.content_type]
     assert with_payload and {e.content_type for e in with_payload} == {CONTENT_TYPE_PROTECTED}

@@ -22,16 +22,15 @@ from typer.testing import CliRunner
 
 from conformance.external import base_url
 from conformance.inputs import unknown_patient_fnr
-from conformance.kit import KitOptions, run_kit
+from conformance.kit import KitOptions
 from conformance.parties import KIT_ORG_HER_ID
-from conformance.results import State
 from digihelse.conformance_cli import conformance
 from mocks.harness.broker import free_port
 from mocks.registry.processes import DIGIHELSE_PROCESSES
 
 from .library_cms import ArCertificates, PeerProtection
 from .library_peer import ArClient, CppaClient, LibraryPeer
-from .test_library_peer import APPLICABLE
+from .test_library_peer import APPLICABLE, passes_every_applicable_test
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "kit-test-operator-token-0123456789"
@@ -132,20 +131,11 @@ def test_the_library_peer_finds_the_kit_in_the_vendors_own_ar_and_the_kit_passes
         peers.append(LibraryPeer(exchange, SERVICE, ArClient(basic), cppa, protection).start())
 
     assert not _registered(serve_ar, KIT_ORG_HER_ID)
-    try:
-        result = run_kit(KitOptions(
+    peer = passes_every_applicable_test(KitOptions(
             broker=rabbitmq.url, epj_her_id=SERVICE, patients=[unknown_patient_fnr(set())], kit_her_id=kit,
             only=APPLICABLE, sync_timeout=3, apprec_timeout=5, manual_timeout=0,
             register_in=serve_ar, operator_token=TOKEN, protect=protect,
-        ), announce=start_peer)  # fmt: skip
-    finally:
-        for peer in peers:
-            peer.stop()
-        exchange.close()
-    [peer] = peers
-    states = {t.id: (t.state, t.messages) for t in result.tests()}
-    assert all(state is State.PASS for state, _ in states.values()), states
-    assert len(states) == 10
+        ), start_peer, peers, exchange)
     # the peer knew only serve's AR and CPPA: it resolved the kit there and answered to the queues found there
     [(registered, certificates)] = seen_during_run
     assert registered
