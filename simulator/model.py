@@ -34,8 +34,8 @@ from mocks.exchange.outgoing import lazy_bodies
 from mocks.helsenorge.rules import Refused
 from simulator.bus import SimBus
 from simulator.services import CaseView, InProcessServices
-from simulator.staffing import (OFFICE, OFFICE_ROLE_NAME, ROLE_OF_NUMBER, employees_on, is_office, on_duty,
-                                round_times, shift_times, step_name)
+from simulator.staffing import (OFFICE, ROLE_OF_NUMBER, employees_on, is_office, on_duty, round_times,
+                                shift_times, split_account, step_name)
 from simulator.staffwork import due
 from domain.calendar import OSLO, is_workday
 from simulator.faults import DUPLICATING, check_names, epj_fault, handheld_fault
@@ -639,8 +639,8 @@ class Simulation:
                 if shift.workday and shift.name == "day":
                     for service, her_id in units.items():
                         teams = max(1, math.ceil(municipality.staff.get(service, {}).get("day", 0) / staffing.team_size))
-                        for role, number in OFFICE.items():
-                            minutes[(her_id, number)] = staffing.office_minutes_per_workday[OFFICE_ROLE_NAME[role]] * teams
+                        for number in OFFICE.values():
+                            minutes[(her_id, number)] = staffing.office_minutes_per_workday[ROLE_OF_NUMBER[number]] * teams
                 for index, moment in enumerate(rounds):
                     at = self.t_of(moment) + rng.uniform(0, 900)
                     if at > env.now:
@@ -717,8 +717,7 @@ class Simulation:
                        today=now.date(), shift=shift.name)
             if step is None:
                 continue
-            her_id, number = step.by.rsplit("-", 1)
-            her_id, number = int(her_id), int(number)
+            her_id, number = split_account(step.by)
             if not on_duty(number, shift, team.get(her_id, 0)):
                 continue  # the person the step belongs to is off: it waits for them
             pool = (her_id, number) if is_office(number) else her_id

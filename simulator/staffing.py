@@ -53,8 +53,6 @@ always its day-shift responsible: the other unit may have no one on evenings (pr
 service), and a part passed to someone who never works would never be answered."""
 OFFICE: dict[Role, int] = {Role.CASEWORKER: 7, Role.INVOICING: 8, Role.LEADER: 9}
 """The office roles: workdays, day shift, whatever shift the case came in on."""
-OFFICE_ROLE_NAME: dict[Role, str] = {Role.CASEWORKER: "caseworker", Role.INVOICING: "invoicing",
-                                     Role.LEADER: "leader"}
 SHIFT_STAFF: dict[str, tuple[int, ...]] = {"day": (1, 2, 3), "evening": (4, 5), "night": (6,)}
 """Who works each shift, in the order a cut weekend keeps them (the first N stay)."""
 STAFF_ACCOUNTS = 10
@@ -62,15 +60,18 @@ STAFF_ACCOUNTS = 10
 ROLE_OF_NUMBER: dict[int, str] = {1: "message_responsible", 2: "nurse", 3: "skilled_worker",
                                   4: "message_responsible", 5: "skilled_worker", 6: "nurse",
                                   7: "caseworker", 8: "invoicing", 9: "leader", 10: "therapist"}
-"""What the ledger calls each account's role (the business case counts staff minutes by it)."""
+"""What the ledger calls each account's role (the business case counts staff minutes by it); for the office roles
+also the key of ``[staffing] office_minutes_per_workday``."""
 
 
 def account(her_id: int, number: int) -> str:
     return f"{her_id}-{number:02d}"
 
 
-def number_of(staff_id: str) -> int:
-    return int(staff_id.rsplit("-", 1)[1])
+def split_account(staff_id: str) -> tuple[int, int]:
+    """``{her_id}-{nn}`` → (her_id, nn): the service and the roster number of an account."""
+    her_id, number = staff_id.rsplit("-", 1)
+    return int(her_id), int(number)
 
 
 def holder(role: Role, shift: str) -> int:
@@ -145,6 +146,6 @@ def step_name(action: Action, by: int) -> str:
     return action.value
 
 
-__all__ = ["OFFICE", "OFFICE_ROLE_NAME", "ROLE_OF_NUMBER", "ROSTER", "SHIFTS", "STAFF_ACCOUNTS", "Shift",
-           "account", "employees_on", "holder", "is_office", "number_of", "on_duty", "round_times", "shift_times",
-           "step_name"]
+__all__ = ["OFFICE", "ROLE_OF_NUMBER", "ROSTER", "SHIFTS", "STAFF_ACCOUNTS", "Shift",
+           "account", "employees_on", "holder", "is_office", "on_duty", "round_times", "shift_times",
+           "split_account", "step_name"]

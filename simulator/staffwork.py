@@ -41,7 +41,6 @@ class Due:
 
     action: Action
     by: str
-    role: Role
     to: str | None = None
     casework: bool = False
 
@@ -58,34 +57,30 @@ def answer_text(kind: CaseKind) -> str:
 
 
 def due(kind: CaseKind, *, service_her_id: int, other_unit: int | None, forwarded_to: str | None,
-        answered: bool, promised: date | None, today: date, shift: str = "day",
-        holder_role: Role | None = None) -> Due | None:  # fmt: skip
-    """The next step of ``kind``'s row for a case in this state (None: nothing is due today). ``holder_role``:
-    the role of whoever the case was passed to (the model knows it from the roster)."""
+        answered: bool, promised: date | None, today: date, shift: str = "day") -> Due | None:  # fmt: skip
+    """The next step of ``kind``'s row for a case in this state on ``shift`` (None: nothing is due today)."""
     row = ROUTINE[kind]
     first = row.steps[0]
     if kind in (CaseKind.ENQUIRY, CaseKind.WRONG_RECIPIENT):
-        return Due(Action.FINAL_ANSWER, staff_id(service_her_id, first.role, shift), first.role)
+        return Due(Action.FINAL_ANSWER, staff_id(service_her_id, first.role, shift))
     if kind is CaseKind.CHANGE_OR_CANCEL_APPOINTMENT:
-        return Due(Action.CHANGE_WORK_LIST, staff_id(service_her_id, first.role, shift), first.role)
+        return Due(Action.CHANGE_WORK_LIST, staff_id(service_her_id, first.role, shift))
     if forwarded_to is None:  # the first step: the message responsible passes it on as the row says
-        responsible = Role.MESSAGE_RESPONSIBLE
-        by = staff_id(service_her_id, responsible, shift)
+        by = staff_id(service_her_id, Role.MESSAGE_RESPONSIBLE, shift)
         if kind is CaseKind.SEVERAL_UNITS:
             if other_unit is None:
-                return Due(Action.FINAL_ANSWER, by, responsible)  # no other unit to ask: answer it all
-            return Due(Action.PART_ANSWER, by, responsible, staff_id(other_unit, Role.OTHER_UNIT, shift), True)
+                return Due(Action.FINAL_ANSWER, by)  # no other unit to ask: answer it all
+            return Due(Action.PART_ANSWER, by, staff_id(other_unit, Role.OTHER_UNIT, shift), True)
         target = next(s.role for s in row.steps if s.role is not Role.MESSAGE_RESPONSIBLE)
         casework = row.step(Action.TO_CASEWORK) is not None
         action = Action.TEMPORARY_ANSWER if row.steps[0].action is Action.TEMPORARY_ANSWER else Action.FORWARD
-        return Due(action, by, responsible, staff_id(service_her_id, target, shift), casework)
-    role = holder_role or next(s.role for s in reversed(row.steps))
+        return Due(action, by, staff_id(service_her_id, target, shift), casework)
     if not answered and row.promise_workdays is not None:
-        return Due(Action.TEMPORARY_ANSWER, forwarded_to, role)  # invoicing or the leader: say when, first
+        return Due(Action.TEMPORARY_ANSWER, forwarded_to)  # invoicing or the leader: say when, first
     if promised is not None and today < promised and kind in (CaseKind.APPLICATION_FOR_MORE_HELP,
                                                                CaseKind.INVOICE_QUESTION, CaseKind.COMPLAINT):
         return None  # casework takes the time the temporary answer promised
-    return Due(Action.FINAL_ANSWER, forwarded_to, role)
+    return Due(Action.FINAL_ANSWER, forwarded_to)
 
 
 __all__ = ["Due", "NO_VISIT_TEXT", "OWN_PART_TEXT", "STAFF_TEXTS", "answer_text", "due", "staff_id"]
