@@ -22,3 +22,11 @@ def utc_text(value: datetime) -> str:
 def oslo_time(text: str) -> datetime:
     """The instant :func:`utc_text` wrote, in Europe/Oslo."""
     return datetime.fromisoformat(text).astimezone(OSLO)
+
+
+def stored_instant(value: datetime) -> datetime:
+    """What ``oslo_time(utc_text(value))`` gives, without the text: the in-memory stores hand back the same
+    Oslo datetime a SQLite store would (a naive instant refused just the same)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"stored times must be timezone-aware, got {value!r}")
+    return value.astimezone(OSLO)

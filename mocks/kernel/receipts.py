@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from mocks.exchange.codec import EnvelopeStash
 from mocks.exchange.envelope import Envelope
+from mocks.kernel.memory import MemoryDatabase, Table
 from mocks.kernel.sqlite import Database
 
 DEFAULT_BACKOFF = (timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1), timedelta(hours=4))
@@ -175,3 +176,100 @@ class ReceiptTracker:
             return []
         return [SentRecord(*row) for row in self._db.all(
             f"SELECT msg_id, state, attempts, envelope, receipt_status FROM {self._t}")]
+
+
+class MemoryReceiptTracker:
+    """:class:`ReceiptTracker` with its rows in a store's :class:`~mocks.kernel.memory.MemoryDatabase` (same
+    contract, ``tests/mocks/stores``): a store writes a message and its tracking row in one undoable transaction.
+    Envelopes go through the store's stash as in SQLite, so :meth:`records` reads the same either way."""
+
+    def __init__(
+        self, database: MemoryDatabase, *, table: str = "outgoing",
+        backoff: tuple[timedelta, ...] = DEFAULT_BACKOFF, stash: EnvelopeStash | None = None,
+    ) -> None:
+        self._db = database
+        self._rows: Table[str, _Row] = Table(database, table, indexes={"state": lambda row: row.state})
+        self.backoff = backoff
+        self._stash = stash or EnvelopeStash(durable=False)
+        self._earliest: float | None = None
+        self.on_earlier: Callable[[float], None] | None = None
+
+    @property
+    def earliest_due(self) -> float | None:
+        return self._earliest
+
+    def _next_due(self) -> float | None:
+        return min((row.next_at for row in self._rows.where("state", DeliveryState.PENDING)), default=None)
+
+    def track(self, msg_id: str, envelope: Envelope, *, now: datetime) -> None:
+        self.record(msg_id, envelope, now=now)
+
+    def record(self, msg_id: str, envelope: Envelope, *, now: datetime) -> None:
+        first = (now + self.backoff[0]).timestamp()
+        with self._db.lock:
+            self._rows.insert_or_ignore(
+                msg_id, _Row(msg_id, DeliveryState.PENDING, 1, first, self._stash.dump(envelope), None, None))
+        if self._earliest is None or first < self._earliest:
+            self._earliest = first
+            if self.on_earlier is not None:
+                self.on_earlier(first)
+
+    def receipted(self, msg_id: str, *, status: str, errors: str | None = None) -> DeliveryState | None:
+        state = DeliveryState.REJECTED if status == "2" else DeliveryState.DELIVERED
+        with self._db.lock:
+            row = self._rows.get(msg_id)
+            if row is None or row.state not in (DeliveryState.PENDING, DeliveryState.FAILED):
+                return None
+            self._rows.put(msg_id, row._replace(state=state, next_at=None, receipt_status=status,
+                                                receipt_errors=errors))
+        return state
+
+    def due(self, now: datetime, on_failed: Callable[[str, datetime], None] | None = None) -> list[Envelope]:
+        out: list[Envelope] = []
+        if self._earliest is None or now.timestamp() < self._earliest:
+            return out
+        at = now.timestamp()
+        with self._db.transaction():
+            rows = sorted((row for row in self._rows.where("state", DeliveryState.PENDING) if row.next_at <= at),
+                          key=lambda row: row.next_at)
+            for row in rows:
+                if row.attempts >= len(self.backoff):
+                    self._rows.put(row.msg_id, row._replace(state=DeliveryState.FAILED, next_at=None))
+                    if on_failed is not None:
+                        on_failed(row.msg_id, now)
+                    continue
+                self._rows.put(row.msg_id, row._replace(attempts=row.attempts + 1,
+                                                        next_at=(now + self.backoff[row.attempts]).timestamp()))
+                out.append(self._stash.load(row.envelope))
+            self._earliest = self._next_due()
+        return out
+
+    def get(self, msg_id: str) -> Tracked | None:
+        row = self._rows.get(msg_id)
+        if row is None:
+            return None
+        return Tracked(row.msg_id, row.state, row.attempts, self._stash.load(row.envelope), row.receipt_status,
+                       row.receipt_errors)
+
+    def counts(self) -> dict[str, int]:
+        with self._db.lock:
+            return {str(state): len(self._rows.where("state", state)) for state in DeliveryState
+                    if self._rows.where("state", state)}
+
+    def records(self) -> list[SentRecord]:
+        return [SentRecord(r.msg_id, str(r.state), r.attempts, r.envelope, r.receipt_status)
+                for r in self._rows.rows()]
+
+    def msg_ids(self) -> set[str]:
+        """Every tracked MsgId (what a store's ``untracked_sent`` checks against)."""
+        return {key for key, _ in self._rows.items()}
+
+
+class _Row(NamedTuple):
+    msg_id: str
+    state: DeliveryState
+    attempts: int
+    next_at: float | None
+    envelope: str
+    receipt_status: str | None
+    receipt_errors: str | None

@@ -16,8 +16,9 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 
-from domain.storedtime import oslo_time, utc_text
+from domain.storedtime import oslo_time, stored_instant, utc_text
 from domain.calendar import OSLO
+from mocks.kernel.memory import MemoryDatabase, Sequence, Table
 from mocks.kernel.sqlite import Database
 
 _PHONE = re.compile(
@@ -109,3 +110,33 @@ class NotificationOutbox:
             args,
         )
         return [Notification(r[0], r[1], r[2], r[3], r[4], oslo_time(r[5]), r[6], r[7]) for r in rows]
+
+
+class MemoryNotificationOutbox:
+    """:class:`NotificationOutbox` in a store's :class:`~mocks.kernel.memory.MemoryDatabase` (same contract,
+    ``tests/mocks/stores``): a notification written inside a rolled-back step is gone, as in SQLite."""
+
+    def __init__(self, db: MemoryDatabase | None = None) -> None:
+        self._db = db or MemoryDatabase()
+        self._rows: Table[int, Notification] = Table(self._db, "notify_outbox",
+                                                     indexes={"recipient": lambda n: n.recipient})
+        self._ids = Sequence(self._db)
+
+    def add(self, *, recipient: str, channel: str, address: str, text: str, kind: str, now: datetime,
+            about: str | None = None) -> Notification:
+        if channel not in ("sms", "email"):
+            raise ValueError(f"channel must be 'sms' or 'email', got {channel!r}")
+        if not address:
+            raise ValueError("address must not be empty")
+        with self._db.lock:
+            note = Notification(self._ids.next(), recipient, channel, address, scrub_phone_numbers(text),
+                                stored_instant(now), kind, about)
+            self._rows.insert(note.id, note)
+        return note
+
+    def list(self, recipient: str | None = None, since: datetime | None = None) -> list[Notification]:
+        with self._db.lock:
+            rows = self._rows.where("recipient", recipient) if recipient is not None else list(self._rows.rows())
+        if since is not None:
+            rows = [n for n in rows if n.created_at >= since]
+        return rows
