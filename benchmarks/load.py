@@ -21,12 +21,20 @@ Rows:
 After the send run the server is stopped and :mod:`mocks.harness.invariants` checks
 that every message sent was journaled once with one AppRec.
 
-Run: ``python benchmarks/load.py [--duration S] [--users N] [--workers N]``.
+``--amqp`` measures the other load ``digihelse load`` offers: Locust playing helsenorge against the reference EPJ
+over AMQP 1.0 on a private RabbitMQ (``digihelse load --amqp private``), once at ``--peak-multiple`` times the
+national peak message rate the national week measures and once open-loop at ``--amqp-rate`` requests a second,
+each with its requests per second, AppRec latency percentiles and the wire invariants (every message exactly one
+AppRec with the right OriginalMsgId). Its baseline, bare pipelined proton on the same broker, is
+``benchmarks/exchange.py``'s.
+
+Run: ``python benchmarks/load.py [--duration S] [--users N] [--workers N] [--amqp [--peak-multiple M] [--amqp-rate R]]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -79,13 +87,68 @@ def measure(target: str, host: str, out: Path, *, duration: int, users: int, wor
     return {"row": row, "cpu": bool(cpu_warnings(run.logs)), "exit": run.exit_code}
 
 
+def measure_amqp(out: Path, *, duration: int, users: int, peak_multiple: float | None = None,
+                 rate: float | None = None) -> dict:
+    """One ``digihelse load --amqp private`` run as a user starts it; its summary.json."""
+    command = [sys.executable, "-m", "digihelse.cli", "load", "--amqp", "private", "--users", str(users),
+               "--run-time", f"{duration}s", "--out", str(out)]
+    if peak_multiple is not None:
+        command += ["--peak-multiple", f"{peak_multiple:g}"]
+    if rate is not None:
+        command += ["--rate", f"{rate:g}"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    summary = out / "summary.json"
+    if not summary.exists():
+        raise SystemExit(f"digihelse load --amqp wrote no summary (exit {done.returncode}):\n{done.stdout}{done.stderr}")
+    return {"exit": done.returncode, **json.loads(summary.read_text(encoding="utf-8"))}
+
+
+def amqp_main(args) -> None:
+    from loadtests.amqp_rates import national_peak_rate
+
+    peak = national_peak_rate()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = (args.out or Path(tmp) / "bench").resolve()
+        runs = {
+            f"--peak-multiple {args.peak_multiple:g}": measure_amqp(
+                root / "peak", duration=args.duration, users=args.users, peak_multiple=args.peak_multiple),
+            f"--rate {args.amqp_rate:g}": measure_amqp(
+                root / "rate", duration=args.duration, users=args.users, rate=args.amqp_rate),
+        }
+    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; digihelse load --amqp private (reference EPJ "
+          f"on a private RabbitMQ), one Locust process, {args.users} users, {args.duration} s each; national peak "
+          f"{peak:.3f} msg/s")
+    print(f"{'run':<22} {'request':<44} {'count':>6} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
+          f"{'fails':>6}")
+    for label, run in runs.items():
+        for row in run["endpoints"]:
+            print(f"{label:<22} {row['name']:<44} {row['requests']:>6} {row['rps']:>7.1f} {row['p50'] or 0:>7.0f} "
+                  f"{row['p95'] or 0:>7.0f} {row['p99'] or 0:>7.0f} {row['failures']:>6}")
+        count = sum(r["requests"] for r in run["endpoints"])
+        rate = sum(r["rps"] for r in run["endpoints"])
+        invariants = run.get("invariants") or {}
+        verdict = (f"hold ({invariants['apprecs']} AppRecs for {invariants['sent']} messages)" if invariants.get("ok")
+                   else f"DO NOT hold ({invariants or run.get('problems')})")
+        print(f"{label:<22} all kinds: {count} requests, {rate:.1f}/s = {rate / peak:,.0f} × the national peak; "
+              f"invariants {verdict}; exit {run['exit']}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
     parser.add_argument("--users", type=int, default=16, help="concurrent Locust users (closed loop, no think time)")
     parser.add_argument("--workers", type=int, default=0, help="Locust worker processes (0: one process)")
     parser.add_argument("--out", type=Path, default=None, help="keep Locust's CSVs and logs here")
+    parser.add_argument("--amqp", action="store_true",
+                        help="measure digihelse load --amqp against the reference EPJ on a private RabbitMQ instead")
+    parser.add_argument("--peak-multiple", type=float, default=10.0,
+                        help="--amqp: the first run's load as a multiple of the national peak message rate")
+    parser.add_argument("--amqp-rate", type=float, default=150.0, help="--amqp: the second run's requests per second")
     args = parser.parse_args()
+    if args.amqp:
+        amqp_main(args)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         out = (args.out or Path(tmp) / "bench").resolve()
         out.mkdir(parents=True, exist_ok=True)

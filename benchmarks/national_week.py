@@ -33,7 +33,7 @@ intercept is work that does not grow with scale, such as each shard's resend
 poll), and the per-event cost at the largest scale ÷ the smallest, per SimPy
 event and per ledger event (≈ 1.0 when growth is linear).
 
-Run: ``python benchmarks/national_week.py [--scales 0.1,0.5,1.0] [--workers 1,2] [--executor dask] [--json PATH] [--out-root DIR]``;
+Run: ``python benchmarks/national_week.py [--scales 0.1,0.5,1.0] [--workers 1,2] [--executor dask] [--stores memory,sqlite] [--json PATH] [--out-root DIR]``;
 with ``--workers 1,2`` every scale runs once per worker count (the growth fit uses the last count). Each row also
 gives the ledger's bytes on disk per ledger event.
 Scale 1.0 took about 25 minutes and 4.4 GB on a 2-core machine before runs were
@@ -167,7 +167,7 @@ def ledger_bytes(out: Path) -> int | None:
 
 
 def run_scale(scale: float, *, scenario: str, out: Path, hook_dir: Path, workers: int | None,
-              sample_tree: bool, executor: str | None = None) -> dict:
+              sample_tree: bool, executor: str | None = None, stores: str | None = None) -> dict:
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -178,6 +178,8 @@ def run_scale(scale: float, *, scenario: str, out: Path, hook_dir: Path, workers
         command += ["--workers", str(workers)]
     if executor is not None:
         command += ["--executor", executor]
+    if stores is not None:
+        command += ["--stores", stores]
     env = {**os.environ, COUNT_DIR_VAR: str(counts),
            "PYTHONPATH": os.pathsep.join(p for p in (str(hook_dir), str(ROOT), os.environ.get("PYTHONPATH")) if p)}
     log = out / "simulate.log"
@@ -349,6 +351,9 @@ def main() -> None:
                              "scale once per worker count (default: not passed, i.e. the CLI's own default)")
     parser.add_argument("--executor", default=None, choices=["processes", "dask"],
                         help="pass --executor to digihelse simulate (default: not passed)")
+    parser.add_argument("--stores", default=None,
+                        help="pass --stores to digihelse simulate; a comma-separated list (memory,sqlite) runs every "
+                             "scale once per store kind, to show what the in-memory stores save (default: not passed)")
     parser.add_argument("--json", type=Path, default=None, help="write every figure to this JSON file")
     parser.add_argument("--out-root", type=Path, default=None,
                         help="keep each scale's out dir here (default: a temporary directory, removed)")
@@ -358,6 +363,8 @@ def main() -> None:
     scales = [float(s) for s in args.scales.split(",") if s.strip()]
     worker_counts: list[int | None] = ([int(w) for w in args.workers.split(",") if w.strip()]
                                        if args.workers is not None else [None])
+    store_kinds: list[str | None] = ([k.strip() for k in args.stores.split(",") if k.strip()]
+                                     if args.stores is not None else [None])
     console = Console(width=None if sys.stdout.isatty() else 170)
 
     supported, _ = workers_supported()
@@ -378,15 +385,19 @@ def main() -> None:
     (hook_dir / "sitecustomize.py").write_text(SITECUSTOMIZE)
     rows = []
     try:
-        for workers in worker_counts:
-            for scale in scales:
-                console.print(f"scale {scale:g}, workers {workers if workers is not None else 'default'} …",
-                              highlight=False)
-                row = run_scale(scale, scenario=args.scenario, out=root / f"scale-{scale:g}-w{workers}",
-                                hook_dir=hook_dir, workers=workers, sample_tree=True, executor=args.executor)
-                if row.get("error"):
-                    console.print(f"[red]scale {scale:g}: no summary.json (exit {row['exit_code']})[/]\n{row['error']}")
-                rows.append(row)
+        for stores in store_kinds:
+            for workers in worker_counts:
+                for scale in scales:
+                    console.print(f"scale {scale:g}, workers {workers if workers is not None else 'default'}, "
+                                  f"stores {stores or 'default'} …", highlight=False)
+                    row = run_scale(scale, scenario=args.scenario, out=root / f"scale-{scale:g}-w{workers}-{stores}",
+                                    hook_dir=hook_dir, workers=workers, sample_tree=True, executor=args.executor,
+                                    stores=stores)
+                    row["stores"] = stores
+                    if row.get("error"):
+                        console.print(f"[red]scale {scale:g}: no summary.json (exit {row['exit_code']})[/]\n"
+                                      f"{row['error']}")
+                    rows.append(row)
         console.print("bare SimPy baseline …")
         bare = bare_rate(args.baseline_events)
     finally:
@@ -396,22 +407,23 @@ def main() -> None:
                 row["log"] = None  # removed with the temporary directory
     for row in rows:
         row["ratio_vs_bare_simpy"] = row["simpy_events_per_s"] / bare["events_per_s"] if row["simpy_events_per_s"] else None
-    fitted = [r for r in rows if r["workers"] == worker_counts[-1]]
+    fitted = [r for r in rows if r["workers"] == worker_counts[-1] and r["stores"] == store_kinds[0]]
     grow = growth(fitted)
 
     table = Table(title=f"{args.scenario}: one child process per scale", header_style="bold")
-    for column in ("scale", "workers", "exit", "wall s", "CPU s", "in run() s", "SimPy events", "ledger events",
+    for column in ("scale", "workers", "stores", "exit", "wall s", "CPU s", "in run() s", "SimPy events", "ledger events",
                    "SimPy ev/s", "vs bare", "µs/SimPy ev", "µs/ledger ev", "ledger B/ev", "peak RSS MB", "fingerprint"):
         table.add_column(column, justify="left" if column == "fingerprint" else "right")
     for r in rows:
-        table.add_row(f"{r['scale']:g}", "default" if r["workers"] is None else str(r["workers"]), str(r["exit_code"]), fmt(r["wall_seconds"], ",.1f"), fmt(r["cpu_seconds"], ",.1f"),
+        table.add_row(f"{r['scale']:g}", "default" if r["workers"] is None else str(r["workers"]),
+                      r["stores"] or "default", str(r["exit_code"]), fmt(r["wall_seconds"], ",.1f"), fmt(r["cpu_seconds"], ",.1f"),
                       fmt(r["simpy_run_seconds"], ",.1f"), fmt(r["simpy_events"]), fmt(r["ledger_events"]),
                       fmt(r["simpy_events_per_s"]), fmt(r["ratio_vs_bare_simpy"], ".3f") + "x",
                       fmt(r["us_per_simpy_event_loop"], ",.1f"), fmt(r["us_per_ledger_event_wall"], ",.1f"),
                       fmt(r["ledger_bytes_per_event"], ",.1f"), fmt(r["peak_rss_mb"], ",.0f")
                       + (f" (tree {r['tree_rss_sampled_mb']:,.0f})" if r["tree_rss_sampled_mb"] else ""),
                       (r["fingerprint"] or "—")[:16])
-    table.add_row("bare", "", "", "", "", fmt(bare["seconds"], ",.2f"), fmt(bare["events"]), "",
+    table.add_row("bare", "", "", "", "", "", fmt(bare["seconds"], ",.2f"), fmt(bare["events"]), "",
                   fmt(bare["events_per_s"]), "1.000x", fmt(1e6 / bare["events_per_s"], ",.2f"), "", "", "", "")
     console.print(table)
     console.print("SimPy events = Environment.step() calls in every process of the child (scheduled − still queued); "

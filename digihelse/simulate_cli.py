@@ -38,6 +38,7 @@ def simulate(
     workers: Annotated[int, typer.Option(min=0, help="Processes to simulate with (in process only): the run is split into one shard per EPJ installation and the shards' ledgers merged in a fixed order, so the fingerprint is the same for any number. 0 (default) = one per available core, or this process alone for a run under 10,000 recipients. With --executor dask and no --scheduler: the LocalCluster's worker processes.")] = 0,
     executor: Annotated[str, typer.Option(help="Where shards run: processes (local worker processes) or dask (Dask distributed: the cluster at --scheduler, or a LocalCluster of --workers processes on loopback). Same fingerprint either way.")] = "processes",
     scheduler: Annotated[Optional[str], typer.Option(help="With --executor dask: the address of a running Dask scheduler, e.g. tcp://127.0.0.1:8786 (its workers need this project installed).")] = None,
+    stores: Annotated[str, typer.Option(help="Where the services keep their state in process: memory (Python objects, the fast default) or sqlite (the SQLite stores `digihelse serve` uses, in :memory: databases). One contract suite holds both to the same behaviour, so the fingerprint is the same either way. The http transport always serves SQLite.")] = "memory",
 ) -> None:
     """Simulate a scenario through the service cores and verify what happened.
 
@@ -66,7 +67,7 @@ def simulate(
         try:
             result = run_scenario(loaded, out=out, seed=seed, scale=scale, transport=transport, progress=progress,
                                   report=not no_report, speed=speed,
-                                  workers=workers, executor=executor, scheduler=scheduler)
+                                  workers=workers, executor=executor, scheduler=scheduler, stores=stores)
         except ValueError as exc:
             Console(stderr=True).print(f"error: {exc}")
             raise typer.Exit(2) from None

@@ -12,8 +12,10 @@ type ``AMQP``:
 A failure is no answer within ``--dh-apprec-timeout``, an Avvist AppRec, or a
 transport error on the kit's ``_error`` queue. The rate follows the profile
 (``--dh-shape``) at ``--dh-rate`` requests/s, or ``--dh-peak-multiple`` × the national
-peak (:mod:`loadtests.amqp_rates`); each user waits an exponential time (seeded), so
-arrivals are Poisson while answers keep up. Each Locust process is its own helsenorge
+peak (:mod:`loadtests.amqp_rates`); each user waits exponential times (seeded) drawn at the
+run's peak rate and keeps each arrival with the profile's share of that peak at the moment
+(thinning), so arrivals are a Poisson process following the profile while answers keep up —
+from the first second: a user waits before its first request too. Each Locust process is its own helsenorge
 HER-id (``--dh-kit-her-id`` + the worker index), so a worker never takes another's AppRecs.
 """
 
@@ -35,7 +37,7 @@ from locust import User, events, task  # noqa: E402
 from locust.runners import MasterRunner, WorkerRunner  # noqa: E402
 
 from loadtests.amqp_party import AnswerFailed, HelsenorgeParty  # noqa: E402
-from loadtests.amqp_rates import action_mix, target_rate  # noqa: E402
+from loadtests.amqp_rates import action_mix, arrival_kept, peak_target_rate, target_rate  # noqa: E402
 from loadtests.load_profiles import PROFILES, profile  # noqa: E402
 
 log = logging.getLogger("digihelse.load.amqp")
@@ -104,22 +106,32 @@ class AmqpHelsenorgeUser(User):
         self.rng = random.Random(f"{o.dh_seed}:{self.number}")
         self.visits: list = []
         self.fnr = Run.patients[self.number % len(Run.patients)]
+        # Locust runs a user's first task at once; without this wait every user would fire together at the start,
+        # a burst of one request per user that an open arrival rate (say 10 × the national peak, 0.3 a second)
+        # never has. Waiting one drawn interval first makes the arrivals a Poisson process from the first second.
+        self.peak_rate = peak_target_rate(profile(o.dh_shape), peak_multiple=o.dh_peak_multiple,
+                                          rate=o.dh_rate or None)
+        self.wait()
 
     def _fraction(self) -> float:
         o = self.environment.parsed_options
         return min(1.0, (time.monotonic() - Run.start) / max(o.dh_run_time, 1e-9))
 
     def wait_time(self) -> float:
-        o = self.environment.parsed_options
-        rate = target_rate(profile(o.dh_shape), self._fraction(), peak_multiple=o.dh_peak_multiple,
-                           rate=o.dh_rate or None)  # fmt: skip
         users = max(1, self.environment.runner.user_count)
-        per_user = rate / users
+        per_user = self.peak_rate / users
         return self.rng.expovariate(per_user) if per_user > 0 else 1.0
+
+    def _arrives(self) -> bool:
+        """Keep this drawn arrival? (thinning: see :func:`loadtests.amqp_rates.arrival_kept`)."""
+        o = self.environment.parsed_options
+        now_rate = target_rate(profile(o.dh_shape), self._fraction(), peak_multiple=o.dh_peak_multiple,
+                               rate=o.dh_rate or None)  # fmt: skip
+        return arrival_kept(self.rng.random(), now_rate, self.peak_rate)
 
     @task
     def act(self) -> None:
-        if Run.party is None:
+        if Run.party is None or not self._arrives():
             return
         o = self.environment.parsed_options
         mix = action_mix(profile(o.dh_shape), self._fraction())

@@ -43,6 +43,24 @@ def target_rate(profile: LoadProfile, fraction: float, *, peak_multiple: float |
     return rate * profile.intensity("citizen", profile.at(fraction))
 
 
+PEAK_SAMPLES = 500
+"""Points of the run at which :func:`peak_target_rate` reads the profile (its hourly steps are far coarser)."""
+
+
+def peak_target_rate(profile: LoadProfile, *, peak_multiple: float | None, rate: float | None) -> float:
+    """The highest :func:`target_rate` over the run: the rate a thinned arrival process draws at (below)."""
+    return max(target_rate(profile, i / PEAK_SAMPLES, peak_multiple=peak_multiple, rate=rate)
+               for i in range(PEAK_SAMPLES + 1))
+
+
+def arrival_kept(draw: float, now_rate: float, peak_rate: float) -> bool:
+    """Thinning (Lewis and Shedler): arrivals drawn at the run's peak rate, each kept with probability
+    ``now_rate / peak_rate``, are a Poisson process whose rate follows the profile moment by moment. A user that
+    instead slept one interval drawn at the rate of the moment would sleep through the morning after drawing a
+    night-time wait. ``draw`` is a uniform [0, 1) number from the user's seeded stream."""
+    return peak_rate > 0 and draw * peak_rate < now_rate
+
+
 def action_mix(profile: LoadProfile, fraction: float) -> dict[str, float]:
     mix = dict(ACTION_MIX)
     if profile.christmas:

@@ -32,6 +32,7 @@ from mocks.harness.chaos import Chaos, FaultInjector
 from mocks.epj.model import EpjError
 from mocks.exchange.outgoing import lazy_bodies
 from mocks.helsenorge.rules import Refused
+from mocks.kernel.memory import check_store_kind
 from simulator.bus import SimBus
 from simulator.services import CaseView, InProcessServices
 from simulator.staffing import (OFFICE, ROLE_OF_NUMBER, employees_on, is_office, on_duty, round_times,
@@ -117,8 +118,9 @@ class Simulation:
     def __init__(self, scenario, population, *, ledger: Ledger, seed: int,
                  progress: Callable[[float], None] | None = None, faults: tuple[str, ...] = (),
                  transport: str = "inprocess", speed: float = 3600.0, work_dir=None, stream: str = "all",
-                 index_ledger: bool = True) -> None:
+                 index_ledger: bool = True, stores: str = "memory") -> None:
         check_names(faults)
+        self.stores = check_store_kind(stores)
         epj_fault(faults)  # refuses two EPJ faults at once before anything runs
         if transport not in ("inprocess", "http"):
             raise ValueError(f"transport: {transport!r} is neither 'inprocess' nor 'http'")
@@ -198,7 +200,8 @@ class Simulation:
                                                  ignore_cutoff="ignore-cutoff" in self.faults,
                                                  on_receipt_failed=self._shown_failed if self.transport == "inprocess"
                                                  else None,
-                                                 handheld_fault=handheld_fault(self.faults))
+                                                 handheld_fault=handheld_fault(self.faults),
+                                                 stores=self.stores if self.transport == "inprocess" else "sqlite")
             self.world.activate_for(period.start)
             served = None
             if self.transport == "http":

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from domain.calendar import OSLO, is_workday
+from mocks.kernel.memory import check_store_kind
 from simulator.business_case import business_case, notifications_by_kind
 from simulator.overview import leader_overview
 from simulator.ledger import Ledger
@@ -46,9 +47,13 @@ def run_scenario(
     workers: int = 1,
     executor: str = "processes",
     scheduler: str | None = None,
+    stores: str = "memory",
 ) -> RunResult:
     """``workers`` 0 means auto (one per core, or this process alone for a small run; see
-    :func:`simulator.shards.choose_workers`); ``executor`` and ``scheduler`` as :func:`run_sharded` takes them."""
+    :func:`simulator.shards.choose_workers`); ``executor`` and ``scheduler`` as :func:`run_sharded` takes them.
+    ``stores``: where the services keep their state in process (:data:`mocks.kernel.memory.STORE_KINDS`); the
+    http transport serves SQLite stores, as ``digihelse serve`` does."""
+    check_store_kind(stores)
     started = time.perf_counter()
     seed = scenario.seed if seed is None else seed
     scenario = scenario.model_copy(update={"seed": seed})
@@ -66,7 +71,7 @@ def run_scenario(
         entitled = run_sharded(scenario, population, seed=seed, scale=scale, faults=faults,
                                workers=choose_workers(workers, population), ledger=ledger, directory=out / "shards",
                                progress=lambda fraction: note("simulating", fraction), executor=executor,
-                               scheduler=scheduler)
+                               scheduler=scheduler, stores=stores)
     else:
         if executor != "processes" or scheduler:
             raise ValueError("executor: the http transport runs one served world (no Dask)")

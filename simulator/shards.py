@@ -114,7 +114,7 @@ def shard_ledger_path(directory: Path, shard: Shard) -> Path:
 
 
 def run_shard(scenario, population, shard: Shard, *, seed: int, faults: tuple[str, ...], directory: Path,
-              progress: Callable[[float], None] | None = None) -> ShardOutcome:
+              progress: Callable[[float], None] | None = None, stores: str = "memory") -> ShardOutcome:
     """Simulate one shard into its own ledger file."""
     members = set(shard.municipalities)
     subset = replace(population, municipalities=[m for m in population.municipalities if m.kommunenummer in members])
@@ -122,7 +122,7 @@ def run_shard(scenario, population, shard: Shard, *, seed: int, faults: tuple[st
     shutil.rmtree(path, ignore_errors=True)
     ledger = Ledger(path, scratch=True)
     simulation = Simulation(scenario, subset, ledger=ledger, seed=seed, faults=faults, stream=shard.key,
-                            index_ledger=False, progress=progress)
+                            index_ledger=False, progress=progress, stores=stores)
     simulation.run()
     ledger.close()
     entitled = simulation.world.entitled if simulation.world is not None else {}
@@ -134,24 +134,24 @@ def run_shard(scenario, population, shard: Shard, *, seed: int, faults: tuple[st
 _WORKER: dict = {}
 
 
-def _start_worker(scenario, scale: float, seed: int, faults: tuple[str, ...], directory: str) -> None:
+def _start_worker(scenario, scale: float, seed: int, faults: tuple[str, ...], directory: str, stores: str) -> None:
     """Each worker builds the population once (it is seeded, so every worker builds the same one)."""
     from simulator.population import build_population
 
     _WORKER.update(population=build_population(scenario, scale=scale), scenario=scenario, seed=seed, faults=faults,
-                   directory=Path(directory))
+                   directory=Path(directory), stores=stores)
 
 
 def _run_in_worker(shard: Shard) -> ShardOutcome:
     return run_shard(_WORKER["scenario"], _WORKER["population"], shard, seed=_WORKER["seed"],
-                     faults=_WORKER["faults"], directory=_WORKER["directory"])
+                     faults=_WORKER["faults"], directory=_WORKER["directory"], stores=_WORKER["stores"])
 
 
 _POPULATIONS: dict[tuple[str, float], object] = {}
 """A Dask worker's populations, built once per scenario and scale (seeded: every worker builds the same)."""
 
 
-def _run_on_dask(scenario, scale: float, seed: int, faults: tuple[str, ...], shard: Shard
+def _run_on_dask(scenario, scale: float, seed: int, faults: tuple[str, ...], shard: Shard, stores: str = "memory"
                  ) -> tuple[ShardOutcome, dict[str, bytes]]:
     """One shard on a Dask worker: simulate into a private ledger and hand its files back to the client."""
     from simulator.population import build_population
@@ -161,7 +161,8 @@ def _run_on_dask(scenario, scale: float, seed: int, faults: tuple[str, ...], sha
         _POPULATIONS.clear()  # one scenario at a time per worker
         _POPULATIONS[key] = build_population(scenario, scale=scale)
     with tempfile.TemporaryDirectory(prefix="digihelse-shard-") as scratch:
-        outcome = run_shard(scenario, _POPULATIONS[key], shard, seed=seed, faults=faults, directory=Path(scratch))
+        outcome = run_shard(scenario, _POPULATIONS[key], shard, seed=seed, faults=faults, directory=Path(scratch),
+                            stores=stores)
         ledger = shard_ledger_path(Path(scratch), shard)
         return outcome, {file.name: file.read_bytes() for file in ledger.iterdir()}
 
@@ -183,13 +184,14 @@ def _dask_client(workers: int, scheduler: str | None):
 
 
 def _run_dask(scenario, shards: list[Shard], *, seed: int, scale: float, faults: tuple[str, ...], workers: int,
-              scheduler: str | None, directory: Path, note: Callable[[float], None], total: float) -> dict[int, ShardOutcome]:
+              scheduler: str | None, directory: Path, note: Callable[[float], None], total: float,
+              stores: str) -> dict[int, ShardOutcome]:
     from distributed import as_completed
 
     client, cluster = _dask_client(workers, scheduler)
     outcomes: dict[int, ShardOutcome] = {}
     try:
-        futures = {client.submit(_run_on_dask, scenario, scale, seed, faults, shard, pure=False,
+        futures = {client.submit(_run_on_dask, scenario, scale, seed, faults, shard, stores, pure=False,
                                  key=f"digihelse-shard-{shard.index:04d}-{os.getpid()}"): shard
                    for shard in schedule(shards)}
         done = 0.0
@@ -220,7 +222,8 @@ def default_workers() -> int:
 
 def run_sharded(scenario, population, *, seed: int, scale: float, faults: tuple[str, ...], workers: int,
                 ledger: Ledger, directory: Path, progress: Callable[[float], None] | None = None,
-                executor: str = "processes", scheduler: str | None = None) -> dict[str, set[str]]:
+                executor: str = "processes", scheduler: str | None = None, stores: str = "memory"
+                ) -> dict[str, set[str]]:
     """Run every shard and append their ledgers to ``ledger`` in shard order. Returns who is entitled to hear
     about whom (for verification).
 
@@ -240,12 +243,12 @@ def run_sharded(scenario, population, *, seed: int, scale: float, faults: tuple[
     outcomes: dict[int, ShardOutcome] = {}
     if executor == "dask":
         outcomes = _run_dask(scenario, shards, seed=seed, scale=scale, faults=faults, workers=workers,
-                             scheduler=scheduler, directory=directory, note=note, total=total)
+                             scheduler=scheduler, directory=directory, note=note, total=total, stores=stores)
     elif workers == 1 or len(shards) == 1:
         done = 0.0
         for shard in shards:
             outcomes[shard.index] = run_shard(
-                scenario, population, shard, seed=seed, faults=faults, directory=directory,
+                scenario, population, shard, seed=seed, faults=faults, directory=directory, stores=stores,
                 progress=lambda f, done=done, shard=shard: note((done + f * shard.work) / total))
             done += shard.work
     else:
@@ -253,7 +256,7 @@ def run_sharded(scenario, population, *, seed: int, scale: float, faults: tuple[
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=min(workers, len(shards)), mp_context=context,
                                  initializer=_start_worker,
-                                 initargs=(scenario, scale, seed, faults, str(directory))) as pool:
+                                 initargs=(scenario, scale, seed, faults, str(directory), stores)) as pool:
             pending = {pool.submit(_run_in_worker, shard): shard for shard in queue}
             done = 0.0
             while pending:

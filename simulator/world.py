@@ -20,14 +20,14 @@ from lxml import etree
 from mocks.harness.chaos import HELSENORGE_NAMES, FaultInjector, epj_names
 from mocks.epj.core import EpjCore
 from mocks.epj.model import PatientRecord, Service, Staff, Visit, VisitState
-from mocks.epj.store import EpjStore
+from mocks.epj.memory_store import epj_store
 from mocks.exchange.envelope import Envelope
 from mocks.helsenorge.core import HelsenorgeCore
 from mocks.helsenorge.model import Channel, Delivery, NotificationLevel
 from mocks.helsenorge.people import birth_date_from_fnr, birthday
-from mocks.helsenorge.store import HelsenorgeStore
+from mocks.helsenorge.memory_store import helsenorge_store
 from mocks.helsenorge.wiring import registry_hooks
-from mocks.notify.outbox import NotificationOutbox
+from mocks.notify.outbox import MemoryNotificationOutbox, NotificationOutbox, notification_outbox
 from mocks.epj.seed import SeededService, StaffSeed, staff_password
 from mocks.epj.vendors import by_product
 from mocks.harness.seeding import (
@@ -127,7 +127,7 @@ class Municipal:
 class DigitalWorld:
     registry: Registry
     helsenorge: HelsenorgeCore
-    notifications: NotificationOutbox
+    notifications: NotificationOutbox | MemoryNotificationOutbox
     epjs: dict[str, EpjCore]
     municipalities: dict[str, Municipal]
     message_mix: list[tuple[str, float]]
@@ -385,22 +385,24 @@ class DigitalWorld:
 def build_digital_world(population, scenario, *, seed: int, first_day: date, epoch: datetime,
                         stream: str = "all", ignore_cutoff: bool = False,
                         on_receipt_failed: Callable[[str, datetime], None] | None = None,
-                        handheld_fault: HandheldFault | None = None) -> DigitalWorld:
+                        handheld_fault: HandheldFault | None = None, stores: str = "memory") -> DigitalWorld:
     """Register AR parties, seed helsenorge and the EPJ installations for the live municipalities.
 
     ``stream`` names the shard this world serves: message ids and bus latencies draw from streams named by the
     seed, the shard and the installation, so a shard's run never depends on which others ran beside it.
     Each service gets its municipality's cancellation cut-off and reply deadline (``scenario.rules``) in one rules
     book both cores share; ``ignore_cutoff`` hands them a broken book instead (the ``ignore-cutoff`` fault).
+    ``stores``: the services' stores in Python objects ("memory", the simulation's default: nobody else reads them)
+    or in SQLite ":memory:" databases ("sqlite"); one contract suite holds both to the same behaviour.
 
     The population is described (:func:`describe_population`: its draws, in their order) and written by the
     harness's one seeding path (:func:`mocks.harness.seeding.seed_world`), the one ``digihelse serve``'s
     default world takes."""
     rules = (NoCutoff if ignore_cutoff else RulesBook)(by_service={})
     registry = Registry(RegistryStore(":memory:"))
-    notifications = NotificationOutbox(":memory:")
+    notifications = notification_outbox(stores)
     lookup, route_check = registry_hooks(registry, her_id=HELSENORGE_HER_ID)
-    helsenorge = HelsenorgeCore(HelsenorgeStore(":memory:"), her_id=HELSENORGE_HER_ID, org_her_id=HELSENORGE_ORG_HER_ID,
+    helsenorge = HelsenorgeCore(helsenorge_store(stores), her_id=HELSENORGE_HER_ID, org_her_id=HELSENORGE_ORG_HER_ID,
                                 ids=IdSource(f"{seed}:{stream}:helsenorge"), registry_lookup=lookup, route_check=route_check,
                                 notifications=notifications, rules=rules, on_receipt_failed=on_receipt_failed)
     world = DigitalWorld(registry, helsenorge, notifications, {}, {},
@@ -412,7 +414,7 @@ def build_digital_world(population, scenario, *, seed: int, first_day: date, epo
         rules.by_service[her_id] = scenario.rules_for(kommune)
 
     def make_epj(installation: InstallationSeed) -> EpjCore:
-        return EpjCore(EpjStore(":memory:", password_cost=16), profile=installation.profile, rules=rules,
+        return EpjCore(epj_store(stores, password_cost=16), profile=installation.profile, rules=rules,
                        ids=IdSource(f"{seed}:{stream}:{installation.key}"),
                        helsenorge_her_id=HELSENORGE_HER_ID, helsenorge=helsenorge.sender,
                        handheld=handheld_hook(handheld_fault))

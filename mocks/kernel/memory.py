@@ -162,6 +162,10 @@ class Table(Generic[K, R]):
         rows = self._rows
         return [rows[k] for k in keys]
 
+    def keys_where(self, index: str, value: Hashable) -> list[K]:
+        """The keys of :meth:`where`'s rows, in the same order."""
+        return list(self._indexes[index].get(value, ()))
+
     # ------------------------------------------------------------------ writes
 
     def insert(self, key: K, row: R) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from domain.storedtime import oslo_time, stored_instant, utc_text
 from domain.calendar import OSLO
-from mocks.kernel.memory import MemoryDatabase, Sequence, Table
+from mocks.kernel.memory import MemoryDatabase, Sequence, Table, check_store_kind
 from mocks.kernel.sqlite import Database
 
 _PHONE = re.compile(
@@ -110,6 +110,11 @@ class NotificationOutbox:
             args,
         )
         return [Notification(r[0], r[1], r[2], r[3], r[4], oslo_time(r[5]), r[6], r[7]) for r in rows]
+
+
+def notification_outbox(kind: str) -> "NotificationOutbox | MemoryNotificationOutbox":
+    """An empty outbox of ``kind`` (:data:`~mocks.kernel.memory.STORE_KINDS`) for an in-process world."""
+    return NotificationOutbox(":memory:") if check_store_kind(kind) == "sqlite" else MemoryNotificationOutbox()
 
 
 class MemoryNotificationOutbox:

@@ -211,3 +211,23 @@ def test_load_amqp_master_and_two_workers_each_their_own_helsenorge_her_id_with_
     assert ledgers == ["amqp-ledger-9990001.jsonl", "amqp-ledger-9990002.jsonl"]
     assert all((out / name).read_text(encoding="utf-8").count('"kind": "sent"') > 0 for name in ledgers)
     assert (out / "locust-worker-1.log").exists()
+
+
+def test_thinned_arrivals_follow_the_profile_and_the_first_second_has_no_burst():
+    """Arrivals drawn at the peak rate and thinned by the profile have the profile's rate at each moment: over
+    many draws the kept share at a moment is its rate ÷ the peak (the diurnal night keeps few, the peak all)."""
+    import random
+
+    from loadtests.amqp_rates import arrival_kept, peak_target_rate
+    from loadtests.load_profiles import profile
+
+    diurnal = profile("diurnal")
+    peak = peak_target_rate(diurnal, peak_multiple=None, rate=10.0)
+    rates = [target_rate(diurnal, i / 100, peak_multiple=None, rate=10.0) for i in range(101)]
+    assert peak == pytest.approx(max(rates), rel=0.02) and min(rates) < peak / 4
+    rng = random.Random(1)
+    for now_rate in (min(rates), peak / 2, peak):
+        kept = sum(arrival_kept(rng.random(), now_rate, peak) for _ in range(20_000)) / 20_000
+        assert kept == pytest.approx(now_rate / peak, abs=0.015)
+    assert not arrival_kept(0.0, 0.0, peak)
+    assert not arrival_kept(0.5, 1.0, 0.0)  # a run whose peak is nothing sends nothing

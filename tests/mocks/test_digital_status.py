@@ -14,6 +14,20 @@ from domain.calendar import OSLO
 from tests.mocks.epj import test_epj
 from tests.mocks.helsenorge import test_helsenorge
 from tests.mocks.helsenorge.test_helsenorge import w  # noqa: F401  (the fixture: helsenorge with Ingrid, Per, Kari, Ola)
+from mocks.helsenorge.memory_store import helsenorge_store
+from mocks.kernel.memory import STORE_KINDS
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store_kind(request, monkeypatch) -> str:
+    """Both services on each store kind (the contract suites' fixtures live in their own directories)."""
+    monkeypatch.setattr(test_epj.World, "kind", request.param)
+    return request.param
+
+
+@pytest.fixture
+def new_store(store_kind):
+    return lambda **kwargs: helsenorge_store(store_kind, **kwargs)
 
 NOW = datetime(2025, 3, 10, 10, 0, tzinfo=OSLO)
 

@@ -39,6 +39,7 @@ from mocks.epj import (
 )
 from mocks.epj.http import epj_router
 from mocks.epj.store import AlreadySeen
+from mocks.epj.memory_store import epj_store
 from mocks.exchange.embedded import EmbeddedExchange
 from mocks.exchange.envelope import Envelope, QueueKind, queue_name
 from mocks.exchange.outgoing import envelope_for
@@ -87,11 +88,21 @@ def oslo(y: int, mo: int, d: int, h: int, mi: int = 0) -> datetime:
     return datetime(y, mo, d, h, mi, tzinfo=OSLO)
 
 
+def new_store():
+    """An empty EPJ store of the kind under test (tests/mocks/epj/conftest.py); no brute-force resistance."""
+    return epj_store(World.kind, password_cost=16)
+
+
 class World:
-    """One EPJ with the examples' service and patient, a sister service and a service elsewhere."""
+    """One EPJ with the examples' service and patient, a sister service and a service elsewhere.
+
+    In memory it is a store of :attr:`kind`, which the directory's conftest sets for each test (the contract
+    suite: every test on every kind); given a file ``path`` it is SQLite, which is what a file is."""
+
+    kind = "sqlite"
 
     def __init__(self, profile=GERICA, *, path=":memory:", seed: int = 7, populate: bool = True) -> None:
-        self.store = EpjStore(path, password_cost=16)  # tests need no brute-force resistance
+        self.store = new_store() if str(path) == ":memory:" else EpjStore(path, password_cost=16)
         self.core = EpjCore(
             self.store, profile=profile, ids=IdSource(seed), helsenorge_her_id=HN, helsenorge=HELSENORGE
         )
@@ -705,7 +716,7 @@ def test_cosdoc_receipts_with_apprec_1_0():
 
 def test_seeding_is_deterministic_and_follows_the_her_id_layout():
     def seed(profile, seed: int):
-        store = EpjStore(password_cost=16)
+        store = new_store()
         return store, seed_municipality(
             store, profile=profile, municipality="Testvik", parent_her_id=MUNICIPALITY,
             her_ids=[SERVICE, SISTER, 9_900_103], rng=random.Random(seed), week_start=date(2025, 3, 10),
@@ -728,7 +739,7 @@ def test_seeding_is_deterministic_and_follows_the_her_id_layout():
 
 
 def test_seeded_epj_answers_hent_planlagte_timer_for_a_seeded_patient():
-    store = EpjStore(password_cost=16)
+    store = new_store()
     [seeded] = seed_municipality(
         store, profile=GERICA, municipality="Testvik", parent_her_id=MUNICIPALITY, her_ids=[SERVICE],
         rng=random.Random(3), week_start=date(2025, 3, 10), units=("Hjemmesykepleien sone 1",),
@@ -1042,7 +1053,7 @@ def test_reference_epj_answers_the_kommunikasjonstest_without_apprec():
     request = parse_document(need(HN / "Examples/Helsenorge.Messaging.Client/Samples2/"
                                        "Dialogtjeneste12_Kommunikasjonstest_Request.xml").read_bytes())
     service = request.receiver.service_her_id
-    store = EpjStore(":memory:", password_cost=16)
+    store = new_store()
     store.add_service(Service(service, "Tjeneste", "5001", request.receiver.her_id, "Kommune"))
     core = EpjCore(store, profile=GERICA, ids=IdSource(1), helsenorge_her_id=request.sender.service_her_id)
     now = datetime(2025, 3, 10, 9, 0, tzinfo=timezone.utc)

@@ -130,8 +130,8 @@ def visit(uid: str, start: datetime, status: VisitStatus = VisitStatus.CONFIRMED
 
 
 @pytest.fixture
-def w() -> World:
-    store = HelsenorgeStore()
+def w(new_store) -> World:
+    store = new_store()
     outbox = store.outbox()
     core = HelsenorgeCore(
         store, her_id=HN_HER, org_her_id=HN_ORG, ids=IdSource(7), registry_lookup=SERVICES.get,
@@ -395,9 +395,9 @@ def test_no_receipt_after_every_resend_shows_failed(w):
     assert message.delivery is Delivery.FAILED and "no receipt" in message.delivery_detail
 
 
-def test_the_receipt_failure_hook_is_told_once_at_the_moment_the_sender_sees_failed():
+def test_the_receipt_failure_hook_is_told_once_at_the_moment_the_sender_sees_failed(new_store):
     told: list[tuple[str, datetime]] = []
-    store = HelsenorgeStore()
+    store = new_store()
     core = HelsenorgeCore(store, her_id=HN_HER, org_her_id=HN_ORG, ids=IdSource(7), registry_lookup=SERVICES.get,
                           notifications=store.outbox(), on_receipt_failed=lambda msg_id, now: told.append((msg_id, now)))
     world = World(store, core, store.outbox(), "", "", "", "")
@@ -915,8 +915,8 @@ def test_a_receipted_cancellation_still_blocks_another_until_the_service_answers
 # ----------------------------------------------------------------------------- the store's database
 
 
-def test_the_outbox_in_helsenorges_database_commits_and_rolls_back_with_its_transactions():
-    store = HelsenorgeStore()
+def test_the_outbox_in_helsenorges_database_commits_and_rolls_back_with_its_transactions(new_store):
+    store = new_store()
     outbox = store.outbox()
     parent, child = "parent-fnr", "child-fnr"  # the store keeps what the core validated
     note = dict(recipient=parent, channel="sms", address="+4791234567", text="Ny melding", kind="new-message", now=NOW)
@@ -934,7 +934,7 @@ def test_the_outbox_in_helsenorges_database_commits_and_rolls_back_with_its_tran
     assert [n.recipient for n in outbox.list()] == [parent] and store.parents_of(child) == [parent]
 
 
-def test_a_read_only_store_answers_the_checkers_questions(tmp_path):
+def test_a_read_only_store_answers_the_checkers_questions(tmp_path):  # a file: SQLite only
     path = tmp_path / "helsenorge.sqlite"
     ingrid, kari = "ingrid-fnr", "kari-fnr"
     with HelsenorgeStore(path) as store:

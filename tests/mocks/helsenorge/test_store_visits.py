@@ -25,8 +25,8 @@ def visit(uid: str, day: int, *, hour: int = 8, now: datetime = MONDAY, **kw) ->
 
 
 @pytest.fixture
-def store() -> HelsenorgeStore:
-    return HelsenorgeStore(":memory:")
+def store(new_store) -> HelsenorgeStore:
+    return new_store()
 
 
 def test_a_fresh_answer_writes_the_visits_and_the_same_plan_again_writes_nothing(store: HelsenorgeStore):
