@@ -84,8 +84,8 @@ def _drain_late(url: str, kit_her_ids: list[int], ledger: Path, records_done, se
 
         def on(received) -> None:
             envelope, _ = message_to_envelope(received.message)
-            record_received(book, read(envelope, received.address.rsplit("/", 1)[-1]))
-            conn.settle(received.handle)
+            if record_received(book, read(envelope, received.address.rsplit("/", 1)[-1])):
+                conn.settle(received.handle)
 
         for her_id in kit_her_ids:
             for kind in (QueueKind.ASYNC, QueueKind.ERROR):
@@ -93,8 +93,7 @@ def _drain_late(url: str, kit_her_ids: list[int], ledger: Path, records_done, se
         deadline = time.monotonic() + settle
         time.sleep(min(0.5, settle))
         while time.monotonic() < deadline:
-            book.close()
-            book = Ledger(ledger)
+            book.flush()  # not closed and reopened: an answer arriving in between would be settled and lost
             if records_done():
                 break
             time.sleep(0.25)

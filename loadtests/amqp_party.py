@@ -97,34 +97,42 @@ class Ledger:
         self._handle = path.open("a", encoding="utf-8") if path is not None else None
         self._lock = threading.Lock()
 
-    def write(self, **record: object) -> None:
-        if self._handle is None:
-            return
+    def write(self, **record: object) -> bool:
+        """Append one record; False when the ledger is closed already (nothing written)."""
         line = json.dumps(record, ensure_ascii=False)
         with self._lock:
+            if self._handle is None:
+                return False
             self._handle.write(line + "\n")
+            return True
+
+    def flush(self) -> None:
+        """Make what was written readable by another reader of the file (the invariants) now."""
+        with self._lock:
+            if self._handle is not None:
+                self._handle.flush()
 
     def close(self) -> None:
-        if self._handle is not None:
-            with self._lock:
+        with self._lock:
+            if self._handle is not None:
                 self._handle.close()
             self._handle = None
 
 
-def record_received(ledger: Ledger, item: Parsed) -> None:
-    """One ledger line for a message the kit's queues delivered."""
+def record_received(ledger: Ledger, item: Parsed) -> bool:
+    """One ledger line for a message the kit's queues delivered; False when the ledger was closed (the caller
+    must then leave the message unsettled, so the broker keeps it for whoever reads next)."""
     if item.is_error:
-        ledger.write(kind="error", original=item.envelope.properties.get("originalMessageId"),
-                     properties=dict(item.envelope.properties))
-    elif item.apprec is not None:
-        ledger.write(kind="apprec", original=item.apprec.original_msg_id.id, status=item.apprec.status.v)
-    elif item.msghead is not None:
+        return ledger.write(kind="error", original=item.envelope.properties.get("originalMessageId"),
+                            properties=dict(item.envelope.properties))
+    if item.apprec is not None:
+        return ledger.write(kind="apprec", original=item.apprec.original_msg_id.id, status=item.apprec.status.v)
+    if item.msghead is not None:
         ref = item.msghead.conversation_ref
-        ledger.write(kind="business", msg_id=item.msghead.msg_id,
-                     function=item.msghead.function.value if item.msghead.function else None,
-                     ref_to_parent=ref.ref_to_parent if ref else None)
-    else:
-        ledger.write(kind="unreadable", queue=item.queue, problem=item.problem)
+        return ledger.write(kind="business", msg_id=item.msghead.msg_id,
+                            function=item.msghead.function.value if item.msghead.function else None,
+                            ref_to_parent=ref.ref_to_parent if ref else None)
+    return ledger.write(kind="unreadable", queue=item.queue, problem=item.problem)
 
 
 class HelsenorgeParty:
@@ -227,7 +235,8 @@ class HelsenorgeParty:
         envelope, _failed = message_to_envelope(received.message)
         queue = received.address.rsplit("/", 1)[-1]
         item = read(envelope, queue)
-        record_received(self.ledger, item)
+        if not record_received(self.ledger, item):
+            return  # closing: unsettled, the broker keeps it for the late-answer reader
         waiter: _Waiter | None = None
         with self._lock:
             if item.is_error:

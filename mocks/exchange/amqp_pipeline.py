@@ -28,6 +28,7 @@ Under Locust (gevent monkey-patched) the "thread" is a greenlet and proton's
 from __future__ import annotations
 
 import collections
+import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -36,6 +37,8 @@ from dataclasses import dataclass
 from proton import Delivery, Endpoint, Message
 from proton.handlers import MessagingHandler
 from proton.reactor import ApplicationEvent, Container, EventInjector
+
+log = logging.getLogger(__name__)
 
 DEFAULT_WINDOW = 200
 """Receiver credit: messages the broker may push before the consumer settles any."""
@@ -125,9 +128,14 @@ class _Handler(MessagingHandler):
         if sub is None:
             return
         address, callback, window = sub
-        callback(Received(event.message, address, event.delivery))
+        try:
+            callback(Received(event.message, address, event.delivery))
+        except Exception:  # noqa: BLE001 - one bad message must not stop the container (and every other link)
+            # left unsettled: the broker gives it to the next reader when this connection closes
+            self.owner.callback_failures += 1
+            log.exception("handling a message from %s failed; left unsettled for redelivery", address)
         link = event.link
-        if link.credit < window // 2:
+        if link.credit <= window // 2:  # (with a window of 1, refill at 0)
             link.flow(window - link.credit)
 
 
@@ -145,6 +153,8 @@ class PipelinedConnection:
         self._closed = False
         self._error: PipelineError | None = None
         self._conn = None
+        self.callback_failures = 0
+        """Messages whose ``on_message`` raised (logged; left unsettled)."""
         self._senders: dict[str, _Sender] = {}
         self._senders_by_link: dict[str, _Sender] = {}
         self._in_flight: dict[Delivery, Future] = {}
@@ -282,20 +292,27 @@ class PipelinedConnection:
         return len(self._in_flight)
 
     def close(self) -> None:
-        """Close the connection and stop the container thread (unsettled deliveries go back to the broker)."""
+        """Close the connection gracefully and let the container thread end (unsettled deliveries go back to the
+        broker, which gives them to the next reader).
+
+        Not ``Container.stop()`` alone: that only ends the event loop and leaves the socket open until the
+        process exits, so the broker would go on holding this connection's unsettled messages."""
 
         def work() -> None:
             if self._conn is not None:
-                self._conn.close()
-            self._container.stop()
+                self._conn.close()  # the socket closes once the broker answers; then nothing is left to run
+            self._injector.close()
 
-        try:
-            self.call(work)
-        except PipelineError:
-            return
         with self._lock:
+            if self._closed:
+                return
             self._closed = True
+            self._calls.append(work)
+        self._injector.trigger(ApplicationEvent("call"))
         self._thread.join(self.timeout)
+        if self._thread.is_alive():  # the broker never answered the close
+            self._container.stop()
+            self._thread.join(1.0)
 
     def __enter__(self) -> "PipelinedConnection":
         return self

@@ -64,14 +64,16 @@ def test_load_amqp_against_the_reference_epj_writes_amqp_requests_and_holds_the_
 @pytest.mark.rabbitmq
 def test_load_amqp_against_a_slow_epj_shows_the_latency_and_fails_on_apprec_timeouts(broker, tmp_path):
     out = tmp_path / "slow"
-    result = CliRunner().invoke(app, ["load", "--amqp", broker.url, "--users", "4", "--run-time", "5",
-                                      "--rate", "10", "--apprec-timeout", "1", "--settle", "10",
-                                      "--reference-delay", "0.4", "--out", str(out)])
+    # 10 users at 20 requests/s offered; the EPJ answers one message per 0.5 s on each queue, so its backlog
+    # grows past the 1 s timeout within the run (fewer users, each waiting for its answer, would stay under it)
+    result = CliRunner().invoke(app, ["load", "--amqp", broker.url, "--users", "10", "--run-time", "5",
+                                      "--rate", "20", "--apprec-timeout", "1", "--settle", "10",
+                                      "--reference-delay", "0.5", "--out", str(out)])
     assert result.exit_code == 1, result.output
     stats = _stats(out)
     ekontakt = stats["EKONTAKT → AppRec"]
     assert int(ekontakt["Failure Count"]) > 0
-    assert float(ekontakt["50%"]) >= 400  # every answer waited out the EPJ's delay
+    assert float(ekontakt["50%"]) >= 500  # every answer waited out the EPJ's delay
     failures = (out / "locust_failures.csv").read_text(encoding="utf-8")
     assert "within 1 s" in failures
     assert "FAILED" in result.output
@@ -152,6 +154,47 @@ def test_pipelined_connection_keeps_many_deliveries_in_flight_and_survives_a_ref
             conn.subscribe("/amq/queue/no-such-queue", on)
         conn.send(address, Message(body=b"after", durable=True)).result(10)  # the connection still works
 
+
+@pytest.mark.rabbitmq
+def test_a_failing_message_handler_keeps_the_connection_and_leaves_the_message_for_the_next_reader(broker):
+    """A handler that raises on one message must not stop the container thread (every other link would go quiet,
+    as a load worker's AppRecs did) nor lose the message: it stays unsettled and the next reader gets it."""
+    from proton import Message
+
+    from mocks.exchange.amqp_pipeline import PipelinedConnection
+
+    ex = broker.exchange()
+    ex.declare(9_800_102)
+    ex.close()
+    address = "/amq/queue/9800102_async"
+    first: list[bytes] = []
+    second = threading.Event()
+    with PipelinedConnection(broker.url) as conn:
+        def fragile(received) -> None:
+            body = bytes(received.message.body)
+            first.append(body)
+            if body == b"poison":
+                raise ValueError("cannot read this one")
+            conn.settle(received.handle)
+            if body == b"after":
+                second.set()
+
+        conn.subscribe(address, fragile, window=1)
+        conn.send(address, Message(body=b"poison", durable=True)).result(10)
+        conn.send(address, Message(body=b"after", durable=True)).result(10)
+        assert second.wait(10), first  # the container outlived the failure and went on reading
+        assert conn.callback_failures == 1
+    redelivered: list[bytes] = []
+    got = threading.Event()
+    with PipelinedConnection(broker.url) as reader:
+        def on(received) -> None:
+            redelivered.append(bytes(received.message.body))
+            reader.settle(received.handle)
+            got.set()
+
+        reader.subscribe(address, on)
+        assert got.wait(10)
+    assert redelivered == [b"poison"]
 
 def test_registries_serve_ar_and_cppa_for_every_kit_her_id():
     import httpx
