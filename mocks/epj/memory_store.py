@@ -9,7 +9,6 @@ on both kinds) holds the two together; ``digihelse serve`` and the durability te
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import date, datetime
 from typing import Iterable, NamedTuple
@@ -20,6 +19,7 @@ from mocks.exchange.envelope import Envelope
 from mocks.kernel.memory import MemoryDatabase, Sequence, Table, check_store_kind
 from mocks.kernel.receipts import MemoryReceiptTracker
 from mocks.kernel.sqlite import AlreadySeen
+from mocks.kernel.store_base import DatabaseStore
 
 from mocks.epj.model import (
     Case,
@@ -75,7 +75,7 @@ class _EventRow(NamedTuple):
     event: CaseEvent
 
 
-class MemoryEpjStore:
+class MemoryEpjStore(DatabaseStore):
     """The EPJ's tables and its resend tracker in memory; same contract as :class:`~mocks.epj.store.EpjStore`."""
 
     def __init__(self, *, password_cost: int = DEFAULT_SCRYPT_N) -> None:
@@ -103,19 +103,6 @@ class MemoryEpjStore:
         self._received: Table[str, _Received] = Table(db, "epj_received")
         self._digital: Table[str, tuple[bool, datetime]] = Table(db, "epj_digital_status")
         self.outgoing = MemoryReceiptTracker(db, table="epj_outgoing", stash=self.envelopes)
-
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> "MemoryEpjStore":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def transaction(self) -> AbstractContextManager[None]:
-        """One atomic step: the store's writes inside it are kept together, or undone on any exception."""
-        return self._db.transaction()
 
     # ------------------------------------------------------------------ services
 

@@ -23,7 +23,6 @@ import hashlib
 import hmac
 import os
 from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from mocks.exchange.codec import EnvelopeStash
 from mocks.exchange.envelope import Envelope
 from mocks.kernel.receipts import ReceiptTracker
 from mocks.kernel.sqlite import AlreadySeen, Database
+from mocks.kernel.store_base import DatabaseStore
 from domain.storedtime import oslo_time, utc_text
 
 from mocks.epj.model import (
@@ -184,7 +184,7 @@ _DUMMY_HASH = hash_password("no such staff member", b"\0" * 16)
 
 
 
-class EpjStore:
+class EpjStore(DatabaseStore):
     """The EPJ's tables plus the resend-until-AppRec tracker for its own outgoing messages."""
 
     def __init__(
@@ -207,22 +207,6 @@ class EpjStore:
     def open_read_only(cls, path: str | Path) -> "EpjStore":
         """An existing EPJ file opened to look, never to change (``query_only``): what a checker uses."""
         return cls(path, read_only=True)
-
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> "EpjStore":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def transaction(self) -> AbstractContextManager[None]:
-        """One atomic step: the store's writes inside it commit together, or roll back on any exception.
-
-        A core holds one across a whole step (read, decide, write); calls inside it join it. A key already
-        there comes out as :class:`~mocks.kernel.sqlite.AlreadySeen`."""
-        return self._db.transaction()
 
     def _forget(self) -> None:
         """After a rollback: a row read inside the rolled-back transaction may never have existed."""

@@ -14,7 +14,6 @@ does on this schema, so the two kinds give one fingerprint (``tests/simulator/te
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import date, datetime
 from typing import NamedTuple
@@ -24,6 +23,7 @@ from mocks.exchange.codec import EnvelopeStash
 from mocks.exchange.envelope import Envelope
 from mocks.kernel.memory import MemoryDatabase, Sequence, Table, check_store_kind
 from mocks.kernel.receipts import MemoryReceiptTracker
+from mocks.kernel.store_base import DatabaseStore
 from mocks.notify.outbox import MemoryNotificationOutbox
 from mocks.wire.identifiers import validate_fnr
 
@@ -64,7 +64,7 @@ class _SyncRequest(NamedTuple):
     outcome: str | None
 
 
-class MemoryHelsenorgeStore:
+class MemoryHelsenorgeStore(DatabaseStore):
     """Data access only, in memory; same contract as :class:`~mocks.helsenorge.store.HelsenorgeStore`."""
 
     def __init__(self, *, tracker_backoff=None) -> None:
@@ -97,19 +97,6 @@ class MemoryHelsenorgeStore:
     def outbox(self) -> MemoryNotificationOutbox:
         """A notification outbox in this store's database (same lock, same transactions)."""
         return MemoryNotificationOutbox(self._db)
-
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> "MemoryHelsenorgeStore":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def transaction(self) -> AbstractContextManager[None]:
-        """One atomic step: the store's writes inside it are kept together, or undone on any exception."""
-        return self._db.transaction()
 
     # ------------------------------------------------------------------ citizens
 

@@ -19,7 +19,6 @@ inbound message adds that a crash leaves all of a message's writes or none.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from contextlib import AbstractContextManager
 from datetime import date, datetime
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from mocks.exchange.codec import EnvelopeStash
 from mocks.exchange.envelope import Envelope
 from mocks.kernel.receipts import ReceiptTracker
 from mocks.kernel.sqlite import Database
+from mocks.kernel.store_base import DatabaseStore
 from mocks.notify.outbox import NotificationOutbox
 from domain.storedtime import oslo_time, utc_text
 from mocks.wire.identifiers import validate_fnr
@@ -101,7 +101,7 @@ def dt(text: str | None) -> datetime | None:
     return None if text is None else oslo_time(text)
 
 
-class HelsenorgeStore:
+class HelsenorgeStore(DatabaseStore):
     """Data access only; every rule lives in :mod:`.rules` and :mod:`.core`."""
 
     def __init__(self, path: str | Path = ":memory:", *, tracker_backoff=None, read_only: bool = False) -> None:
@@ -122,19 +122,6 @@ class HelsenorgeStore:
     def outbox(self) -> NotificationOutbox:
         """A notification outbox in this store's database (same file, same lock)."""
         return NotificationOutbox(self._db)
-
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> "HelsenorgeStore":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def transaction(self) -> AbstractContextManager[None]:
-        """One atomic step: the store's writes inside it commit together, or roll back on any exception."""
-        return self._db.transaction()
 
     def _remembered(self, table: str, key, load):
         """``load()`` once per key until ``table`` is written: who a citizen is, their consent, fullmakter,

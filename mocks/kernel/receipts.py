@@ -54,7 +54,36 @@ class SentRecord:
     receipt_status: str | None
 
 
-class ReceiptTracker:
+class _ResendBound:
+    """The lower bound on the next resend that both trackers keep: ``due`` looks at its rows only once the bound
+    has passed (callers poll every few minutes for hours; almost every poll finds nothing), and ``on_earlier``
+    wakes a caller that sleeps until :attr:`earliest_due` (a simulation's resend timer) instead of polling."""
+
+    _earliest: float | None
+    on_earlier: Callable[[float], None] | None
+
+    @property
+    def earliest_due(self) -> float | None:
+        """A lower bound (POSIX seconds) on when the next resend can be due; None when nothing is pending."""
+        return self._earliest
+
+    def _tracked_until(self, first: float) -> None:
+        """A newly tracked message's first resend is due at ``first``: lower the bound, and say so, if earlier."""
+        if self._earliest is None or first < self._earliest:
+            self._earliest = first
+            if self.on_earlier is not None:
+                self.on_earlier(first)
+
+    def _nothing_due(self, now: datetime) -> bool:
+        return self._earliest is None or now.timestamp() < self._earliest
+
+
+def receipt_state(status: str) -> DeliveryState:
+    """Where an AppRec's status leaves the message it receipts: 2 (Avvist) rejected, anything else delivered."""
+    return DeliveryState.REJECTED if status == "2" else DeliveryState.DELIVERED
+
+
+class ReceiptTracker(_ResendBound):
     """The table of one sender's outgoing messages, in the sender's own :class:`Database` (so a store can write a
     message and its tracking row in one transaction)."""
 
@@ -76,16 +105,7 @@ class ReceiptTracker:
                 CREATE INDEX IF NOT EXISTS {table}_due ON {table}(state, next_at);"""
             )
         self._earliest = self._next_due()
-        """A lower bound on the next resend time: ``due`` asks the database only once it has passed.
-        Callers poll every few minutes for hours; almost every poll finds nothing."""
-        self.on_earlier: Callable[[float], None] | None = None
-        """Told when a newly tracked message makes a resend due earlier than the bound said, so a caller that
-        sleeps until ``earliest_due`` (a simulation's resend timer) can wake instead of polling."""
-
-    @property
-    def earliest_due(self) -> float | None:
-        """A lower bound (POSIX seconds) on when the next resend can be due; None when nothing is pending."""
-        return self._earliest
+        self.on_earlier = None
 
     def _next_due(self) -> float | None:
         if not self._exists():
@@ -111,15 +131,11 @@ class ReceiptTracker:
             f"INSERT OR IGNORE INTO {self._t} VALUES (?, ?, 1, ?, ?, NULL, NULL)",
             (msg_id, DeliveryState.PENDING, (now + self.backoff[0]).timestamp(), self._stash.dump(envelope)),
         )
-        first = (now + self.backoff[0]).timestamp()
-        if self._earliest is None or first < self._earliest:
-            self._earliest = first
-            if self.on_earlier is not None:
-                self.on_earlier(first)
+        self._tracked_until((now + self.backoff[0]).timestamp())
 
     def receipted(self, msg_id: str, *, status: str, errors: str | None = None) -> DeliveryState | None:
         """Record an AppRec for ``msg_id``; returns the new state, or None for an unknown or settled message."""
-        state = DeliveryState.REJECTED if status == "2" else DeliveryState.DELIVERED
+        state = receipt_state(status)
         changed = self._db.execute(
             f"UPDATE {self._t} SET state=?, next_at=NULL, receipt_status=?, receipt_errors=? "
             f"WHERE msg_id=? AND state IN (?, ?)",
@@ -131,7 +147,7 @@ class ReceiptTracker:
         """Envelopes to send again now; a message whose last wait has run out becomes FAILED, and ``on_failed``
         (the owning core's receipt-failure hook) is told at that moment, the one the sender must see it."""
         out: list[Envelope] = []
-        if self._earliest is None or now.timestamp() < self._earliest:
+        if self._nothing_due(now):
             return out
         with self._db.transaction():
             rows = self._db.execute(
@@ -178,7 +194,7 @@ class ReceiptTracker:
             f"SELECT msg_id, state, attempts, envelope, receipt_status FROM {self._t}")]
 
 
-class MemoryReceiptTracker:
+class MemoryReceiptTracker(_ResendBound):
     """:class:`ReceiptTracker` with its rows in a store's :class:`~mocks.kernel.memory.MemoryDatabase` (same
     contract, ``tests/mocks/stores``): a store writes a message and its tracking row in one undoable transaction.
     Envelopes go through the store's stash as in SQLite, so :meth:`records` reads the same either way."""
@@ -191,12 +207,8 @@ class MemoryReceiptTracker:
         self._rows: Table[str, _Row] = Table(database, table, indexes={"state": lambda row: row.state})
         self.backoff = backoff
         self._stash = stash or EnvelopeStash(durable=False)
-        self._earliest: float | None = None
-        self.on_earlier: Callable[[float], None] | None = None
-
-    @property
-    def earliest_due(self) -> float | None:
-        return self._earliest
+        self._earliest = None
+        self.on_earlier = None
 
     def _next_due(self) -> float | None:
         return min((row.next_at for row in self._rows.where("state", DeliveryState.PENDING)), default=None)
@@ -209,13 +221,10 @@ class MemoryReceiptTracker:
         with self._db.lock:
             self._rows.insert_or_ignore(
                 msg_id, _Row(msg_id, DeliveryState.PENDING, 1, first, self._stash.dump(envelope), None, None))
-        if self._earliest is None or first < self._earliest:
-            self._earliest = first
-            if self.on_earlier is not None:
-                self.on_earlier(first)
+        self._tracked_until(first)
 
     def receipted(self, msg_id: str, *, status: str, errors: str | None = None) -> DeliveryState | None:
-        state = DeliveryState.REJECTED if status == "2" else DeliveryState.DELIVERED
+        state = receipt_state(status)
         with self._db.lock:
             row = self._rows.get(msg_id)
             if row is None or row.state not in (DeliveryState.PENDING, DeliveryState.FAILED):
@@ -226,7 +235,7 @@ class MemoryReceiptTracker:
 
     def due(self, now: datetime, on_failed: Callable[[str, datetime], None] | None = None) -> list[Envelope]:
         out: list[Envelope] = []
-        if self._earliest is None or now.timestamp() < self._earliest:
+        if self._nothing_due(now):
             return out
         at = now.timestamp()
         with self._db.transaction():

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 from mocks.kernel.sqlite import AlreadySeen, Database
+from mocks.kernel.store_base import DatabaseStore
 
 from mocks.registry.model import CommunicationParty, PartyCertificates
 
@@ -36,7 +37,7 @@ class DuplicateParty(AlreadySeen, KeyError):
     """A party with this HER-id is already stored."""
 
 
-class RegistryStore:
+class RegistryStore(DatabaseStore):
     """Parties keyed by HER-id, in a file or ``":memory:"``."""
 
     def __init__(self, path: str | Path = ":memory:") -> None:
@@ -100,12 +101,3 @@ class RegistryStore:
 
     def __len__(self) -> int:
         return self._db.one("SELECT COUNT(*) FROM parties")[0]
-
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> "RegistryStore":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
