@@ -15,6 +15,7 @@ sent; writing is strict (canonical MIGversion, ``MsgType V="APPREC"`` with DN).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 from datetime import datetime
 
 from lxml import etree
@@ -201,11 +202,13 @@ def apprec_status(status: AppRecStatus | str) -> CodedValue:
     return CodedValue(code.value, APPREC_STATUS_TEXT[code])
 
 
+@lru_cache(maxsize=4096)
 def party_from_organisation(org: Organisation, role: CodedValue | None = None) -> AppRecParty:
     """Map a MsgHead organisation chain to AppRec ``HCP/Inst`` (+ ``Dept``s).
 
     Level 1 becomes ``Inst``; each nested level becomes a ``Dept``. The first
-    Ident of each level is used (HER-id when present).
+    Ident of each level is used (HER-id when present). Remembered per (frozen) organisation: every AppRec of a
+    national week names one of a few thousand parties, and the mapping is pure.
     """
 
     def ident_of(o: Organisation) -> tuple[str, CodedValue]:
