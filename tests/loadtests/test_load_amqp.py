@@ -123,16 +123,21 @@ def test_national_peak_rate_and_profile_scaling():
     assert action_mix(christmas, 0.5)["avbestill"] > action_mix(steady, 0.5)["avbestill"]
 
 
+def _declared_async_address(broker, her_id: int) -> str:
+    """Declare ``her_id``'s queues on the test broker; the address of its ``_async`` queue."""
+    ex = broker.exchange()
+    ex.declare(her_id)
+    ex.close()
+    return f"/amq/queue/{her_id}_async"
+
+
 @pytest.mark.rabbitmq
 def test_pipelined_connection_keeps_many_deliveries_in_flight_and_survives_a_refused_attach(broker):
     from proton import Message
 
     from mocks.exchange.amqp_pipeline import PipelinedConnection, PipelineError
 
-    ex = broker.exchange()
-    ex.declare(9_800_101)
-    ex.close()
-    address = "/amq/queue/9800101_async"
+    address = _declared_async_address(broker, 9_800_101)
     n = 300
     got: list[bytes] = []
     all_in = threading.Event()
@@ -163,10 +168,7 @@ def test_a_failing_message_handler_keeps_the_connection_and_leaves_the_message_f
 
     from mocks.exchange.amqp_pipeline import PipelinedConnection
 
-    ex = broker.exchange()
-    ex.declare(9_800_102)
-    ex.close()
-    address = "/amq/queue/9800102_async"
+    address = _declared_async_address(broker, 9_800_102)
     first: list[bytes] = []
     second = threading.Event()
     with PipelinedConnection(broker.url) as conn:
