@@ -31,7 +31,7 @@ from conformance.external import ExternalRegistry, RegistrationError, base_url, 
 from conformance.parties import DEFAULT_KIT_HER_ID, KIT_ORG_HER_ID, KIT_ORG_NAME, Agreement, KitParties
 from conformance.protection import CertificateProblem, KitProtection, issue_credentials, publish
 from conformance.registries import RegistryUrls, ServedRegistries, parse_host_port
-from conformance.reference import DEFAULT_HER_ID_BASE, ConnectionPerQueue, ReferenceEpj
+from conformance.reference import DEFAULT_HER_ID_BASE, ReferenceEpj
 from conformance.results import RunSettings, RunTarget, SuiteResult
 from conformance.runner import Listener, run_suite
 from conformance.session import Session, Target, Timing
@@ -239,10 +239,11 @@ def _schemas(directory: Path | None) -> SchemaSet | None:
         raise UsageError(str(exc)) from None
 
 
-def _amqp(url: str, namespace: str | None = None) -> Exchange:
-    from mocks.exchange.amqp import AmqpExchange
+def _amqp(url: str, namespace: str | None = None, *, node: bool = False) -> Exchange:
+    """The kit's exchange, or (``node``) the reference EPJ's: its loops are its queues' only consumers."""
+    from mocks.exchange.amqp import NODE_PREFETCH, AmqpExchange
 
-    return AmqpExchange(url, namespace=namespace, min_receive_wait=0.01)
+    return AmqpExchange(url, namespace=namespace, min_receive_wait=0.01, prefetch=NODE_PREFETCH if node else 1)
 
 
 def namespace_setting(namespace: str | None) -> str:
@@ -296,7 +297,7 @@ def run_kit(
             namespace = options.namespace
             kit_exchange = _amqp(broker_url, namespace)
             stack.callback(kit_exchange.close)
-            epj_exchange = ConnectionPerQueue(lambda: _amqp(broker_url, namespace)) if options.reference else None
+            epj_exchange = _amqp(broker_url, namespace, node=True) if options.reference else None
             if epj_exchange is not None:
                 stack.callback(epj_exchange.close)
         reference = None

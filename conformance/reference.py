@@ -45,12 +45,10 @@ def wall_clock() -> datetime:
 class ConnectionPerQueue:
     """An exchange that gives every queue it receives from its own connection, and sends on one more.
 
-    :class:`~mocks.exchange.amqp.AmqpExchange` serialises all calls on one
-    connection, so the reference EPJ's four receive loops (async and sync for
-    two services) would take turns for every slice of waiting, and an answer
-    would queue behind three idle receives. A vendor's EPJ is not slowed down
-    like that, and the kit's timing tests must not measure the kit's own
-    plumbing; separate connections per queue make each loop independent.
+    Some EPJs consume that way (a connection per queue). The harness no longer needs it:
+    :class:`~mocks.exchange.amqp.AmqpExchange` is pipelined, and its loops never wait on each
+    other. The tests keep it to run the reference EPJ the way such a vendor's EPJ would meet the
+    kit: sends confirmed one by one, on a connection other than the one the question came on.
     """
 
     def __init__(self, connect: Callable[[], Exchange]) -> None:

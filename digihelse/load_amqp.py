@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 from rich.console import Console
 
 from mocks.exchange.base import ExchangeWrapper
-from mocks.exchange.envelope import Envelope
+from mocks.exchange.envelope import Envelope, QueueKind, queue_name
 
 from digihelse.load_cli import (ROOT, LoadResult, UsageError, conclude, parse_duration, read_failures, read_stats,
                        run_locust)
@@ -65,10 +65,22 @@ def require_loopback_amqp(url: str) -> str:
     return url
 
 
-def _amqp_exchange(url: str, namespace: str | None = None):
+def _amqp_exchange(url: str, namespace: str | None = None, prefetch: int = 1):
     from mocks.exchange.amqp import AmqpExchange
 
-    return AmqpExchange(url, namespace=namespace, min_receive_wait=0.01)
+    return AmqpExchange(url, namespace=namespace, min_receive_wait=0.01, prefetch=prefetch)
+
+
+def _discard_stale(exchange, queues: list[str]) -> int:
+    """Read and drop what an earlier run left on these queues (answers it stopped waiting for, questions its
+    reference EPJ never got to), so this run's invariants judge only this run's traffic. Only the kit's own queues
+    and the reference EPJ's: a vendor's EPJ queues are never touched."""
+    dropped = 0
+    for queue in queues:
+        while (delivery := exchange.receive(queue, 0.0)) is not None:
+            exchange.ack(delivery)
+            dropped += 1
+    return dropped
 
 
 def _drain_late(url: str, kit_her_ids: list[int], ledger: Path, records_done, settle: float) -> None:
@@ -77,7 +89,6 @@ def _drain_late(url: str, kit_her_ids: list[int], ledger: Path, records_done, se
     from loadtests.amqp_party import AMQP_ADDRESS, Ledger, record_received
     from mocks.exchange.amqp import message_to_envelope
     from mocks.exchange.amqp_pipeline import PipelinedConnection
-    from mocks.exchange.envelope import QueueKind, queue_name
 
     book = Ledger(ledger)
     with PipelinedConnection(url, name="late-answers") as conn:
@@ -125,8 +136,8 @@ def run_amqp_load(
     namespace: str | None = None,
 ) -> LoadResult:
     from conformance.kit import PrivateBroker
-    from conformance.reference import ConnectionPerQueue, ReferenceEpj
-    from mocks.exchange.amqp import ExchangeError
+    from conformance.reference import ReferenceEpj
+    from mocks.exchange.amqp import NODE_PREFETCH, ExchangeError
     from loadtests.amqp_invariants import check_wire, read_ledgers
     from loadtests.load_profiles import profile as get_profile
 
@@ -177,14 +188,19 @@ def run_amqp_load(
         result.host = url.split("@")[-1]
         services = list(service_her_ids or [])
         if epj_her_id is None:
-            connect = (lambda: SlowExchange(_amqp_exchange(url, namespace), reference_delay)) if reference_delay > 0 \
-                else (lambda: _amqp_exchange(url, namespace))  # fmt: skip
-            epj_exchange = ConnectionPerQueue(connect)
+            # one pipelined connection for all its loops, each consumer holding a window of its queue
+            epj_exchange = _amqp_exchange(url, namespace, NODE_PREFETCH)
+            if reference_delay > 0:
+                epj_exchange = SlowExchange(epj_exchange, reference_delay)
             stack.callback(epj_exchange.close)
             try:  # seeding declares the reference EPJ's queues (and binds them to the namespace)
                 reference = ReferenceEpj(epj_exchange, kit_her_id, seed=seed, patients_per_service=max(3, users))
             except ExchangeError as exc:
                 raise UsageError(f"cannot declare the reference EPJ's queues: {exc}") from None
+            stale = _discard_stale(epj_exchange, [queue_name(h, kind) for h in reference.service_her_ids
+                                                  for kind in (QueueKind.ASYNC, QueueKind.SYNC)])  # fmt: skip
+            if stale:
+                say.print(f"Dropped {stale} message(s) an earlier run left on the reference EPJ's queues")
             reference.start(poll=0.05)
             stack.callback(reference.stop)
             epj_her_id, services, patients = reference.epj_her_id, reference.service_her_ids, reference.patients
@@ -202,6 +218,10 @@ def run_amqp_load(
         try:
             for her_id in kit_ids:
                 declarer.declare(her_id)
+            stale = _discard_stale(declarer, [queue_name(h, kind) for h in kit_ids
+                                              for kind in (QueueKind.ASYNC, QueueKind.SYNC_REPLY, QueueKind.ERROR)])
+            if stale:
+                say.print(f"Dropped {stale} message(s) an earlier run left on helsenorge's queues {kit_ids}")
         except ExchangeError as exc:
             raise UsageError(f"cannot declare helsenorge's queues: {exc}") from None
         finally:

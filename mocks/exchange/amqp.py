@@ -1,8 +1,9 @@
 """The exchange over AMQP 1.0: a RabbitMQ (NHN's service bus, or :class:`mocks.harness.broker.LocalBroker`).
 
-:class:`AmqpExchange` implements :class:`mocks.exchange.base.Exchange` with
-``python-qpid-proton``'s blocking API and puts on the wire exactly what
-Helsenorge.Messaging (``Amqp/AmqpCore.cs``) does:
+:class:`AmqpExchange` implements :class:`mocks.exchange.base.Exchange` on one
+:class:`~mocks.exchange.amqp_pipeline.PipelinedConnection` (its own proton container thread,
+many deliveries in flight) and puts on the wire exactly what Helsenorge.Messaging
+(``Amqp/AmqpCore.cs``) does:
 
 * properties: ``message-id``, ``to`` (the queue name), ``subject``, ``reply-to``,
   ``correlation-id`` (the message-id when none is given), ``content-type``;
@@ -36,11 +37,11 @@ Design choices, forced by RabbitMQ 3.x's AMQP 1.0 plugin (checked against 3.10.8
   session: a refused declare ends the session, never the connection.
 * **unknown queues**: RabbitMQ accepts and silently drops a message sent to
   ``/amq/queue/{missing}``, and ends the whole session on a receiver attach to it. So
-  every queue is checked once (a receiver attach on its own session; ``amqp:not-found``
-  → :class:`KeyError`) before the first send to or receive from it; the receiver stays
-  as that queue's cached consumer. Senders share one send session, kept apart from the
-  receivers': RabbitMQ ends a session over one refused message, and unsettled
-  deliveries must not die with it.
+  every queue is checked once per connection (a receiver attach with no credit on a
+  throwaway session; ``amqp:not-found`` → :class:`KeyError`) before the first send to it,
+  and a consumer's own attach checks it before the first receive. Senders share one send
+  session, kept apart from the receivers' (each on its own): RabbitMQ ends a session over
+  one refused message, and unsettled deliveries must not die with it.
 * **release** (``redelivery="republish"``, default): RabbitMQ 3.x refuses the
   ``modified`` outcome (``amqp:invalid-field``, and ends the session), ``released``
   requeues without counting, and classic queues keep no delivery count (the header's
@@ -66,44 +67,57 @@ Design choices, forced by RabbitMQ 3.x's AMQP 1.0 plugin (checked against 3.10.8
   callable (``LocalBroker.queue_depth``, which asks ``rabbitmqctl``, about 0.5 s a call;
   ``LocalBroker.exchange()`` does so); without one :meth:`depth` raises
   :class:`NotImplementedError`.
-* **credit**: :meth:`receive` grants one credit at a time. A receive that times out
-  leaves that credit open (RabbitMQ 3.x mishandles ``drain``: it neither returns the
-  credit nor delivers afterwards), so a message arriving later is held, unsettled, in
-  this exchange's buffer until the next receive on that queue or :meth:`close`. One
-  consumer per queue (NHN's model: each party reads its own queues) never notices.
-  ``receive(q, 0)`` still waits ``min_receive_wait`` (50 ms): the message has to cross
-  the wire after the credit does.
-* settling writes the disposition out at once (proton would otherwise leave it in its
-  output buffer until the next call, and RabbitMQ would count the message as
-  unacknowledged meanwhile).
+* **confirms, pipelined**: a send made by a thread that holds a received delivery it has
+  not settled yet (a node answering an EKONTAKT with its AppRec) returns as soon as it is
+  on the wire; the broker's confirm of every such send is awaited *before* that delivery is
+  settled, on the container thread, so the answer is safe before the question is gone and
+  the thread goes on to the next message meanwhile. If one of those sends is refused, the
+  delivery is released instead (the broker gives it again, the answer is made again). Any
+  other send (a citizen's message, a resend, a sync request) returns once the broker has
+  confirmed it, and raises :class:`SendRefused` when it refused; so does the first send to
+  each address (a missing namespace is named at once). :meth:`close` waits for what is
+  still unconfirmed.
+* **credit**: each queue's receiver keeps up to ``prefetch`` messages buffered or asked for;
+  credit is granted only inside :meth:`receive`, so a consumer that stops reading holds at
+  most ``prefetch`` messages (unsettled, given back when it closes). ``prefetch=1`` (the
+  default) asks for one message at a time, only when none is buffered: a second consumer of
+  the same queue (a test, the conformance kit's inbox) is never starved. The node loops
+  that carry traffic (``digihelse serve``, ``load --amqp``'s reference EPJ, the benchmark)
+  use a larger window. A receive that times out leaves its credit open (RabbitMQ 3.x
+  mishandles ``drain``), so a message arriving later waits in this exchange's buffer until
+  the next receive on that queue or :meth:`close`. ``receive(q, 0)`` still waits
+  ``min_receive_wait`` (50 ms): the message has to cross the wire after the credit does.
 
-One connection per instance, opened lazily and reopened after a broker restart or an
-idle drop (RabbitMQ closes connections that are silent for 60 s; the blocking API only
-answers heartbeats while a call is running). Deliveries still unsettled on a lost
-connection are redelivered by the broker; settling one raises :class:`DeliveryLost`.
-All calls take one lock, so an instance can be shared between threads; a waiting
-:meth:`receive` lets other calls in every 50 ms.
+One connection per instance, opened lazily and reopened after a broker restart or a lost
+socket; the container thread answers heartbeats, so an idle connection stays up. Deliveries
+still unsettled on a lost connection are redelivered by the broker; settling one raises
+:class:`DeliveryLost`. Any number of threads can share an instance: no call holds a lock
+while it waits for the broker.
 """
+
 
 from __future__ import annotations
 
+import collections
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 
-from proton import ConnectionException, Endpoint, Message, Terminus, Timeout
 from proton import Delivery as ProtonDelivery
-from proton.reactor import Container, LinkOption
-from proton.handlers import MessagingHandler
-from proton.utils import BlockingConnection, BlockingReceiver, LinkDetached
+from proton import Message
 
 from mocks.exchange.amqp_bindings import NamespaceError, bind_queues, check_namespace
+from mocks.exchange.amqp_pipeline import PipelinedConnection, PipelineError, Received
 from mocks.exchange.base import queues_for
 from mocks.exchange.envelope import MAX_DELIVERIES, Delivery, Envelope
 from mocks.exchange.amqp_wire import (  # noqa: F401  the public names re-exported: the wire form lives in amqp_wire
     FAILED_DELIVERIES_PROPERTY, _copy_message, dead_letter_queue, envelope_to_message, message_to_envelope,
 )
+
+log = logging.getLogger(__name__)
 
 ADDRESS_STYLES: dict[str, tuple[str, str]] = {
     "amq-queue": ("/amq/queue/{queue}", "/amq/queue/{queue}"),
@@ -114,6 +128,10 @@ ADDRESS_STYLES: dict[str, tuple[str, str]] = {
 
 DECLARE_ADDRESS = "/queue/{queue}"
 """RabbitMQ 3.x: a sender attach to this target with a durable terminus declares a durable queue."""
+
+NODE_PREFETCH = 32
+"""``prefetch`` for a party's own node loops, the only consumers of their queues (``serve``, the reference EPJ
+under load, the benchmark): enough messages buffered that a loop never waits for the broker between two."""
 
 _POLL_SLICE_S = 0.05
 
@@ -130,63 +148,39 @@ class SendRefused(ExchangeError):
     """The broker refused a message (its session was ended, or the outcome was not ``accepted``)."""
 
 
-class _DurableTarget(LinkOption):
-    """Target terminus durable (``unsettled-state``): RabbitMQ 3.x then declares a durable queue."""
-
-    def apply(self, link) -> None:
-        link.target.durability = Terminus.DELIVERIES
-
-    def test(self, link) -> bool:
-        return link.is_sender
+class BrokerUnreachable(ConnectionError):
+    """No connection to the broker (down, restarting, wrong address): the caller may try again later."""
 
 
-class _Fetcher(MessagingHandler):
-    """Buffers what arrives on one receiver; ``BlockingReceiver.receive`` pops from it.
-
-    Like proton's own (private) ``Fetcher``, but ``pop`` also hands over the delivery, so
-    each message is settled by its own handle rather than in arrival order.
-    """
-
-    def __init__(self, connection: BlockingConnection) -> None:
-        super().__init__(prefetch=0, auto_accept=False)
-        self.connection = connection
-        self.incoming: list[tuple[Message, ProtonDelivery]] = []
-        self.last_delivery: ProtonDelivery | None = None
-
-    def on_message(self, event) -> None:
-        self.incoming.append((event.message, event.delivery))
-        self.connection.container.yield_()
-
-    def on_link_error(self, event) -> None:
-        if event.link.state & Endpoint.LOCAL_ACTIVE:
-            event.link.close()
-            if not self.connection.closing:
-                raise LinkDetached(event.link)
-
-    @property
-    def has_message(self) -> int:
-        return len(self.incoming)
-
-    def pop(self) -> Message:
-        message, self.last_delivery = self.incoming.pop(0)
-        return message
-
-
-def _gone(link) -> bool:
-    """The link, or its session, was closed by the peer."""
-    return bool(link.state & Endpoint.REMOTE_CLOSED or link.session.state & Endpoint.REMOTE_CLOSED)
+def _not_found(error: Exception) -> bool:
+    text = str(error)
+    return "not-found" in text or "NOT_FOUND" in text
 
 
 # ----------------------------------------------------------------- exchange
 class _Pending:
-    __slots__ = ("delivery", "message", "queue", "generation", "count")
+    __slots__ = ("handle", "message", "queue", "generation", "count", "thread")
 
-    def __init__(self, delivery: ProtonDelivery, message: Message, queue: str, generation: int, count: int) -> None:
-        self.delivery = delivery
+    def __init__(self, handle: object, message: Message, queue: str, generation: int, count: int,
+                 thread: int) -> None:  # fmt: skip
+        self.handle = handle
         self.message = message
         self.queue = queue
         self.generation = generation
         self.count = count
+        self.thread = thread
+
+
+class _Inbox:
+    """One queue's consumer on the current connection: what arrived, and the credit still open."""
+
+    __slots__ = ("link", "messages", "asked", "ready")
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self.ready = threading.Condition(lock)  # its own: an arrival wakes only this queue's readers
+        self.link: str | None = None
+        self.messages: collections.deque[tuple[Message, object]] = collections.deque()
+        self.asked = 0  # credit granted and not yet used by an arrival
 
 
 class AmqpExchange:
@@ -203,6 +197,7 @@ class AmqpExchange:
         depth: Callable[[str], int] | None = None,
         timeout: float = 10.0,
         min_receive_wait: float = 0.05,
+        prefetch: int = 1,
     ) -> None:
         if address_style is None:
             address_style = "exchange" if namespace else "amq-queue"
@@ -219,6 +214,8 @@ class AmqpExchange:
             raise ValueError("redelivery must be 'republish' or 'modified'")
         if dead_letter not in ("client", "broker"):
             raise ValueError("dead_letter must be 'client' or 'broker'")
+        if prefetch < 1:
+            raise ValueError(f"prefetch must be at least 1, not {prefetch}")
         self.url = url
         self.address_style = address_style
         self.namespace = namespace
@@ -227,15 +224,24 @@ class AmqpExchange:
         self.timeout = timeout
         self.min_receive_wait = min_receive_wait
         """``receive(q, 0)`` still waits this long: a message must cross the wire after the credit does."""
+        self.prefetch = prefetch
+        """Messages each queue's consumer may hold, buffered or asked for (see the module docstring)."""
+        self.unconfirmed_failures = 0
+        """Deliveries released (not accepted) because a send made while handling them was refused."""
         self._depth = depth
         self._send_template, self._receive_template = ADDRESS_STYLES[address_style]
-        self._lock = threading.RLock()
-        self._conn: BlockingConnection | None = None
+        self._lock = threading.Lock()
+        self._settled = threading.Condition(self._lock)
+        self._connect_lock = threading.Lock()
+        self._conn: PipelinedConnection | None = None
         self._generation = 0
-        self._senders: dict[str, object] = {}
-        self._send_session = None
-        self._receivers: dict[str, BlockingReceiver] = {}
+        self._checked: set[str] = set()  # queues proven to exist on this connection
+        self._confirmed_addresses: set[str] = set()  # addresses a send was confirmed to on this connection
+        self._inboxes: dict[str, _Inbox] = {}
         self._pending: dict[str, _Pending] = {}
+        self._in_hand: collections.Counter[int] = collections.Counter()  # thread → deliveries not settled yet
+        self._unconfirmed: dict[int, list[Future]] = {}  # thread → sends to confirm before its next settle
+        self._settling = 0  # settles waiting for confirms
         self._tags = itertools.count(1)
 
     # ------------------------------------------------------------ addresses
@@ -246,133 +252,60 @@ class AmqpExchange:
         return self._receive_template.format(queue=queue, namespace=self.namespace or "")
 
     # ----------------------------------------------------------- connection
-    def _connection(self) -> BlockingConnection:
+    def _connection(self) -> tuple[PipelinedConnection, int]:
+        """The working connection and its generation; a new one when the last was lost."""
         conn = self._conn
-        if conn is not None and not conn.disconnected and not (conn.conn.state & Endpoint.REMOTE_CLOSED):
-            return conn
-        self._drop_connection()
-        self._conn = BlockingConnection(self.url, timeout=self.timeout, container=Container())
-        self._generation += 1
-        return self._conn
+        if conn is not None and conn.error is None:
+            return conn, self._generation
+        with self._connect_lock:
+            conn = self._conn
+            if conn is not None and conn.error is None:
+                return conn, self._generation
+            self._drop_connection()
+            try:
+                conn = PipelinedConnection(self.url, timeout=self.timeout, name=f"exchange-{id(self):x}")
+            except PipelineError as exc:
+                raise BrokerUnreachable(f"cannot connect to {self.url}: {exc}") from None
+            if conn.error is not None:
+                error = conn.error
+                conn.close()
+                raise BrokerUnreachable(f"cannot connect to {self.url}: {error}")
+            with self._lock:
+                self._generation += 1
+                self._conn = conn
+                return conn, self._generation
 
     def _drop_connection(self) -> None:
-        conn, self._conn = self._conn, None
-        self._senders.clear()
-        self._send_session = None
-        self._receivers.clear()
-        self._pending.clear()
+        with self._lock:
+            conn, self._conn = self._conn, None
+            self._checked.clear()
+            self._confirmed_addresses.clear()
+            for inbox in self._inboxes.values():
+                inbox.ready.notify_all()
+            self._inboxes.clear()
+            self._pending.clear()
+            self._in_hand.clear()
+            self._unconfirmed.clear()
+            self._settling = 0
+            self._settled.notify_all()
         if conn is not None:
+            conn.close()
+
+    def _check(self, queue: str) -> PipelinedConnection:
+        """The connection, with ``queue`` proven to exist on it (KeyError if it does not)."""
+        conn, _ = self._connection()
+        if queue not in self._checked:
             try:
-                # Notice a socket the broker already closed (a restart, an idle drop):
-                # close() would otherwise wait its full timeout for a peer that is gone.
-                try:
-                    conn.wait(lambda: bool(conn.disconnected), timeout=0.05)
-                except (Timeout, ConnectionException):
-                    pass
-                if conn.disconnected:
-                    conn.timeout = 0.01
-                conn.close()
-            except Exception:  # noqa: BLE001 - the connection is gone either way
-                pass
-
-    def _retrying(self, operation: Callable[[], object]):
-        """Run ``operation``; on a lost connection reconnect once and run it again."""
-        try:
-            return operation()
-        except ConnectionException:
-            self._drop_connection()
-            return operation()
-
-    def _wait_attach(self, conn: BlockingConnection, link, session) -> str | None:
-        """Wait for the peer's attach; the error if it refused the link or ended its session."""
-
-        def answered() -> bool:
-            return bool(
-                link.state & (Endpoint.REMOTE_ACTIVE | Endpoint.REMOTE_CLOSED)
-                or session.state & Endpoint.REMOTE_CLOSED
-            )
-
-        conn.wait(answered, timeout=self.timeout, msg=f"attaching {link.name}")
-        for endpoint in (link, session):
-            if endpoint.state & Endpoint.REMOTE_CLOSED:
-                cond = endpoint.remote_condition
-                return f"{cond.name}: {cond.description}" if cond else "closed by peer"
-        return None
-
-    def _session(self, conn: BlockingConnection):
-        session = conn.conn.session()
-        session.open()
-        return session
-
-    def _receiver(self, queue: str) -> BlockingReceiver:
-        """The queue's consumer, attached on its own session (RabbitMQ ends the session for a missing queue)."""
-        receiver = self._receivers.get(queue)
-        if receiver is not None and not _gone(receiver.link):
-            return receiver
-        self._receivers.pop(queue, None)
-        conn = self._connection()
-        session = self._session(conn)
-        fetcher = _Fetcher(conn)
-        link = conn.container.create_receiver(session, self.receive_address(queue), handler=fetcher)
-        error = self._wait_attach(conn, link, session)
-        if error is not None:
-            session.close()
-            if "not-found" in error or "NOT_FOUND" in error:
-                raise KeyError(queue)
-            raise ExchangeError(f"cannot receive from {self.receive_address(queue)}: {error}")
-        receiver = BlockingReceiver(conn, link, fetcher, credit=0)
-        self._receivers[queue] = receiver
-        return receiver
-
-    def _sender(self, queue: str):
-        """The queue's sender, on the send session (kept apart from receivers: RabbitMQ ends a
-        session over one refused message, and the receivers' unsettled deliveries must survive)."""
-        sender = self._senders.get(queue)
-        if sender is not None and not _gone(sender):
-            return sender
-        self._senders.pop(queue, None)
-        self._receiver(queue)  # RabbitMQ drops messages for a missing queue: prove it exists first
-        conn = self._connection()
-        if self._send_session is None or self._send_session.state & Endpoint.REMOTE_CLOSED:
-            self._senders.clear()
-            self._send_session = self._session(conn)
-        link = conn.container.create_sender(self._send_session, self.send_address(queue))
-        error = self._wait_attach(conn, link, self._send_session)
-        if error is not None:
-            self._reset_send_session()
-            if self.namespace and ("not-found" in error or "NOT_FOUND" in error):
-                raise ExchangeError(f"cannot send to {self.send_address(queue)}: namespace {self.namespace!r} "
-                                    f"is not an exchange on this broker ({error})")  # fmt: skip
-            raise ExchangeError(f"cannot send to {self.send_address(queue)}: {error}")
-        self._senders[queue] = link
-        return link
-
-    def _reset_send_session(self) -> None:
-        session, self._send_session = self._send_session, None
-        self._senders.clear()
-        if session is not None and not session.state & Endpoint.LOCAL_CLOSED:
-            session.close()
-
-    def _send_to(self, queue: str, message: Message) -> None:
-        """Send and wait for the broker's settlement (RabbitMQ confirms once the message is safe)."""
-        link = self._sender(queue)
-        conn = self._conn
-        session = link.session
-        delivery = link.send(message)
-        conn.wait(
-            lambda: delivery.settled or bool(delivery.remote_state) or bool(session.state & Endpoint.REMOTE_CLOSED)
-            or bool(link.state & Endpoint.REMOTE_CLOSED),
-            timeout=self.timeout,
-            msg=f"sending to {queue}",
-        )
-        if not delivery.settled and not delivery.remote_state:
-            endpoint = session if session.state & Endpoint.REMOTE_CLOSED else link
-            cond = endpoint.remote_condition
-            self._reset_send_session()
-            raise SendRefused(f"{queue}: {cond.name + ': ' + cond.description if cond else 'refused'}")
-        delivery.settle()
-        if delivery.remote_state in (ProtonDelivery.REJECTED, ProtonDelivery.RELEASED, ProtonDelivery.MODIFIED):
-            raise SendRefused(f"{queue}: the broker answered {delivery.remote_state}")
+                conn.probe(self.receive_address(queue))
+            except PipelineError as exc:
+                if conn.error is not None:
+                    self._drop_connection()
+                    raise BrokerUnreachable(f"connection lost while checking {queue}: {exc}") from None
+                if _not_found(exc):
+                    raise KeyError(queue) from None
+                raise ExchangeError(f"cannot receive from {self.receive_address(queue)}: {exc}") from None
+            self._checked.add(queue)
+        return conn
 
     # -------------------------------------------------------------- declare
     def declare(self, her_id: int) -> None:
@@ -382,156 +315,230 @@ class AmqpExchange:
         library-based sender puts on ``/exchange/{namespace}/{queue}`` lands on it.
         """
         queues = queues_for(her_id)
-        with self._lock:
-            self._retrying(lambda: self._declare(queues))
+        conn, _ = self._connection()
+        try:
+            conn.declare([DECLARE_ADDRESS.format(queue=q) for q in queues])
+        except PipelineError as exc:
+            raise ExchangeError(f"declare failed: {exc}") from None
         if self.namespace:
             try:
                 bind_queues(self.url, self.namespace, queues)
             except NamespaceError as exc:
                 raise ExchangeError(str(exc)) from None
 
-    def _declare(self, queues: list[str]) -> None:
-        conn = self._connection()
-        session = self._session(conn)
-        links = [
-            conn.container.create_sender(session, DECLARE_ADDRESS.format(queue=q), options=_DurableTarget())
-            for q in queues
-        ]
-        error = None
-        for queue, link in zip(queues, links):
-            error = self._wait_attach(conn, link, session)
-            if error is not None:
-                error = f"{queue}: {error}"
-                break
-        # RabbitMQ 3.x answers a closing detach with a non-closing one, so the session is
-        # ended instead of closing each link (that wait would never finish).
-        session.close()
-        if error is not None:
-            raise ExchangeError(f"declare failed: {error}")
-
     # ----------------------------------------------------------------- send
     def send(self, envelope: Envelope) -> None:
         message = envelope_to_message(envelope)
+        try:
+            self._send(envelope.to, message)
+        except DeliveryLost:  # the connection went while the send was in flight: once more on a new one
+            self._send(envelope.to, message)
+
+    def send_many(self, envelopes: list[Envelope]) -> None:
+        """Send a batch with every message in flight at once; returns when the broker has confirmed them all
+        (raises for the first it refused). What N concurrent callers of :meth:`send` would get, on one thread."""
+        issued: list[tuple[PipelinedConnection, Future, str, str]] = []
+        for envelope in envelopes:
+            queue = envelope.to
+            if self.send_address(queue) not in self._confirmed_addresses:
+                self.send(envelope)  # the first to an address alone: its refusal is named at once
+                continue
+            conn = self._check(queue)
+            issued.append((conn, conn.send(self.send_address(queue), envelope_to_message(envelope)), queue,
+                           self.send_address(queue)))  # fmt: skip
+        for conn, future, queue, address in issued:
+            self._confirm(conn, future, queue, address)
+
+    def _send(self, queue: str, message: Message, *, defer: bool | None = None) -> Future:
+        conn = self._check(queue)
+        address = self.send_address(queue)
+        me = threading.get_ident()
+        future = conn.send(address, message)
+        if defer is None:
+            defer = self._in_hand[me] > 0 and address in self._confirmed_addresses
+        if defer:
+            with self._lock:
+                self._unconfirmed.setdefault(me, []).append(future)
+            return future
+        self._confirm(conn, future, queue, address)
         with self._lock:
-            self._retrying(lambda: self._send_to(envelope.to, message))
+            self._confirmed_addresses.add(address)
+        return future
+
+    def _confirm(self, conn: PipelinedConnection, future: Future, queue: str, address: str) -> None:
+        try:
+            future.result(self.timeout)
+        except PipelineError as exc:
+            if conn.error is not None:
+                self._drop_connection()
+                raise DeliveryLost(f"connection lost while sending to {queue}: {exc}") from None
+            if self.namespace and _not_found(exc):
+                raise ExchangeError(f"cannot send to {address}: namespace {self.namespace!r} "
+                                    f"is not an exchange on this broker ({exc})") from None  # fmt: skip
+            raise SendRefused(f"{queue}: {exc}") from None
+        except TimeoutError:
+            raise SendRefused(f"{queue}: no confirm from the broker within {self.timeout:g} s") from None
 
     # -------------------------------------------------------------- receive
+    def _inbox(self, queue: str) -> tuple[_Inbox, PipelinedConnection, int]:
+        conn, generation = self._connection()
+        with self._lock:
+            inbox = self._inboxes.get(queue)
+            if inbox is not None:
+                return inbox, conn, generation
+            inbox = self._inboxes[queue] = _Inbox(self._lock)
+
+        def arrived(received: Received) -> None:  # on the container thread
+            with self._lock:
+                if self._inboxes.get(queue) is inbox:
+                    inbox.messages.append((received.message, received.handle))
+                    inbox.asked = max(0, inbox.asked - 1)
+                    inbox.ready.notify()
+
+        try:
+            inbox.link = conn.subscribe(self.receive_address(queue), arrived, window=0)
+        except PipelineError as exc:
+            with self._lock:
+                if self._inboxes.get(queue) is inbox:
+                    del self._inboxes[queue]
+            if conn.error is not None:
+                self._drop_connection()
+                raise BrokerUnreachable(f"connection lost while attaching to {queue}: {exc}") from None
+            if _not_found(exc):
+                raise KeyError(queue) from None
+            raise ExchangeError(f"cannot receive from {self.receive_address(queue)}: {exc}") from None
+        self._checked.add(queue)
+        return inbox, conn, generation
+
     def receive(self, queue: str, timeout: float = 0.0) -> Delivery | None:
         deadline = time.monotonic() + max(timeout, self.min_receive_wait)
         while True:
+            inbox, conn, generation = self._inbox(queue)
             with self._lock:
-                got = self._retrying(lambda: self._receive_slice(queue, deadline))
-                if got is not None:
-                    return got
-                if time.monotonic() >= deadline:
-                    return self._retrying(lambda: self._drain(queue))
-            time.sleep(0)  # let other threads take the lock between slices
+                if not inbox.messages:
+                    self._top_up(inbox, conn)
+                while not inbox.messages:
+                    if conn.error is not None or self._inboxes.get(queue) is not inbox:
+                        break  # the connection went while waiting: the rest of the wait on a new one
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return None
+                    inbox.ready.wait(min(remaining, _POLL_SLICE_S))
+                else:
+                    message, handle = inbox.messages.popleft()
+                    if self.prefetch > 1:
+                        self._top_up(inbox, conn)
+                    return self._track(queue, message, handle, generation)
+            if time.monotonic() >= deadline:
+                return None
 
-    def _receive_slice(self, queue: str, deadline: float) -> Delivery | None:
-        receiver = self._receiver(queue)
-        remaining = deadline - time.monotonic()
-        try:
-            message = receiver.receive(timeout=max(0.0, min(_POLL_SLICE_S, remaining)))
-        except Timeout:
-            if _gone(receiver.link):  # the broker detached us (the queue was deleted, ...)
-                self._receivers.pop(queue, None)
-                raise ExchangeError(f"receiver on {queue} was closed by the broker") from None
-            return None
-        except LinkDetached as exc:
-            self._receivers.pop(queue, None)
-            if "not-found" in str(exc) or "NOT_FOUND" in str(exc):
-                raise KeyError(queue) from None
-            raise ExchangeError(str(exc)) from None
-        return self._track(queue, receiver, message)
+    def _top_up(self, inbox: _Inbox, conn: PipelinedConnection) -> None:
+        """Ask for messages up to ``prefetch`` buffered or asked for (under the lock)."""
+        want = self.prefetch - len(inbox.messages) - inbox.asked
+        if want > 0 and inbox.link is not None:
+            inbox.asked += want
+            conn.grant(inbox.link, want)
 
-    def _drain(self, queue: str) -> Delivery | None:
-        """A message that arrived as the wait ran out.
-
-        The one credit granted by a timed-out receive stays open: RabbitMQ 3.x answers a
-        ``drain`` flow without giving the credit back (and then stops delivering), so a
-        message arriving later waits in this exchange's buffer, acquired but unsettled,
-        until the next ``receive`` on that queue or ``close``. One consumer per queue (the
-        NHN model: each party reads its own queues) never notices.
-        """
-        receiver = self._receiver(queue)
-        if receiver.fetcher.has_message:
-            return self._track(queue, receiver, receiver.fetcher.pop())
-        return None
-
-    def _track(self, queue: str, receiver: BlockingReceiver, message: Message) -> Delivery:
-        delivery = receiver.fetcher.last_delivery
+    def _track(self, queue: str, message: Message, handle: object, generation: int) -> Delivery:
+        """(under the lock)"""
         envelope, failed = message_to_envelope(message)
-        header_count = int(message.delivery_count or 0)
-        count = failed + header_count + 1
-        tag = f"{queue}#{self._generation}.{next(self._tags)}"
-        self._pending[tag] = _Pending(delivery, message, queue, self._generation, count)
+        count = failed + int(message.delivery_count or 0) + 1
+        tag = f"{queue}#{generation}.{next(self._tags)}"
+        me = threading.get_ident()
+        self._pending[tag] = _Pending(handle, message, queue, generation, count, me)
+        self._in_hand[me] += 1
         return Delivery(envelope=envelope, queue=queue, delivery_count=count, delivery_tag=tag)
 
     # ------------------------------------------------------------ settling
-    def _take(self, delivery: Delivery) -> _Pending:
-        pending = self._pending.pop(delivery.delivery_tag, None)
-        if pending is None or pending.generation != self._generation or self._conn is None:
-            raise DeliveryLost(
-                f"delivery {delivery.delivery_tag} is not pending here (settled already, or lost with "
-                "its connection: the broker redelivers it)"
-            )
-        return pending
+    def _take(self, delivery: Delivery) -> tuple[_Pending, list[Future]]:
+        """The pending delivery, and the sends this thread made that must be confirmed before it is settled."""
+        with self._lock:
+            pending = self._pending.pop(delivery.delivery_tag, None)
+            if pending is None or pending.generation != self._generation or self._conn is None:
+                raise DeliveryLost(
+                    f"delivery {delivery.delivery_tag} is not pending here (settled already, or lost with "
+                    "its connection: the broker redelivers it)"
+                )
+            self._in_hand[pending.thread] -= 1
+            if self._in_hand[pending.thread] <= 0:
+                del self._in_hand[pending.thread]
+            return pending, self._unconfirmed.pop(threading.get_ident(), [])
 
-    def _settle(self, pending: _Pending, state: int, failed: bool = False) -> None:
-        d = pending.delivery
-        if state == ProtonDelivery.MODIFIED:
-            d.local.failed = failed
-            d.local.undeliverable = False
-        d.update(state)
-        d.settle()
-        try:
-            self._flush()
-        except (ConnectionException, Timeout) as exc:
-            self._drop_connection()
-            raise DeliveryLost(f"connection lost while settling {pending.queue}: {exc}") from exc
-
-    def _flush(self) -> None:
-        """Write out what proton has queued (a disposition would otherwise wait for the next call)."""
+    def _settle_when_confirmed(self, pending: _Pending, futures: list[Future], outcome: int, *,
+                               failed: bool = False) -> None:  # fmt: skip
+        """Settle once every future is confirmed; release instead when one was refused; nothing if the
+        connection went (the broker redelivers)."""
         conn = self._conn
-        transport = conn.conn.transport
-        if transport is not None and transport.pending() > 0:
-            conn.wait(lambda: transport.pending() <= 0, timeout=self.timeout, msg="flushing")
+        if conn is None or conn.error is not None:
+            raise DeliveryLost(f"connection lost before settling {pending.queue}")
+        if not futures:
+            conn.settle(pending.handle, outcome, failed=failed)
+            return
+        with self._lock:
+            self._settling += 1
+        remaining = [len(futures)]
+        lock = threading.Lock()
 
-    def _send_copy(self, queue: str, message: Message) -> None:
-        try:
-            self._send_to(queue, message)
-        except ConnectionException as exc:
-            self._drop_connection()
-            raise DeliveryLost(f"connection lost while moving a message to {queue}: {exc}") from exc
+        def one_done(_: Future) -> None:
+            with lock:
+                remaining[0] -= 1
+                if remaining[0]:
+                    return
+            try:
+                if conn.error is not None:
+                    return
+                if any(f.exception() is not None for f in futures):
+                    self.unconfirmed_failures += 1
+                    log.warning("a send made while handling a message from %s was refused: released for "
+                                "redelivery", pending.queue)  # fmt: skip
+                    conn.settle(pending.handle, ProtonDelivery.RELEASED)
+                else:
+                    conn.settle(pending.handle, outcome, failed=failed)
+            except Exception:  # noqa: BLE001 - closing meanwhile: the broker redelivers
+                log.debug("settle after confirm skipped", exc_info=True)
+            finally:
+                with self._lock:
+                    self._settling = max(0, self._settling - 1)
+                    self._settled.notify_all()
+
+        for future in futures:
+            future.add_done_callback(one_done)
 
     def ack(self, delivery: Delivery) -> None:
-        """Accept: the message is gone for good."""
-        with self._lock:
-            self._settle(self._take(delivery), ProtonDelivery.ACCEPTED)
+        """Accept: the message is gone for good (once what was sent while handling it is confirmed)."""
+        pending, futures = self._take(delivery)
+        self._settle_when_confirmed(pending, futures, ProtonDelivery.ACCEPTED)
 
     def release(self, delivery: Delivery) -> None:
         """Failed: deliver again later; the MAX_DELIVERIES-th failure dead-letters it."""
-        with self._lock:
-            pending = self._take(delivery)
-            if pending.count >= MAX_DELIVERIES:
-                self._dead_letter(pending)
-            elif self.redelivery == "modified":
-                self._settle(pending, ProtonDelivery.MODIFIED, failed=True)
-            else:
-                self._send_copy(pending.queue, _copy_message(pending.message, pending.count))
-                self._settle(pending, ProtonDelivery.ACCEPTED)
+        pending, futures = self._take(delivery)
+        if pending.count >= MAX_DELIVERIES:
+            self._dead_letter(pending, futures)
+        elif self.redelivery == "modified":
+            self._settle_when_confirmed(pending, futures, ProtonDelivery.MODIFIED, failed=True)
+        else:
+            copy = self._send_copy(pending.queue, _copy_message(pending.message, pending.count))
+            self._settle_when_confirmed(pending, [*futures, copy], ProtonDelivery.ACCEPTED)
 
     def reject(self, delivery: Delivery) -> None:
         """Refuse: to ``{herid}_dl`` now."""
-        with self._lock:
-            self._dead_letter(self._take(delivery))
+        pending, futures = self._take(delivery)
+        self._dead_letter(pending, futures)
 
-    def _dead_letter(self, pending: _Pending) -> None:
+    def _dead_letter(self, pending: _Pending, futures: list[Future]) -> None:
         if self.dead_letter == "broker":
-            self._settle(pending, ProtonDelivery.REJECTED)
+            self._settle_when_confirmed(pending, futures, ProtonDelivery.REJECTED)
             return
-        self._send_copy(dead_letter_queue(pending.queue), _copy_message(pending.message, None))
-        self._settle(pending, ProtonDelivery.ACCEPTED)
+        copy = self._send_copy(dead_letter_queue(pending.queue), _copy_message(pending.message, None))
+        self._settle_when_confirmed(pending, [*futures, copy], ProtonDelivery.ACCEPTED)
+
+    def _send_copy(self, queue: str, message: Message) -> Future:
+        """A copy of a received message sent on (the original is accepted once the copy is confirmed)."""
+        try:
+            return self._send(queue, message, defer=True)
+        except (BrokerUnreachable, PipelineError) as exc:
+            self._drop_connection()
+            raise DeliveryLost(f"connection lost while moving a message to {queue}: {exc}") from exc
 
     # -------------------------------------------------------------- depth
     def depth(self, queue: str) -> int:
@@ -541,9 +548,29 @@ class AmqpExchange:
             )
         return self._depth(queue)
 
-    def close(self) -> None:
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every send is confirmed and every settle that waited for one is on its way;
+        False if that took longer than ``timeout`` (the exchange's own by default)."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         with self._lock:
-            self._drop_connection()
+            futures = [f for fs in self._unconfirmed.values() for f in fs]
+        for future in futures:
+            try:
+                future.result(max(0.0, deadline - time.monotonic()))
+            except Exception:  # noqa: BLE001 - refused or lost: the settle that waited for it handles that
+                pass
+        with self._lock:
+            while self._settling and self._conn is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._settled.wait(min(remaining, _POLL_SLICE_S))
+        return True
+
+    def close(self) -> None:
+        if self._conn is not None and self._conn.error is None:
+            self.flush()
+        self._drop_connection()
 
     def __enter__(self) -> "AmqpExchange":
         return self

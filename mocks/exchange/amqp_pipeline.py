@@ -28,15 +28,16 @@ Under Locust (gevent monkey-patched) the "thread" is a greenlet and proton's
 from __future__ import annotations
 
 import collections
+import itertools
 import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-from proton import Delivery, Endpoint, Message
+from proton import Delivery, Endpoint, Message, Terminus
 from proton.handlers import MessagingHandler
-from proton.reactor import ApplicationEvent, Container, EventInjector
+from proton.reactor import ApplicationEvent, Container, EventInjector, LinkOption
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,16 @@ class Received:
     message: Message
     address: str
     handle: object
+
+
+class _DurableTarget(LinkOption):
+    """Target terminus durable (``unsettled-state``): RabbitMQ 3.x then declares a durable queue."""
+
+    def apply(self, link) -> None:
+        link.target.durability = Terminus.DELIVERIES
+
+    def test(self, link) -> bool:
+        return link.is_sender
 
 
 class _Sender:
@@ -135,7 +146,7 @@ class _Handler(MessagingHandler):
             self.owner.callback_failures += 1
             log.exception("handling a message from %s failed; left unsettled for redelivery", address)
         link = event.link
-        if link.credit <= window // 2:  # (with a window of 1, refill at 0)
+        if window and link.credit <= window // 2:  # (with a window of 1, refill at 0; window 0: the caller grants)
             link.flow(window - link.credit)
 
 
@@ -160,6 +171,8 @@ class PipelinedConnection:
         self._in_flight: dict[Delivery, Future] = {}
         self._attaching: dict[str, Future] = {}
         self._subscriptions: dict[str, tuple[str, Callable[[Received], None], int]] = {}
+        self._receivers: dict[str, object] = {}
+        self._link_ids = itertools.count(1)
         self._send_session = None
         self._links_by_session: dict[object, list] = {}
         self._container = Container(_Handler(self))
@@ -169,6 +182,11 @@ class PipelinedConnection:
         if not self._opened.wait(timeout):
             self.close()
             raise PipelineError(f"could not open an AMQP connection to the broker within {timeout:g} s")
+
+    def _link_name(self, address: str) -> str:
+        """A name no other link on this connection has (proton's default is container + address, so a probe
+        and a consumer of the same queue would share one, and the broker would see one link attached twice)."""
+        return f"{self._container.container_id}-{address}-{next(self._link_ids)}"
 
     # ------------------------------------------------------------------ thread hand-over
     def call(self, work: Callable[[], None]) -> None:
@@ -185,7 +203,10 @@ class PipelinedConnection:
                 if not self._calls:
                     return
                 work = self._calls.popleft()
-            work()
+            try:
+                work()
+            except Exception:  # noqa: BLE001 - one failed call must not end the container (and every link with it)
+                log.exception("a call on the AMQP container thread failed")
 
     # ------------------------------------------------------------------ sending
     def send(self, address: str, message: Message) -> Future:
@@ -204,7 +225,7 @@ class PipelinedConnection:
                 if self._send_session is None:
                     self._send_session = self._conn.session()
                     self._send_session.open()
-                link = self._container.create_sender(self._send_session, address)
+                link = self._container.create_sender(self._send_session, address, name=self._link_name(address))
                 self._links_by_session.setdefault(self._send_session, []).append(link)
                 sender = self._senders[address] = _Sender(link)
                 self._senders_by_link[link.name] = sender
@@ -222,32 +243,98 @@ class PipelinedConnection:
             self._in_flight[delivery] = future
 
     # ------------------------------------------------------------------ receiving
-    def subscribe(self, address: str, on_message: Callable[[Received], None], *, window: int = DEFAULT_WINDOW) -> None:
+    def subscribe(self, address: str, on_message: Callable[[Received], None], *, window: int = DEFAULT_WINDOW) -> str:
         """Consume ``address``: ``on_message`` runs on the container thread for each message (keep it short).
 
-        Returns once the broker attached the link; raises :class:`PipelineError` if it refused.
+        ``window`` > 0 keeps that much credit open, topped up as messages arrive. ``window=0`` is credit on
+        demand: the link gets credit only through :meth:`grant`, for a consumer that must take no more than
+        it asked for. Returns the link's name (for :meth:`grant`) once the broker attached the link; raises
+        :class:`PipelineError` if it refused.
         """
         attached: Future = Future()
+        names: list[str] = []
 
         def work() -> None:
             # its own session: RabbitMQ ends the session over a refused attach, never the others' links
             session = self._conn.session()
             session.open()
-            link = self._container.create_receiver(session, address)
+            link = self._container.create_receiver(session, address, name=self._link_name(address))
             self._links_by_session.setdefault(session, []).append(link)
             self._subscriptions[link.name] = (address, on_message, window)
+            self._receivers[link.name] = link
             self._attaching[link.name] = attached
-            link.flow(window)
+            names.append(link.name)
+            if window:
+                link.flow(window)
 
         self.call(work)
         attached.result(self.timeout)
+        return names[0]
 
-    def settle(self, handle: object, outcome: int = Delivery.ACCEPTED) -> None:
-        """Settle a received delivery (any thread): accepted by default, or released/rejected."""
+    def grant(self, name: str, credit: int) -> None:
+        """Give receiver ``name`` (from :meth:`subscribe`) ``credit`` more messages (any thread)."""
+
+        def work() -> None:
+            link = self._receivers.get(name)
+            if link is not None and link.state & Endpoint.LOCAL_ACTIVE:
+                link.flow(credit)
+
+        self.call(work)
+
+    def probe(self, address: str) -> None:
+        """Attach a receiver to ``address`` with no credit on a throwaway session, then end it; raises
+        :class:`PipelineError` when the broker refuses (RabbitMQ: ``amqp:not-found`` for a missing queue).
+
+        Why: RabbitMQ 3.x silently drops what is sent to ``/amq/queue/{missing}``."""
+        self._attach_all([address], receiver=True)
+
+    def declare(self, addresses: list[str]) -> None:
+        """Attach a sender with a durable target to each address on one throwaway session (RabbitMQ 3.x
+        declares a durable queue for ``/queue/{name}``); raises :class:`PipelineError` naming the first refusal."""
+        self._attach_all(addresses, receiver=False)
+
+    def _attach_all(self, addresses: list[str], *, receiver: bool) -> None:
+        futures: list[Future] = [Future() for _ in addresses]
+        holder: list = []
+
+        def work() -> None:
+            session = self._conn.session()
+            session.open()
+            holder.append(session)
+            for address, future in zip(addresses, futures):
+                if receiver:
+                    link = self._container.create_receiver(session, address, name=self._link_name(address))
+                else:
+                    link = self._container.create_sender(session, address, name=self._link_name(address),
+                                                         options=_DurableTarget())
+                self._links_by_session.setdefault(session, []).append(link)
+                self._attaching[link.name] = future
+
+        def end() -> None:
+            # RabbitMQ 3.x answers a closing detach with a non-closing one: end the session instead
+            for session in holder:
+                self._links_by_session.pop(session, None)
+                if session.state & Endpoint.LOCAL_ACTIVE:
+                    session.close()
+
+        self.call(work)
+        try:
+            for future in futures:
+                future.result(self.timeout)
+        finally:
+            if not self._closed and self._error is None:
+                self.call(end)
+
+    def settle(self, handle: object, outcome: int = Delivery.ACCEPTED, *, failed: bool = False) -> None:
+        """Settle a received delivery (any thread): accepted by default, or released/rejected/modified
+        (``failed`` marks a modified outcome as a failed delivery)."""
 
         def work() -> None:
             delivery: Delivery = handle  # type: ignore[assignment]
-            if not delivery.settled:
+            if not delivery.settled and delivery.link.state & Endpoint.LOCAL_ACTIVE:
+                if outcome == Delivery.MODIFIED:
+                    delivery.local.failed = failed
+                    delivery.local.undeliverable = False
                 delivery.update(outcome)
                 delivery.settle()
 
@@ -286,6 +373,11 @@ class PipelinedConnection:
             while sender.backlog:
                 sender.backlog.popleft()[1].set_exception(error)
         self._opened.set()
+
+    @property
+    def error(self) -> PipelineError | None:
+        """Why the connection is unusable (lost, refused), or None while it works."""
+        return self._error
 
     @property
     def in_flight(self) -> int:

@@ -44,6 +44,17 @@ class Exchange(Protocol):
     def close(self) -> None: ...
 
 
+def send_all(exchange: Exchange, envelopes: list[Envelope]) -> None:
+    """Send ``envelopes`` as one batch where the backend can (``send_many``: all in flight, all confirmed before it
+    returns), one by one otherwise. Asked of the type, not the instance: a wrapper that watches ``send`` (the
+    wiretap, the fault injector) must see every message, so its own ``send`` is used."""
+    if getattr(type(exchange), "send_many", None) is not None:
+        exchange.send_many(envelopes)  # type: ignore[attr-defined]
+    else:
+        for envelope in envelopes:
+            exchange.send(envelope)
+
+
 class ExchangeWrapper:
     """An exchange around another that passes every call through: subclasses override the calls they watch or
     change (the wiretap, the fault injector). Backend extras (idle checks, queue listings) pass through too."""

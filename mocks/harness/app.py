@@ -109,9 +109,9 @@ def make_exchange(settings: ServeSettings) -> Exchange:
     if settings.broker == "embedded":
         return EmbeddedExchange(_sqlite(settings, "exchange"))
     if settings.broker.startswith(("amqp://", "amqps://")):
-        from mocks.exchange.amqp import AmqpExchange
+        from mocks.exchange.amqp import NODE_PREFETCH, AmqpExchange
 
-        return AmqpExchange(settings.broker, namespace=settings.namespace)
+        return AmqpExchange(settings.broker, namespace=settings.namespace, prefetch=NODE_PREFETCH)
     raise ValueError(f"broker: {settings.broker!r} is neither 'embedded' nor an amqp:// URL")
 
 

@@ -45,6 +45,18 @@ def _stats(out: Path) -> dict[str, dict]:
 @pytest.mark.slow
 @pytest.mark.rabbitmq
 def test_load_amqp_against_the_reference_epj_writes_amqp_requests_and_holds_the_invariants(broker, tmp_path):
+    """Also: an AppRec an earlier run left on helsenorge's queue is dropped (and said) before the run, not counted
+    as an AppRec for a message this run never sent."""
+    from datetime import datetime, timezone
+
+    from mocks.exchange.envelope import Envelope, QueueKind, queue_name
+
+    ex = broker.exchange()
+    ex.declare(9_990_001)
+    ex.send(Envelope(message_id="stale-apprec", to=queue_name(9_990_001, QueueKind.ASYNC), subject="APPREC",
+                     body=b"<AppRec/>", from_her_id=9_980_001, to_her_id=9_990_001,
+                     application_timestamp=datetime(2026, 1, 1, tzinfo=timezone.utc)))  # fmt: skip
+    ex.close()
     out = tmp_path / "fast"
     result = CliRunner().invoke(app, ["load", "--amqp", broker.url, "--users", "4", "--run-time", "5",
                                       "--rate", "15", "--apprec-timeout", "10", "--settle", "10", "--out", str(out)])
@@ -58,6 +70,7 @@ def test_load_amqp_against_the_reference_epj_writes_amqp_requests_and_holds_the_
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["invariants"]["ok"] is True and summary["invariants"]["apprecs"] > 0
     assert "every message exactly one AppRec" in result.output
+    assert "Dropped 1 message(s) an earlier run left on helsenorge's queues [9990001]" in result.output
 
 
 @pytest.mark.slow

@@ -258,3 +258,95 @@ def test_messages_survive_a_broker_restart(broker, party):
         for delivery in got:
             ex.ack(delivery)
         assert broker.queue_depth(first.to) == 0
+
+
+# ------------------------------------------------------------------ pipelined: confirms, credit, threads
+def test_an_answer_sent_while_handling_is_safe_before_the_question_is_gone(broker, party):
+    """The node's pattern: receive, send the answer, ack. The ack waits for the answer's confirm (on the container
+    thread), and close() waits for that settle: afterwards the question is gone and the answer is on its queue."""
+    question = _envelope(party)
+    answer_to = queue_name(party, QueueKind.ERROR)
+    with broker.exchange(prefetch=8) as ex:
+        ex.send(_envelope(party, to=answer_to))  # a confirmed send to the address first: later ones pipeline
+        ex.ack(ex.receive(answer_to, timeout=5))
+        ex.send(question)
+        delivery = ex.receive(question.to, timeout=5)
+        ex.send(_envelope(party, to=answer_to, message_id="answer-" + question.message_id))
+        ex.ack(delivery)
+    with broker.exchange() as reader:
+        assert reader.receive(question.to, timeout=0.3) is None
+        answer = reader.receive(answer_to, timeout=5)
+        assert answer is not None and answer.envelope.message_id == "answer-" + question.message_id
+        reader.ack(answer)
+
+
+@pytest.mark.slow
+def test_a_refused_answer_releases_the_question_for_another_try(broker, party):
+    """The broker refuses the answer (its queue is full, overflow reject-publish): the question is not accepted, so
+    it comes again and the answer can be made again. (RabbitMQ 3.10 drops the connection over the refusal, seen
+    here: the question then comes back as a redelivery on the new connection rather than by our release.)"""
+    answer_to = queue_name(party, QueueKind.ERROR)
+    with broker.exchange() as ex:
+        ex.send(_envelope(party, to=answer_to))  # confirmed: the address is known; now the queue holds one
+        broker.ctl("set_policy", "--apply-to", "queues", f"digihelse-full-{party}", f"^{answer_to}$",
+                   '{"max-length": 1, "overflow": "reject-publish"}')  # fmt: skip
+        try:
+            question = _envelope(party)
+            ex.send(question)
+            delivery = ex.receive(question.to, timeout=5)
+            ex.send(_envelope(party, to=answer_to))  # deferred: refused by the broker after this returns
+            ex.ack(delivery)
+            again = ex.receive(question.to, timeout=5)
+            assert again is not None and again.envelope.message_id == question.message_id
+            ex.ack(again)
+        finally:
+            broker.ctl("clear_policy", f"digihelse-full-{party}")
+        ex.ack(ex.receive(answer_to, timeout=5))
+
+
+def test_with_prefetch_1_a_reader_holds_nothing_it_did_not_ask_for(broker, party):
+    """Two consumers of one queue: after the first took a message, the second gets the next one."""
+    first, second = _envelope(party), _envelope(party)
+    with broker.exchange() as a, broker.exchange() as b:
+        a.send(first)
+        got = a.receive(first.to, timeout=5)
+        a.send(second)
+        other = b.receive(second.to, timeout=5)
+        assert got.envelope.message_id == first.message_id
+        assert other is not None and other.envelope.message_id == second.message_id
+        a.ack(got)
+        b.ack(other)
+
+
+def test_a_window_of_messages_arrives_in_order_and_send_many_confirms_them_all(broker, party):
+    sent = [_envelope(party) for _ in range(50)]
+    with broker.exchange(prefetch=16) as ex:
+        ex.send_many(sent)
+        got = [ex.receive(sent[0].to, timeout=5) for _ in sent]
+        assert [d.envelope.message_id for d in got] == [e.message_id for e in sent]
+        for delivery in got:
+            ex.ack(delivery)
+        with pytest.raises(KeyError):
+            ex.send_many([_envelope(799_998)])
+    assert broker.queue_depth(sent[0].to) == 0
+
+
+def test_a_reader_waiting_on_one_queue_does_not_hold_up_another(broker, party):
+    """No call holds the exchange while it waits for the broker: a receive on an empty queue in one thread and a
+    send and receive on another queue in this one go on side by side."""
+    import threading
+
+    other = next(_her_ids)
+    with broker.exchange() as ex:
+        ex.declare(other)
+        waiting = threading.Thread(target=ex.receive, args=(queue_name(party, QueueKind.SYNC), 30.0))
+        waiting.start()
+        sent = _envelope(other)
+        ex.send(sent)
+        got = ex.receive(sent.to, timeout=5)
+        assert waiting.is_alive()  # still in its 30 s wait
+        assert got is not None and got.envelope.message_id == sent.message_id
+        ex.ack(got)
+        ex.send(_envelope(party, to=queue_name(party, QueueKind.SYNC)))  # lets the waiting reader finish
+        waiting.join(10)
+        assert not waiting.is_alive()
