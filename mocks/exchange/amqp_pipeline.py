@@ -1,10 +1,10 @@
 """A pipelined, event-driven AMQP 1.0 connection: one proton container thread, many deliveries in flight.
 
-Why: :class:`~mocks.exchange.amqp.AmqpExchange` is a blocking client. Every send waits for
-the broker's settlement before the next one goes out, so one connection carries one
-message per round trip (a few hundred a second on loopback, far fewer on a loaded
-machine). A load generator that plays helsenorge against an EPJ at national-surge
-rates, and the benchmarks' bare baseline, need what a real AMQP client does instead:
+Why: a blocking client waits for the broker's settlement of every send before the next one
+goes out, so one connection carries one message per round trip (a few hundred a second on
+loopback, far fewer on a loaded machine). The harness's :class:`~mocks.exchange.amqp.AmqpExchange`,
+the load generator that plays helsenorge against an EPJ at national-surge rates, and the
+benchmarks' bare baseline need what a real AMQP client does instead:
 
 * **one container thread per connection** runs proton's reactor; callers never touch
   proton objects, they hand work to the thread (:meth:`PipelinedConnection.call`,
