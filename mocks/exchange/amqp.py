@@ -298,14 +298,18 @@ class AmqpExchange:
             try:
                 conn.probe(self.receive_address(queue))
             except PipelineError as exc:
-                if conn.error is not None:
-                    self._drop_connection()
-                    raise BrokerUnreachable(f"connection lost while checking {queue}: {exc}") from None
-                if _not_found(exc):
-                    raise KeyError(queue) from None
-                raise ExchangeError(f"cannot receive from {self.receive_address(queue)}: {exc}") from None
+                self._attach_refused(conn, queue, exc)
             self._checked.add(queue)
         return conn
+
+    def _attach_refused(self, conn: PipelinedConnection, queue: str, exc: PipelineError) -> None:
+        """Raise what a refused receiver attach means: the connection is gone, the queue is missing, or else."""
+        if conn.error is not None:
+            self._drop_connection()
+            raise BrokerUnreachable(f"connection lost while attaching to {queue}: {exc}") from None
+        if _not_found(exc):
+            raise KeyError(queue) from None
+        raise ExchangeError(f"cannot receive from {self.receive_address(queue)}: {exc}") from None
 
     # -------------------------------------------------------------- declare
     def declare(self, her_id: int) -> None:
@@ -401,12 +405,7 @@ class AmqpExchange:
             with self._lock:
                 if self._inboxes.get(queue) is inbox:
                     del self._inboxes[queue]
-            if conn.error is not None:
-                self._drop_connection()
-                raise BrokerUnreachable(f"connection lost while attaching to {queue}: {exc}") from None
-            if _not_found(exc):
-                raise KeyError(queue) from None
-            raise ExchangeError(f"cannot receive from {self.receive_address(queue)}: {exc}") from None
+            self._attach_refused(conn, queue, exc)
         self._checked.add(queue)
         return inbox, conn, generation
 
