@@ -250,6 +250,9 @@ def test_messages_survive_a_broker_restart(broker, party):
         assert in_hand.envelope == first
         broker.stop()
         assert not broker.status().running
+        # the bus is down: a send says so as a ConnectionError (serve's sender stores the message and resends it)
+        with pytest.raises(ConnectionError, match="cannot connect"):
+            ex.send(_envelope(party))
         broker.start()
         # the same exchange reconnects on its own
         got = [ex.receive(first.to, timeout=5) for _ in range(3)]
