@@ -11,9 +11,7 @@ journal half of DH-IDM-001 automatic instead of manual.
 from __future__ import annotations
 
 import random
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
@@ -23,7 +21,6 @@ from mocks.epj.seed import SeededService, draw_service
 from mocks.epj.store import EpjStore
 from mocks.epj.vendors import GERICA, VendorProfile
 from mocks.exchange.base import Exchange
-from mocks.exchange.envelope import Delivery, Envelope
 from mocks.harness.seeding import seed_epj
 from mocks.kernel.node import Node
 from mocks.kernel.ports import IdSource
@@ -40,57 +37,6 @@ UNITS = ("Hjemmesykepleien", "Praktisk bistand")
 
 def wall_clock() -> datetime:
     return datetime.now(timezone.utc)
-
-
-class ConnectionPerQueue:
-    """An exchange that gives every queue it receives from its own connection, and sends on one more.
-
-    Some EPJs consume that way (a connection per queue). The harness no longer needs it:
-    :class:`~mocks.exchange.amqp.AmqpExchange` is pipelined, and its loops never wait on each
-    other. The tests keep it to run the reference EPJ the way such a vendor's EPJ would meet the
-    kit: sends confirmed one by one, on a connection other than the one the question came on.
-    """
-
-    def __init__(self, connect: Callable[[], Exchange]) -> None:
-        self._connect = connect
-        self._lock = threading.Lock()
-        self._sender = connect()
-        self._receivers: dict[str, Exchange] = {}
-
-    def _for(self, queue: str) -> Exchange:
-        with self._lock:
-            exchange = self._receivers.get(queue)
-            if exchange is None:
-                exchange = self._receivers[queue] = self._connect()
-            return exchange
-
-    def declare(self, her_id: int) -> None:
-        self._sender.declare(her_id)
-
-    def send(self, envelope: Envelope) -> None:
-        self._sender.send(envelope)
-
-    def receive(self, queue: str, timeout: float = 0.0) -> Delivery | None:
-        return self._for(queue).receive(queue, timeout)
-
-    def ack(self, delivery: Delivery) -> None:
-        self._for(delivery.queue).ack(delivery)
-
-    def release(self, delivery: Delivery) -> None:
-        self._for(delivery.queue).release(delivery)
-
-    def reject(self, delivery: Delivery) -> None:
-        self._for(delivery.queue).reject(delivery)
-
-    def depth(self, queue: str) -> int:
-        return self._sender.depth(queue)
-
-    def close(self) -> None:
-        with self._lock:
-            exchanges = [self._sender, *self._receivers.values()]
-            self._receivers.clear()
-        for exchange in exchanges:
-            exchange.close()
 
 
 class _ProtectEveryQueue(ProtectingExchange):

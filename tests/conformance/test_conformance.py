@@ -22,7 +22,8 @@ from lxml import html as lxml_html
 from typer.testing import CliRunner
 
 from conformance.kit import KitOptions, run_kit
-from conformance.reference import ConnectionPerQueue, ReferenceEpj
+from conformance.reference import ReferenceEpj
+from tests.conformance.per_queue import ConnectionPerQueue
 from conformance.reports import render_html, render_json, render_junit
 from conformance.requirements import coverage, load_requirements
 from conformance.results import CapturedMessage, State, SuiteResult

@@ -281,7 +281,8 @@ def test_refusal_names_the_errors_as_the_library_prints_them():
 def test_a_vendor_epj_gives_its_certificates_and_trusts_the_kits_kept_ones(rabbitmq, tmp_path):
     """The reference EPJ started on its own, as a vendor's: it has its own AR (with the kit's certificates from a
     ``--kit-credentials`` file made beforehand) and hands the kit its public certificates (``--epj-certificates``)."""
-    from conformance.reference import ConnectionPerQueue, ReferenceEpj
+    from conformance.reference import ReferenceEpj
+    from tests.conformance.per_queue import ConnectionPerQueue
     from mocks.security.certificates import load_credentials, pem, save_credentials
 
     kit_her_id = 9_991_072
