@@ -1064,3 +1064,26 @@ def test_reference_epj_answers_the_kommunikasjonstest_without_apprec():
     answer = parse_document(reply.body)
     assert answer.msg_type.v == "DIALOG_INNBYGGER_TEST" and answer.ack is False
     assert answer.conversation_ref.ref_to_parent == request.msg_id
+
+
+def test_the_journal_keeps_a_plain_message_as_it_came_and_a_protected_one_as_the_model(world: World):
+    """A vendor's own serialisation (here ISO-8859-1, pretty-printed) is journaled byte for byte, and the reply is
+    still built from it; a CMS-protected body is never journaled (it is the model, serialised, that is kept)."""
+    from mocks.exchange.envelope import CONTENT_TYPE_PROTECTED
+
+    msg = foresporsel("Kan dere komme før kl. 10? Æ, ø og å.", msg_id="msg-as-sent")
+    plain = from_hn(msg)
+    root = etree.fromstring(plain.body)
+    as_sent = etree.tostring(root, encoding="ISO-8859-1", xml_declaration=True, pretty_print=True)
+    world.core.receive(replace(plain, body=as_sent), etree.fromstring(as_sent), NOW)
+    [case] = world.core.inbox("s1", CaseStatus.NEW)
+    assert world.store.case_original(case.case_id) == as_sent
+    [out] = world.core.reply(case.case_id, "Ja, vi kommer kl. 9.", staff_id="s1", now=NOW + timedelta(hours=1))
+    assert parse_document(out.body).conversation_ref == ConversationRef(msg.msg_id, msg.msg_id)
+
+    other = foresporsel("Og på fredag?", msg_id="msg-sealed")
+    sealed = replace(from_hn(other, message_id="amqp-2"), body=b"\x30\x82 sealed bytes", content_type=CONTENT_TYPE_PROTECTED)
+    world.core.receive(sealed, etree.fromstring(from_hn(other).body), NOW)
+    [kept] = [c for c in world.core.inbox("s1", CaseStatus.NEW) if c.msg_id == "msg-sealed"]
+    original = world.store.case_original(kept.case_id)
+    assert original.startswith(b"<") and parse_document(original).msg_id == "msg-sealed"
