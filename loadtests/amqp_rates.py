@@ -12,6 +12,7 @@ holds.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 
 from domain.calendar import OSLO
@@ -27,8 +28,10 @@ ACTION_MIX: dict[str, float] = {"ekontakt": 0.6, "hent": 0.3, "avbestill": 0.1}
 most cancellations). The Christmas profile multiplies the cancellation share by the wave's factor."""
 
 
+@functools.lru_cache(maxsize=8)
 def national_peak_rate(week_messages: int = NATIONAL_WEEK_MESSAGES) -> float:
-    """Messages per second in the national week's busiest hour."""
+    """Messages per second in the national week's busiest hour (remembered: 168 hourly weights each time, and
+    :func:`peak_target_rate` asks 501 times)."""
     weights = [hourly_weight("citizen", _WEEK_START + timedelta(hours=h, minutes=30)) for h in range(7 * 24)]
     return week_messages * max(weights) / sum(weights) / 3600.0
 
