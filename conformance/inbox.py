@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 
 from lxml import etree
 
-from mocks.exchange.base import Exchange
+from mocks.exchange.base import Exchange, discard_waiting
 from mocks.exchange.checks import TransportError, Unprotect, check_incoming, transport_error_envelope
 from mocks.exchange.envelope import Envelope, QueueKind, queue_name
 from mocks.exchange.outgoing import envelope_for
@@ -145,12 +145,8 @@ class Inbox:
 
     def drain(self, quiet: float = 0.3) -> int:
         """Throw away what an earlier run left on the kit's queues, so it cannot pass for an answer."""
-        dropped = 0
-        for queue in (*self.queues, queue_name(self.kit_her_id, QueueKind.SYNC_REPLY)):
-            while (delivery := self.exchange.receive(queue, quiet / 3)) is not None:
-                self.exchange.ack(delivery)
-                dropped += 1
-        return dropped
+        return discard_waiting(self.exchange, [*self.queues, queue_name(self.kit_her_id, QueueKind.SYNC_REPLY)],
+                               quiet / 3)  # fmt: skip
 
     def poll(self, wait: float = _SLICE_S) -> int:
         """Take what is on the kit's queues now (waiting up to ``wait`` per queue); returns how many."""

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from rich.console import Console
 
-from mocks.exchange.base import ExchangeWrapper
+from mocks.exchange.base import ExchangeWrapper, discard_waiting
 from mocks.exchange.envelope import Envelope, QueueKind, queue_name
 
 from digihelse.load_cli import (ROOT, LoadResult, UsageError, conclude, parse_duration, read_failures, read_stats,
@@ -69,18 +69,6 @@ def _amqp_exchange(url: str, namespace: str | None = None, prefetch: int = 1):
     from mocks.exchange.amqp import AmqpExchange
 
     return AmqpExchange(url, namespace=namespace, min_receive_wait=0.01, prefetch=prefetch)
-
-
-def _discard_stale(exchange, queues: list[str]) -> int:
-    """Read and drop what an earlier run left on these queues (answers it stopped waiting for, questions its
-    reference EPJ never got to), so this run's invariants judge only this run's traffic. Only the kit's own queues
-    and the reference EPJ's: a vendor's EPJ queues are never touched."""
-    dropped = 0
-    for queue in queues:
-        while (delivery := exchange.receive(queue, 0.0)) is not None:
-            exchange.ack(delivery)
-            dropped += 1
-    return dropped
 
 
 def _drain_late(url: str, kit_her_ids: list[int], ledger: Path, records_done, settle: float) -> None:
@@ -197,8 +185,9 @@ def run_amqp_load(
                 reference = ReferenceEpj(epj_exchange, kit_her_id, seed=seed, patients_per_service=max(3, users))
             except ExchangeError as exc:
                 raise UsageError(f"cannot declare the reference EPJ's queues: {exc}") from None
-            stale = _discard_stale(epj_exchange, [queue_name(h, kind) for h in reference.service_her_ids
-                                                  for kind in (QueueKind.ASYNC, QueueKind.SYNC)])  # fmt: skip
+            # what an earlier run left (questions its reference EPJ never got to) would be answered in this one
+            stale = discard_waiting(epj_exchange, [queue_name(h, kind) for h in reference.service_her_ids
+                                                   for kind in (QueueKind.ASYNC, QueueKind.SYNC)])  # fmt: skip
             if stale:
                 say.print(f"Dropped {stale} message(s) an earlier run left on the reference EPJ's queues")
             reference.start(poll=0.05)
@@ -218,8 +207,9 @@ def run_amqp_load(
         try:
             for her_id in kit_ids:
                 declarer.declare(her_id)
-            stale = _discard_stale(declarer, [queue_name(h, kind) for h in kit_ids
-                                              for kind in (QueueKind.ASYNC, QueueKind.SYNC_REPLY, QueueKind.ERROR)])
+            # only helsenorge's own queues and the reference EPJ's: a vendor's EPJ queues are never touched
+            stale = discard_waiting(declarer, [queue_name(h, kind) for h in kit_ids
+                                               for kind in (QueueKind.ASYNC, QueueKind.SYNC_REPLY, QueueKind.ERROR)])
             if stale:
                 say.print(f"Dropped {stale} message(s) an earlier run left on helsenorge's queues {kit_ids}")
         except ExchangeError as exc:

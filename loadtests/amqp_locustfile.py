@@ -40,7 +40,7 @@ from loadtests.amqp_party import AnswerFailed, HelsenorgeParty  # noqa: E402
 from loadtests.amqp_rates import action_mix, arrival_kept, peak_target_rate, target_rate  # noqa: E402
 from loadtests.load_profiles import PROFILES, profile  # noqa: E402
 # imported here, not in the first task that needs them: an import inside a task holds every greenlet of the
-# process, so another user's request in flight would be timed with it (a first EKONTAKT of 2.3 s in a short run)
+# process, and another user's request in flight would be timed with it
 from conformance.steps import CANCEL_MARGIN, cancellation_deadline  # noqa: E402  (the kit's own rule)
 from domain.calendar import OSLO  # noqa: E402
 from mocks.wire.models import VisitStatus  # noqa: E402
@@ -77,8 +77,8 @@ class Run:
     cancelled: set[str] = set()
     users = itertools.count()
     peak_rate: float = 0.0
-    """The run's peak request rate, worked out once per process at the start: a user that computed it in its
-    ``on_start`` held every greenlet while it did (16 users spawning delayed a first send by 2.4 s)."""
+    """The run's peak request rate, worked out once per process by the first user to start: each user working it
+    out held every greenlet while it did (16 users spawning delayed a first send by 2.4 s)."""
 
 
 @events.test_start.add_listener
@@ -88,7 +88,6 @@ def _on_test_start(environment, **_kwargs) -> None:
     o = environment.parsed_options
     index = environment.runner.worker_index if isinstance(environment.runner, WorkerRunner) else 0
     kit = o.dh_kit_her_id + index
-    Run.peak_rate = peak_target_rate(profile(o.dh_shape), peak_multiple=o.dh_peak_multiple, rate=o.dh_rate or None)
     Run.services = [int(s) for s in o.dh_service_her_ids.split(",") if s]
     patients = [p for p in o.dh_patients.split(",") if p]
     Run.patients = patients[index::max(1, o.dh_partitions)] or patients
@@ -118,7 +117,7 @@ class AmqpHelsenorgeUser(User):
         # Locust runs a user's first task at once; without this wait every user would fire together at the start,
         # a burst of one request per user that an open arrival rate (say 10 × the national peak, 0.3 a second)
         # never has. Waiting one drawn interval first makes the arrivals a Poisson process from the first second.
-        if not Run.peak_rate:  # (test_start works it out; this only if a user starts first)
+        if not Run.peak_rate:
             Run.peak_rate = peak_target_rate(profile(o.dh_shape), peak_multiple=o.dh_peak_multiple,
                                              rate=o.dh_rate or None)  # fmt: skip
         self.peak_rate = Run.peak_rate

@@ -343,21 +343,23 @@ class AmqpExchange:
         (raises for the first it refused). What N concurrent callers of :meth:`send` would get, on one thread."""
         issued: list[tuple[PipelinedConnection, Future, str, str]] = []
         for envelope in envelopes:
-            queue = envelope.to
-            if self.send_address(queue) not in self._confirmed_addresses:
+            if self.send_address(envelope.to) not in self._confirmed_addresses:
                 self.send(envelope)  # the first to an address alone: its refusal is named at once
                 continue
-            conn = self._check(queue)
-            issued.append((conn, conn.send(self.send_address(queue), envelope_to_message(envelope)), queue,
-                           self.send_address(queue)))  # fmt: skip
-        for conn, future, queue, address in issued:
+            issued.append((*self._issue(envelope.to, envelope_to_message(envelope)), envelope.to))
+        for conn, future, address, queue in issued:
             self._confirm(conn, future, queue, address)
 
-    def _send(self, queue: str, message: Message, *, defer: bool | None = None) -> Future:
+    def _issue(self, queue: str, message: Message) -> tuple[PipelinedConnection, Future, str]:
+        """Put ``message`` on the wire to ``queue`` (proven to exist first): the connection, the confirm to come,
+        and the address it went to."""
         conn = self._check(queue)
         address = self.send_address(queue)
+        return conn, conn.send(address, message), address
+
+    def _send(self, queue: str, message: Message, *, defer: bool | None = None) -> Future:
+        conn, future, address = self._issue(queue, message)
         me = threading.get_ident()
-        future = conn.send(address, message)
         if defer is None:
             defer = self._in_hand[me] > 0 and address in self._confirmed_addresses
         if defer:
@@ -413,23 +415,30 @@ class AmqpExchange:
         deadline = time.monotonic() + max(timeout, self.min_receive_wait)
         while True:
             inbox, conn, generation = self._inbox(queue)
-            with self._lock:
-                if not inbox.messages:
-                    self._top_up(inbox, conn)
-                while not inbox.messages:
-                    if conn.error is not None or self._inboxes.get(queue) is not inbox:
-                        break  # the connection went while waiting: the rest of the wait on a new one
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        return None
-                    inbox.ready.wait(min(remaining, _POLL_SLICE_S))
-                else:
-                    message, handle = inbox.messages.popleft()
-                    if self.prefetch > 1:
-                        self._top_up(inbox, conn)
-                    return self._track(queue, message, handle, generation)
+            got = self._wait_for_message(queue, inbox, conn, deadline)
+            if got is not None:
+                return self._track(queue, *got, generation)
             if time.monotonic() >= deadline:
                 return None
+            # the connection went while waiting: the rest of the wait on a new one
+
+    def _wait_for_message(self, queue: str, inbox: _Inbox, conn: PipelinedConnection,
+                          deadline: float) -> tuple[Message, object] | None:  # fmt: skip
+        """The next message of ``inbox``, or None when the deadline passed or the connection went."""
+        with self._lock:
+            if not inbox.messages:
+                self._top_up(inbox, conn)
+            while not inbox.messages:
+                if conn.error is not None or self._inboxes.get(queue) is not inbox:
+                    return None
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                inbox.ready.wait(min(remaining, _POLL_SLICE_S))
+            got = inbox.messages.popleft()
+            if self.prefetch > 1:
+                self._top_up(inbox, conn)
+            return got
 
     def _top_up(self, inbox: _Inbox, conn: PipelinedConnection) -> None:
         """Ask for messages up to ``prefetch`` buffered or asked for (under the lock)."""
@@ -439,13 +448,15 @@ class AmqpExchange:
             conn.grant(inbox.link, want)
 
     def _track(self, queue: str, message: Message, handle: object, generation: int) -> Delivery:
-        """(under the lock)"""
+        """The delivery handed out, and remembered as in this thread's hands (the envelope is read without the
+        lock: every queue's arrivals wait on it)."""
         envelope, failed = message_to_envelope(message)
         count = failed + int(message.delivery_count or 0) + 1
-        tag = f"{queue}#{generation}.{next(self._tags)}"
         me = threading.get_ident()
-        self._pending[tag] = _Pending(handle, message, queue, generation, count, me)
-        self._in_hand[me] += 1
+        with self._lock:
+            tag = f"{queue}#{generation}.{next(self._tags)}"
+            self._pending[tag] = _Pending(handle, message, queue, generation, count, me)
+            self._in_hand[me] += 1
         return Delivery(envelope=envelope, queue=queue, delivery_count=count, delivery_tag=tag)
 
     # ------------------------------------------------------------ settling

@@ -55,6 +55,17 @@ def send_all(exchange: Exchange, envelopes: list[Envelope]) -> None:
             exchange.send(envelope)
 
 
+def discard_waiting(exchange: Exchange, queues: list[str], wait: float = 0.0) -> int:
+    """Read and drop what waits on ``queues`` (an earlier run's leftovers on a party's own queues, so they cannot
+    pass for this run's answers); each queue until a receive waiting ``wait`` s finds nothing. Returns how many."""
+    dropped = 0
+    for queue in queues:
+        while (delivery := exchange.receive(queue, wait)) is not None:
+            exchange.ack(delivery)
+            dropped += 1
+    return dropped
+
+
 class ExchangeWrapper:
     """An exchange around another that passes every call through: subclasses override the calls they watch or
     change (the wiretap, the fault injector). Backend extras (idle checks, queue listings) pass through too."""
