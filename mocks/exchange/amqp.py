@@ -129,9 +129,10 @@ ADDRESS_STYLES: dict[str, tuple[str, str]] = {
 DECLARE_ADDRESS = "/queue/{queue}"
 """RabbitMQ 3.x: a sender attach to this target with a durable terminus declares a durable queue."""
 
-NODE_PREFETCH = 32
+NODE_PREFETCH = 25
 """``prefetch`` for a party's own node loops, the only consumers of their queues (``serve``, the reference EPJ
-under load, the benchmark): enough messages buffered that a loop never waits for the broker between two."""
+under load, the benchmark): enough messages buffered that a loop never waits for the broker between two.
+25 is Helsenorge.Messaging's own receiver window (``LinkCredits``, reference/protocols.md)."""
 
 _POLL_SLICE_S = 0.05
 
